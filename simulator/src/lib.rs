@@ -1,0 +1,1 @@
+//! tenantline-sim: a local simulator of the five provider APIs tenantline manages.

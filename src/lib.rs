@@ -1,0 +1,5 @@
+//! tenantline: a Kubernetes operator that manages customer sub-accounts at telephony providers.
+
+pub mod api;
+pub mod provider;
+pub mod reconcile;

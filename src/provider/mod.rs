@@ -1,0 +1,1 @@
+//! Provider clients: one trait, shared HTTP plumbing, one module per provider.

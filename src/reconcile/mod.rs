@@ -1,0 +1,1 @@
+//! The generic external-resource reconciler and one adapter per kind.
