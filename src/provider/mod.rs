@@ -1,1 +1,339 @@
-//! Provider clients: one trait, shared HTTP plumbing, one module per provider.
+//! Provider clients, in the Crossplane shape: one [`External`] trait per kind of provider object
+//! (`observe` never mutates; `find`, `create`, `update`, `set_active`, `delete`), provider-neutral
+//! request and observation types, shared HTTP plumbing, and one small module per provider.
+//!
+//! Nothing here knows about Kubernetes: the reconciler turns custom resources into the `*Spec`
+//! types below and turns [`Observation`]s and [`Error`]s back into status.
+
+mod agentphone;
+mod error;
+mod http;
+mod recoverbiz;
+mod vobiz;
+mod vobiz_partner;
+mod yardstik;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+pub use error::{Error, ErrorClass, Result};
+pub use secrecy::{ExposeSecret, SecretString};
+
+/// The five provider APIs tenantline manages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProviderKind {
+    RecoverBiz,
+    Vobiz,
+    AgentPhone,
+    VobizPartner,
+    Yardstik,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 5] = [
+        Self::RecoverBiz,
+        Self::Vobiz,
+        Self::AgentPhone,
+        Self::VobizPartner,
+        Self::Yardstik,
+    ];
+
+    /// The name used in `spec.provider`, metrics labels and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RecoverBiz => "RecoverBiz",
+            Self::Vobiz => "Vobiz",
+            Self::AgentPhone => "AgentPhone",
+            Self::VobizPartner => "VobizPartner",
+            Self::Yardstik => "Yardstik",
+        }
+    }
+
+    /// The production endpoint used when a ProviderConfig names none.
+    pub fn default_endpoint(self) -> &'static str {
+        match self {
+            Self::RecoverBiz => "https://api.recoverbiz.com/v1",
+            Self::Vobiz => "https://api.vobiz.ai/api/v1",
+            Self::AgentPhone => "https://api.agentphone.ai",
+            Self::VobizPartner => "https://api.vobiz.ai/api/v1/partner",
+            Self::Yardstik => "https://api.yardstik.com",
+        }
+    }
+
+    /// The keys the parent-account credentials Secret must hold.
+    pub fn credential_keys(self) -> &'static [&'static str] {
+        match self {
+            Self::RecoverBiz => &["partnerKey"],
+            Self::Vobiz | Self::VobizPartner => &["authId", "authToken"],
+            Self::AgentPhone => &["apiKey"],
+            Self::Yardstik => &["apiKey"],
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Credentials, keyed by the stable camelCase Secret keys (`accountId`, `authId`, `authToken`,
+/// `apiToken`, `subAccountId`, `password`, `phoneNumber`, …). Values never print.
+#[derive(Clone, Default)]
+pub struct Credentials(pub BTreeMap<String, SecretString>);
+
+impl Credentials {
+    pub fn insert(&mut self, key: &str, value: impl Into<String>) {
+        self.0.insert(key.to_owned(), SecretString::from(value.into()));
+    }
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.insert(key, value);
+        self
+    }
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|v| v.expose_secret())
+    }
+    /// Whether every key in `keys` is present.
+    pub fn has_all(&self, keys: &[&str]) -> bool {
+        keys.iter().all(|k| self.0.contains_key(*k))
+    }
+    /// `other`'s values added over ours.
+    pub fn merge(&mut self, other: Credentials) {
+        self.0.extend(other.0);
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Key names only: a credential must never reach a log line through `{:?}`.
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// How a provider client reaches its API: the parent account's endpoint, credentials and pacing.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    pub provider: ProviderKind,
+    /// Base URL; [`ProviderKind::default_endpoint`] when the ProviderConfig names none.
+    pub endpoint: String,
+    /// The parent-account credentials, keyed as [`ProviderKind::credential_keys`].
+    pub credentials: Credentials,
+    pub requests_per_second: u32,
+    pub burst: u32,
+    /// Per-call timeout.
+    pub timeout: Duration,
+}
+
+/// What one kind of provider object supports at one provider.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Spec changes can be applied in place; otherwise drift is only reported.
+    pub update: bool,
+    /// The object can be deactivated and reactivated.
+    pub deactivate: bool,
+    /// The object can be removed at the provider (hard delete, or release for numbers).
+    pub delete: bool,
+    /// `find` can locate an object this resource created earlier (the idempotency lookup).
+    pub lookup: bool,
+    /// Keys of the credentials the provider issues for the object (the Secret's keys beyond
+    /// `provider`, `endpoint`, `accountId`).
+    pub credential_keys: &'static [&'static str],
+    /// Credentials are shown only in the create response and can't be re-read or re-issued:
+    /// losing them means delete and re-create.
+    pub one_time_credentials: bool,
+    /// The provider needs a login password that tenantline generates and keeps in the Secret.
+    pub generated_password: bool,
+}
+
+/// The desired state of a sub-account, provider-neutral.
+#[derive(Clone, Debug, Default)]
+pub struct SubAccountSpec {
+    /// A stable key this object can be found by later (the resource UID); stored where the
+    /// provider lets us (RecoverBiz metadata, Vobiz description).
+    pub idempotency_key: String,
+    pub display_name: String,
+    pub company_name: Option<String>,
+    pub active: bool,
+    pub owner: Option<Owner>,
+    pub address: Option<Address>,
+    pub timezone: Option<String>,
+    pub phone_number: Option<String>,
+    pub forwarding_number: Option<String>,
+    pub branding: Option<Branding>,
+    pub metadata: BTreeMap<String, String>,
+    /// The login password tenantline generated, for providers with `generated_password`.
+    pub password: Option<SecretString>,
+    pub vobiz: Option<VobizOptions>,
+    pub vobiz_partner: Option<VobizPartnerOptions>,
+    pub yardstik: Option<YardstikOptions>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Owner {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Address {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Branding {
+    pub logo_url: Option<String>,
+    pub accent_color: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VobizOptions {
+    pub rate_limit: Option<u32>,
+    pub permissions_calls: Option<bool>,
+    pub permissions_cdr: Option<bool>,
+    pub kyc_mode: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VobizPartnerOptions {
+    /// Opening wallet transfer made once, right after create.
+    pub opening_balance: Option<f64>,
+    pub currency: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct YardstikOptions {
+    pub permissible_purpose_ids: Vec<String>,
+    pub legal_business_name: Option<String>,
+    pub url: Option<String>,
+}
+
+/// The desired state of a team member of a sub-account.
+#[derive(Clone, Debug, Default)]
+pub struct MemberSpec {
+    /// The provider id of the parent sub-account.
+    pub sub_account_id: String,
+    pub email: String,
+    pub name: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    pub phone_number: Option<String>,
+    pub forwarding_number: Option<String>,
+}
+
+/// The desired state of a phone number held by a sub-account.
+#[derive(Clone, Debug, Default)]
+pub struct NumberSpec {
+    /// The provider id of the parent sub-account.
+    pub sub_account_id: String,
+    /// A specific E.164 number to acquire or adopt.
+    pub number: Option<String>,
+    /// Or buy any number that matches.
+    pub search: Option<NumberSearch>,
+    pub forwarding_number: Option<String>,
+    /// Numbers of this sub-account that other resources already hold: `find` never returns one
+    /// of them, so a lost purchase response is recovered without stealing a sibling's number.
+    pub claimed: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NumberSearch {
+    pub country: String,
+    pub area_code: Option<String>,
+}
+
+/// What `observe` saw at the provider.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    pub id: String,
+    /// False when the object is deactivated (soft-deleted) at the provider.
+    pub active: bool,
+    /// Names of the spec fields (camelCase, e.g. `displayName`) whose value differs at the
+    /// provider. Empty when the object is up to date.
+    pub drift: Vec<String>,
+    /// Credentials the provider shows on read (may be a subset of what create returned).
+    pub credentials: Credentials,
+    /// The E.164 number the object holds, if any.
+    pub number: Option<String>,
+}
+
+/// What `create` returned: the new id first, then whatever the provider issued with it.
+#[derive(Clone, Debug, Default)]
+pub struct Created {
+    pub id: String,
+    pub credentials: Credentials,
+    pub number: Option<String>,
+}
+
+/// One kind of provider object (sub-account, team member or phone number) at one provider.
+///
+/// `id` is the provider's id of the object. Every method is a single logical operation; pacing
+/// and error classification are done by the shared HTTP plumbing, retries by the reconciler.
+#[async_trait]
+pub trait External<S>: Send + Sync
+where
+    S: Sync,
+{
+    fn capabilities(&self) -> Capabilities;
+
+    /// Look up an object an earlier `create` for this spec made (the idempotency lookup, used
+    /// before every create so a lost response never makes a second object).
+    async fn find(&self, desired: &S) -> Result<Option<String>>;
+
+    /// Read the object and compare it with `desired`. `Ok(None)` when it does not exist.
+    async fn observe(&self, id: &str, desired: &S) -> Result<Option<Observation>>;
+
+    async fn create(&self, desired: &S) -> Result<Created>;
+
+    /// Apply `desired` to the object. `credentials` are the object's own (some providers
+    /// require them for updates).
+    async fn update(&self, id: &str, desired: &S, credentials: &Credentials) -> Result<()>;
+
+    async fn set_active(&self, id: &str, active: bool) -> Result<()>;
+
+    /// Remove the object (hard delete, or release for a number). A missing object is `Ok`.
+    async fn delete(&self, id: &str) -> Result<()>;
+
+    /// Re-issue credentials for an existing object where the provider allows it (Yardstik).
+    /// `Ok(None)` when it cannot.
+    async fn reissue_credentials(&self, _id: &str, _desired: &S) -> Result<Option<Credentials>> {
+        Ok(None)
+    }
+}
+
+pub type SubAccounts = Arc<dyn External<SubAccountSpec>>;
+pub type Members = Arc<dyn External<MemberSpec>>;
+pub type Numbers = Arc<dyn External<NumberSpec>>;
+
+/// The clients of one provider account, sharing one HTTP client and one token bucket.
+#[derive(Clone)]
+pub struct ProviderClients {
+    pub provider: ProviderKind,
+    pub sub_accounts: SubAccounts,
+    /// `None` when the provider has no team members.
+    pub members: Option<Members>,
+    /// `None` when the provider has no phone numbers.
+    pub numbers: Option<Numbers>,
+}
+
+/// Build the clients for one provider account. Fails only on a bad endpoint or missing
+/// credential keys (`Error::Auth`); no request is made.
+pub fn connect(connection: Connection) -> Result<ProviderClients> {
+    let http = http::HttpClient::new(&connection)?;
+    Ok(match connection.provider {
+        ProviderKind::RecoverBiz => recoverbiz::clients(http),
+        ProviderKind::Vobiz => vobiz::clients(http),
+        ProviderKind::AgentPhone => agentphone::clients(http),
+        ProviderKind::VobizPartner => vobiz_partner::clients(http),
+        ProviderKind::Yardstik => yardstik::clients(http),
+    })
+}
