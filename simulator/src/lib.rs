@@ -1,1 +1,151 @@
-//! tenantline-sim: a local simulator of the five provider APIs tenantline manages.
+//! tenantline-sim: a local simulator of the five provider APIs tenantline manages
+//! (RecoverBiz, Vobiz, AgentPhone, Vobiz Partner, Yardstik), served on one port under a
+//! prefix per provider, plus a control API under `/_sim/`. See README.md.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let (addr, _task) = tenantline_sim::Simulator::spawn_local(tenantline_sim::Seed::default()).await;
+//! let base = format!("http://{addr}/recoverbiz/v1");
+//! # }
+//! ```
+
+#![recursion_limit = "256"]
+
+pub mod agentphone;
+pub mod control;
+pub mod faults;
+pub mod recoverbiz;
+pub mod state;
+pub mod vobiz;
+pub mod vobiz_partner;
+pub mod yardstik;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::Response;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tower::ServiceExt;
+
+use crate::faults::{ConnKill, Ctx, Routes};
+pub use crate::faults::{Fault, FaultKind};
+pub use crate::state::Seed;
+use crate::state::{Sim, State};
+
+/// The simulator: shared in-memory state plus the HTTP surface over it.
+#[derive(Clone)]
+pub struct Simulator {
+    sim: Sim,
+}
+
+impl Simulator {
+    /// A simulator whose credentials come from `seed` (`Seed::default()` = the dev seed).
+    pub fn new(seed: Seed) -> Self {
+        Simulator { sim: Sim(Arc::new(Mutex::new(State::new(seed)))) }
+    }
+
+    /// All five APIs under their prefixes, plus `/_sim/`. Served with plain `axum::serve`,
+    /// the `drop`/`afterApply` faults answer an empty 502 instead of closing the connection;
+    /// use [`Simulator::serve`] for the real thing.
+    pub fn router(&self) -> Router {
+        let sim = &self.sim;
+        let rb = recoverbiz::routes();
+        let rb = Routes { router: rb.router.route_layer(from_fn_with_state(sim.clone(), recoverbiz::gate)), ..rb };
+        Router::new()
+            .nest("/recoverbiz", mount(sim, "recoverbiz", rb))
+            .nest("/vobiz", mount(sim, "vobiz", vobiz::routes()))
+            .nest("/agentphone", mount(sim, "agentphone", agentphone::routes()))
+            .nest("/vobiz-partner", mount(sim, "vobizPartner", vobiz_partner::routes()))
+            .nest("/yardstik", mount(sim, "yardstik", yardstik::routes()))
+            .merge(control::routes())
+            .fallback(|| async { state::json(axum::http::StatusCode::NOT_FOUND, serde_json::json!({"error": "no such route; see tenantline-sim --help"})) })
+            .layer(from_fn(log))
+            .with_state(sim.clone())
+    }
+
+    /// The current state as served by `GET /_sim/state`.
+    pub fn state(&self) -> serde_json::Value {
+        control::snapshot(&self.sim.lock())
+    }
+
+    /// Serves until the listener fails. Each connection carries a kill switch so the
+    /// `drop`, `hang` and `afterApply` faults can close it without a response.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let router = self.router();
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) if is_transient_accept_error(&e) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let _ = stream.set_nodelay(true);
+            let router = router.clone();
+            tokio::spawn(async move {
+                let kill = Arc::new(tokio::sync::Notify::new());
+                let handle = ConnKill(kill.clone());
+                let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(handle.clone());
+                    router.clone().oneshot(req.map(axum::body::Body::new))
+                });
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                tokio::select! {
+                    _ = conn => {}
+                    _ = kill.notified() => {} // dropping `conn` closes the socket
+                }
+            });
+        }
+    }
+
+    /// Binds 127.0.0.1:0, serves in a background task, returns the address and the task.
+    pub async fn spawn_local(seed: Seed) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let task = tokio::spawn(async move {
+            if let Err(e) = Simulator::new(seed).serve(listener).await {
+                tracing::error!("tenantline-sim stopped: {e}");
+            }
+        });
+        (addr, task)
+    }
+}
+
+fn is_transient_accept_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock) || e.raw_os_error() == Some(24)
+}
+
+/// One provider's routes with fault injection / call counting and a 404 in its own envelope.
+fn mount(sim: &Sim, provider: &'static str, routes: Routes) -> Router<Sim> {
+    let ctx = Ctx { sim: sim.clone(), provider, canonical: Arc::new(routes.canonical.into_iter().collect()) };
+    routes
+        .router
+        .route_layer(from_fn_with_state(ctx, faults::middleware))
+        .fallback(move || async move { provider_error(provider, "", 404, "", "Not found") })
+}
+
+/// An error in the envelope the provider uses on that route (for faults and fallbacks).
+pub(crate) fn provider_error(provider: &str, route: &str, status: u16, code: &str, msg: &str) -> Response {
+    match provider {
+        "recoverbiz" => recoverbiz::error(status, code, msg),
+        "vobiz" if route.starts_with("/api/v1/Account/{auth_id}/Subaccount") => vobiz::plivo_error(status, msg),
+        "vobiz" | "vobizPartner" => vobiz::error(status, code, msg),
+        "agentphone" => agentphone::error(status, code, msg),
+        _ => yardstik::error(status, code, msg),
+    }
+}
+
+/// One log line per request: method, path (no query string, no headers), status.
+async fn log(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    tracing::info!("{method} {path} {}", resp.status().as_u16());
+    resp
+}

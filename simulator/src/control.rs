@@ -1,0 +1,96 @@
+//! The control API under `/_sim/` (no auth, JSON): reset, seed, state, call counts, faults.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State as AxState};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use serde_json::{Value, json};
+
+use crate::faults::Fault;
+use crate::state::*;
+
+pub fn routes() -> Router<Sim> {
+    Router::new()
+        .route("/_sim/reset", post(reset))
+        .route("/_sim/seed", post(seed))
+        .route("/_sim/state", get(state))
+        .route("/_sim/calls", get(calls).delete(clear_calls))
+        .route("/_sim/faults", get(list_faults).post(add_fault).delete(clear_faults))
+        .route("/_sim/faults/{id}", delete(remove_fault))
+}
+
+fn bad(msg: impl std::fmt::Display) -> axum::response::Response {
+    json(StatusCode::BAD_REQUEST, json!({"error": msg.to_string()}))
+}
+
+pub fn snapshot(st: &crate::state::State) -> Value {
+    json!({
+        "recoverbiz": st.rb.snapshot(),
+        "vobiz": st.vz.snapshot(),
+        "agentphone": st.ap.snapshot(),
+        "vobizPartner": st.vp.snapshot(),
+        "yardstik": st.ys.snapshot(),
+    })
+}
+
+async fn reset(AxState(sim): AxState<Sim>) -> R {
+    sim.lock().reset();
+    ok(json!({"status": "ok"}))
+}
+
+async fn seed(AxState(sim): AxState<Sim>, body: Bytes) -> R {
+    let seed: Seed = serde_json::from_slice(&body).map_err(bad)?;
+    let mut st = sim.lock();
+    st.apply_seed(&seed);
+    st.seed.get_or_insert_with(Seed::empty).merge(&seed);
+    ok(json!({"status": "ok"}))
+}
+
+async fn state(AxState(sim): AxState<Sim>) -> R {
+    ok(snapshot(&sim.lock()))
+}
+
+async fn calls(AxState(sim): AxState<Sim>) -> R {
+    let st = sim.lock();
+    let calls: Vec<Value> = st
+        .calls
+        .iter()
+        .map(|((provider, method, route), count)| json!({"provider": provider, "method": method, "route": route, "count": count}))
+        .collect();
+    ok(json!({ "calls": calls }))
+}
+
+async fn clear_calls(AxState(sim): AxState<Sim>) -> R {
+    sim.lock().calls.clear();
+    ok(json!({"status": "ok"}))
+}
+
+async fn list_faults(AxState(sim): AxState<Sim>) -> R {
+    ok(json!({"faults": sim.lock().faults}))
+}
+
+async fn add_fault(AxState(sim): AxState<Sim>, body: Bytes) -> R {
+    let mut f: Fault = serde_json::from_slice(&body).map_err(bad)?;
+    f.validate().map_err(bad)?;
+    let mut st = sim.lock();
+    f.id = format!("flt_{}", st.next_seq());
+    let id = f.id.clone();
+    st.faults.push(f);
+    ok(json!({ "id": id }))
+}
+
+async fn clear_faults(AxState(sim): AxState<Sim>) -> R {
+    sim.lock().faults.clear();
+    ok(json!({"status": "ok"}))
+}
+
+async fn remove_fault(AxState(sim): AxState<Sim>, Path(id): Path<String>) -> R {
+    let mut st = sim.lock();
+    let n = st.faults.len();
+    st.faults.retain(|f| f.id != id);
+    if st.faults.len() == n {
+        return Err(json(StatusCode::NOT_FOUND, json!({"error": "no such fault"})));
+    }
+    ok(json!({"status": "ok"}))
+}
