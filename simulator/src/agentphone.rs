@@ -62,9 +62,15 @@ impl Ap {
 pub fn routes() -> Routes {
     Routes::new()
         .route("/v1/sub-accounts", get(list_subs).post(create_sub))
-        .route("/v1/sub-accounts/{sub_account_id}", patch(rename_sub).delete(delete_sub))
+        .route(
+            "/v1/sub-accounts/{sub_account_id}",
+            patch(rename_sub).delete(delete_sub),
+        )
         .route("/v1/numbers", get(list_numbers).post(buy_number))
-        .route("/v1/numbers/{number_id}", get(get_number).delete(release_number))
+        .route(
+            "/v1/numbers/{number_id}",
+            get(get_number).delete(release_number),
+        )
 }
 
 fn type_of(status: u16, code: &str) -> &'static str {
@@ -96,7 +102,10 @@ pub fn error_details(status: u16, code: &str, message: &str, details: Value) -> 
         }
     };
     let body = json!({"error": {"message": message, "code": code, "type": type_of(status, code), "details": details}});
-    json(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
+    json(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body,
+    )
 }
 
 pub fn error(status: u16, code: &str, message: &str) -> Response {
@@ -105,12 +114,18 @@ pub fn error(status: u16, code: &str, message: &str) -> Response {
 
 /// FastAPI/pydantic request validation error (422).
 fn detail(loc: &str, msg: &str, typ: &str) -> Response {
-    json(StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": [{"loc": ["body", loc], "msg": msg, "type": typ}]}))
+    json(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({"detail": [{"loc": ["body", loc], "msg": msg, "type": typ}]}),
+    )
 }
 
 fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, Response> {
     body_object(bytes).map_err(|m| {
-        json(StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": [{"loc": ["body"], "msg": m, "type": "json_invalid"}]}))
+        json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"detail": [{"loc": ["body"], "msg": m, "type": "json_invalid"}]}),
+        )
     })
 }
 
@@ -120,10 +135,14 @@ fn auth(st: &crate::state::State, h: &HeaderMap) -> Result<(String, Option<Strin
         .filter(|k| st.ap.keys.iter().any(|x| x == k))
         .ok_or_else(|| error(401, "UNAUTHORIZED", "Invalid or missing API key"))?;
     let sub = header(h, "x-sub-account-id").map(str::to_string);
-    if let Some(s) = &sub {
-        if !st.ap.subs.iter().any(|x| x.key == key && x.obj["id"] == s.as_str()) {
-            return Err(error(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"));
-        }
+    if let Some(s) = &sub
+        && !st
+            .ap
+            .subs
+            .iter()
+            .any(|x| x.key == key && x.obj["id"] == s.as_str())
+    {
+        return Err(error(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"));
     }
     Ok((key.to_string(), sub))
 }
@@ -131,7 +150,11 @@ fn auth(st: &crate::state::State, h: &HeaderMap) -> Result<(String, Option<Strin
 /// Sub-account management is master-only (one level of sub-accounts).
 fn master_only(sub: &Option<String>) -> Result<(), Response> {
     match sub {
-        Some(_) => Err(error(403, "FORBIDDEN", "Sub-accounts cannot manage sub-accounts")),
+        Some(_) => Err(error(
+            403,
+            "FORBIDDEN",
+            "Sub-accounts cannot manage sub-accounts",
+        )),
         None => Ok(()),
     }
 }
@@ -139,29 +162,52 @@ fn master_only(sub: &Option<String>) -> Result<(), Response> {
 fn name_of(b: &Map<String, Value>) -> Result<String, Response> {
     match b.get("name") {
         None => Err(detail("name", "Field required", "missing")),
-        Some(Value::String(s)) if s.chars().count() < 1 => {
-            Err(detail("name", "String should have at least 1 character", "string_too_short"))
-        }
-        Some(Value::String(s)) if s.chars().count() > 100 => {
-            Err(detail("name", "String should have at most 100 characters", "string_too_long"))
-        }
+        Some(Value::String(s)) if s.chars().count() < 1 => Err(detail(
+            "name",
+            "String should have at least 1 character",
+            "string_too_short",
+        )),
+        Some(Value::String(s)) if s.chars().count() > 100 => Err(detail(
+            "name",
+            "String should have at most 100 characters",
+            "string_too_long",
+        )),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(detail("name", "Input should be a valid string", "string_type")),
+        Some(_) => Err(detail(
+            "name",
+            "Input should be a valid string",
+            "string_type",
+        )),
     }
 }
 
 /// `limit` (default 20, max 100) and `offset` (default 0); FastAPI-style 422 on bad values.
 fn paging(q: &HashMap<String, String>) -> Result<(usize, usize), Response> {
     let qerr = |k: &str, msg: &str, typ: &str| {
-        json(StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": [{"loc": ["query", k], "msg": msg, "type": typ}]}))
+        json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"detail": [{"loc": ["query", k], "msg": msg, "type": typ}]}),
+        )
     };
-    let limit = q_int(q, "limit").map_err(|_| qerr("limit", "Input should be a valid integer", "int_parsing"))?.unwrap_or(20);
-    let offset = q_int(q, "offset").map_err(|_| qerr("offset", "Input should be a valid integer", "int_parsing"))?.unwrap_or(0);
+    let limit = q_int(q, "limit")
+        .map_err(|_| qerr("limit", "Input should be a valid integer", "int_parsing"))?
+        .unwrap_or(20);
+    let offset = q_int(q, "offset")
+        .map_err(|_| qerr("offset", "Input should be a valid integer", "int_parsing"))?
+        .unwrap_or(0);
     if !(1..=100).contains(&limit) {
-        return Err(qerr("limit", "Input should be between 1 and 100", "less_than_equal"));
+        return Err(qerr(
+            "limit",
+            "Input should be between 1 and 100",
+            "less_than_equal",
+        ));
     }
     if offset < 0 {
-        return Err(qerr("offset", "Input should be greater than or equal to 0", "greater_than_equal"));
+        return Err(qerr(
+            "offset",
+            "Input should be greater than or equal to 0",
+            "greater_than_equal",
+        ));
     }
     Ok((limit as usize, offset as usize))
 }
@@ -171,12 +217,22 @@ fn page(all: Vec<Value>, limit: usize, offset: usize) -> Value {
     json!({"data": data, "hasMore": offset + limit < all.len(), "total": all.len()})
 }
 
-async fn list_subs(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
+async fn list_subs(
+    State(sim): State<Sim>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> R {
     let st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     master_only(&sub)?;
     let (limit, offset) = paging(&q)?;
-    let all = st.ap.subs.iter().filter(|s| s.key == key).map(|s| s.obj.clone()).collect();
+    let all = st
+        .ap
+        .subs
+        .iter()
+        .filter(|s| s.key == key)
+        .map(|s| s.obj.clone())
+        .collect();
     ok(page(all, limit, offset))
 }
 
@@ -194,7 +250,11 @@ async fn create_sub(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
         ));
     }
     let obj = json!({"id": format!("sub_{}", rand_hex(12)), "name": name, "createdAt": ts_us_z(now_micros())});
-    st.ap.subs.push(Owned { key, sub: None, obj: obj.clone() });
+    st.ap.subs.push(Owned {
+        key,
+        sub: None,
+        obj: obj.clone(),
+    });
     ok(obj)
 }
 
@@ -206,7 +266,12 @@ fn find_sub(st: &crate::state::State, key: &str, id: &str) -> Result<usize, Resp
         .ok_or_else(|| error(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))
 }
 
-async fn rename_sub(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
+async fn rename_sub(
+    State(sim): State<Sim>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     master_only(&sub)?;
@@ -223,7 +288,12 @@ async fn delete_sub(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>
     master_only(&sub)?;
     let i = find_sub(&st, &key, &id)?;
     st.ap.subs.remove(i);
-    for n in st.ap.numbers.iter_mut().filter(|n| n.key == key && n.sub.as_deref() == Some(id.as_str())) {
+    for n in st
+        .ap
+        .numbers
+        .iter_mut()
+        .filter(|n| n.key == key && n.sub.as_deref() == Some(id.as_str()))
+    {
         n.obj["status"] = json!("released");
     }
     ok(json!({"success": true, "id": id}))
@@ -233,7 +303,11 @@ fn in_scope(n: &Owned, key: &str, sub: &Option<String>) -> bool {
     n.key == key && &n.sub == sub
 }
 
-async fn list_numbers(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
+async fn list_numbers(
+    State(sim): State<Sim>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> R {
     let st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let (limit, offset) = paging(&q)?;
@@ -255,20 +329,58 @@ async fn buy_number(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
     let b = parse_body(&body)?;
     let country = match b.get("country") {
         None | Some(Value::Null) => "US".to_string(),
-        Some(Value::String(c)) if c.len() == 2 && c.bytes().all(|x| x.is_ascii_alphabetic()) => c.to_uppercase(),
-        Some(Value::String(_)) => return Err(detail("country", "String should match pattern '^[A-Za-z]{2}$'", "string_pattern_mismatch")),
-        Some(_) => return Err(detail("country", "Input should be a valid string", "string_type")),
+        Some(Value::String(c)) if c.len() == 2 && c.bytes().all(|x| x.is_ascii_alphabetic()) => {
+            c.to_uppercase()
+        }
+        Some(Value::String(_)) => {
+            return Err(detail(
+                "country",
+                "String should match pattern '^[A-Za-z]{2}$'",
+                "string_pattern_mismatch",
+            ));
+        }
+        Some(_) => {
+            return Err(detail(
+                "country",
+                "Input should be a valid string",
+                "string_type",
+            ));
+        }
     };
     let area = match b.get("areaCode") {
         None | Some(Value::Null) => None,
-        Some(Value::String(a)) if a.len() == 3 && a.bytes().all(|x| x.is_ascii_digit()) && !a.starts_with(['0', '1']) => Some(a.clone()),
-        Some(Value::String(_)) => return Err(detail("areaCode", "areaCode must be a 3-digit area code", "value_error")),
-        Some(_) => return Err(detail("areaCode", "Input should be a valid string", "string_type")),
+        Some(Value::String(a))
+            if a.len() == 3
+                && a.bytes().all(|x| x.is_ascii_digit())
+                && !a.starts_with(['0', '1']) =>
+        {
+            Some(a.clone())
+        }
+        Some(Value::String(_)) => {
+            return Err(detail(
+                "areaCode",
+                "areaCode must be a 3-digit area code",
+                "value_error",
+            ));
+        }
+        Some(_) => {
+            return Err(detail(
+                "areaCode",
+                "Input should be a valid string",
+                "string_type",
+            ));
+        }
     };
     let agent = match b.get("agentId") {
         None | Some(Value::Null) => Value::Null,
         Some(Value::String(a)) => json!(a),
-        Some(_) => return Err(detail("agentId", "Input should be a valid string", "string_type")),
+        Some(_) => {
+            return Err(detail(
+                "agentId",
+                "Input should be a valid string",
+                "string_type",
+            ));
+        }
     };
     let Some((_, cc)) = COUNTRIES.iter().find(|(c, _)| *c == country) else {
         return Err(error_details(
@@ -279,7 +391,12 @@ async fn buy_number(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
         ));
     };
     // The 10-number self-serve limit counts active numbers per account (master or sub-account).
-    let active = st.ap.numbers.iter().filter(|n| in_scope(n, &key, &sub) && n.obj["status"] == "active").count();
+    let active = st
+        .ap
+        .numbers
+        .iter()
+        .filter(|n| in_scope(n, &key, &sub) && n.obj["status"] == "active")
+        .count();
     if active >= MAX_NUMBERS {
         return Err(error_details(
             400,
@@ -308,11 +425,20 @@ async fn buy_number(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
         "agentId": agent,
         "createdAt": ts_us_z(now_micros()),
     });
-    st.ap.numbers.push(Owned { key, sub, obj: obj.clone() });
+    st.ap.numbers.push(Owned {
+        key,
+        sub,
+        obj: obj.clone(),
+    });
     ok(obj)
 }
 
-fn find_number(st: &crate::state::State, key: &str, sub: &Option<String>, id: &str) -> Result<usize, Response> {
+fn find_number(
+    st: &crate::state::State,
+    key: &str,
+    sub: &Option<String>,
+    id: &str,
+) -> Result<usize, Response> {
     st.ap
         .numbers
         .iter()
@@ -334,7 +460,11 @@ async fn release_number(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<Str
     let n = &mut st.ap.numbers[i].obj;
     // Releasing twice is not documented; a released number is no longer releasable → 404.
     if n["status"] == "released" {
-        return Err(error(404, "PHONE_NUMBER_NOT_FOUND", "Phone number already released"));
+        return Err(error(
+            404,
+            "PHONE_NUMBER_NOT_FOUND",
+            "Phone number already released",
+        ));
     }
     n["status"] = json!("released");
     ok(json!({"success": true, "phoneNumber": n["phoneNumber"], "status": "released"}))

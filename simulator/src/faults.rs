@@ -6,12 +6,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::MethodRouter;
-use axum::Router;
 use serde::{Deserialize, Serialize};
 
 use crate::state::Sim;
@@ -82,11 +82,18 @@ pub const PROVIDERS: [(&str, &str); 5] = [
 /// Accepts the state key (`vobizPartner`) or the URL prefix form (`vobiz-partner`).
 pub fn provider_name(s: &str) -> Option<&'static str> {
     let s = s.trim_start_matches('/');
-    PROVIDERS.iter().find(|(n, p)| n.eq_ignore_ascii_case(s) || p[1..].eq_ignore_ascii_case(s)).map(|(n, _)| *n)
+    PROVIDERS
+        .iter()
+        .find(|(n, p)| n.eq_ignore_ascii_case(s) || p[1..].eq_ignore_ascii_case(s))
+        .map(|(n, _)| *n)
 }
 
 fn prefix_of(provider: &str) -> &'static str {
-    PROVIDERS.iter().find(|(n, _)| *n == provider).map(|(_, p)| *p).unwrap_or("")
+    PROVIDERS
+        .iter()
+        .find(|(n, _)| *n == provider)
+        .map(|(_, p)| *p)
+        .unwrap_or("")
 }
 
 fn toggle_slash(p: &str) -> String {
@@ -107,26 +114,35 @@ impl Fault {
                 self.route = Some(rest.to_string());
             }
         }
-        if let Some(p) = self.probability {
-            if !(0.0..=1.0).contains(&p) {
-                return Err("probability must be between 0 and 1".into());
-            }
+        if let Some(p) = self.probability
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Err("probability must be between 0 and 1".into());
         }
         if self.count == Some(0) {
             return Err("count must be at least 1".into());
         }
-        if let FaultKind::Status { status } | FaultKind::AfterApply { status: Some(status) } = self.fault {
-            if StatusCode::from_u16(status).is_err() || status < 200 {
-                return Err(format!("invalid status {status}"));
-            }
+        if let FaultKind::Status { status }
+        | FaultKind::AfterApply {
+            status: Some(status),
+        } = self.fault
+            && (StatusCode::from_u16(status).is_err() || status < 200)
+        {
+            return Err(format!("invalid status {status}"));
         }
         Ok(())
     }
 
     fn matches(&self, provider: &str, method: &str, route: &str) -> bool {
         self.provider == provider
-            && self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && self.route.as_deref().is_none_or(|r| r == route || toggle_slash(r) == route)
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .route
+                .as_deref()
+                .is_none_or(|r| r == route || toggle_slash(r) == route)
     }
 }
 
@@ -137,13 +153,25 @@ pub struct Routes {
     pub canonical: Vec<String>,
 }
 
+impl Default for Routes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Routes {
     pub fn new() -> Self {
-        Routes { router: Router::new(), canonical: Vec::new() }
+        Routes {
+            router: Router::new(),
+            canonical: Vec::new(),
+        }
     }
 
     pub fn route(mut self, path: &str, mr: MethodRouter<Sim>) -> Self {
-        self.router = self.router.route(path, mr.clone()).route(&toggle_slash(path), mr);
+        self.router = self
+            .router
+            .route(path, mr.clone())
+            .route(&toggle_slash(path), mr);
         self.canonical.push(path.to_string());
         self
     }
@@ -172,10 +200,21 @@ enum Action {
 
 /// The route template of this request without the provider prefix, in canonical form.
 fn route_of(ctx: &Ctx, req: &Request) -> String {
-    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str()).unwrap_or(req.uri().path());
+    let matched = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str())
+        .unwrap_or(req.uri().path());
     let prefix = prefix_of(ctx.provider);
-    let r = matched.strip_prefix(prefix).filter(|r| r.starts_with('/')).unwrap_or(matched);
-    if ctx.canonical.contains(r) { r.to_string() } else { toggle_slash(r) }
+    let r = matched
+        .strip_prefix(prefix)
+        .filter(|r| r.starts_with('/'))
+        .unwrap_or(matched);
+    if ctx.canonical.contains(r) {
+        r.to_string()
+    } else {
+        toggle_slash(r)
+    }
 }
 
 pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
@@ -183,17 +222,19 @@ pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
     let route = route_of(&ctx, &req);
     let action = {
         let mut st = ctx.sim.lock();
-        *st.calls.entry((ctx.provider.to_string(), method.clone(), route.clone())).or_insert(0) += 1;
+        *st.calls
+            .entry((ctx.provider.to_string(), method.clone(), route.clone()))
+            .or_insert(0) += 1;
         let mut action = Action::Pass;
         let mut exhausted = None;
         for (i, f) in st.faults.iter_mut().enumerate() {
             if !f.matches(ctx.provider, &method, &route) {
                 continue;
             }
-            if let Some(p) = f.probability {
-                if fastrand::f64() >= p {
-                    continue;
-                }
+            if let Some(p) = f.probability
+                && fastrand::f64() >= p
+            {
+                continue;
             }
             if let Some(c) = f.count.as_mut() {
                 *c -= 1;
@@ -218,7 +259,9 @@ pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
     };
     let kill = req.extensions().get::<ConnKill>().cloned();
     let path = req.uri().path().to_string();
-    let envelope = |status: u16, code: &str, msg: &str| crate::provider_error(ctx.provider, &route, status, code, msg);
+    let envelope = |status: u16, code: &str, msg: &str| {
+        crate::provider_error(ctx.provider, &route, status, code, msg)
+    };
     match action {
         Action::Pass => next.run(req).await,
         Action::Latency(ms) => {
@@ -228,7 +271,8 @@ pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
         Action::Status(s) => envelope(s, "", "Injected fault"),
         Action::RateLimit(secs) => {
             let mut r = envelope(429, "", "Rate limit exceeded");
-            r.headers_mut().insert("retry-after", HeaderValue::from(secs));
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
             r
         }
         Action::Hang(ms) => {
