@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, patch};
+use axum::routing::{delete, get, patch, post};
 use serde_json::{Map, Value, json};
 
 use crate::faults::Routes;
@@ -27,6 +27,7 @@ pub struct Ap {
     pub keys: Vec<String>,
     pub subs: Vec<Owned>,
     pub numbers: Vec<Owned>,
+    pub agents: Vec<Owned>,
 }
 
 /// An object plus who owns it: the master key and, for numbers, the sub-account (or master).
@@ -55,7 +56,16 @@ impl Ap {
                 o
             })
             .collect();
-        json!({"subAccounts": self.subs.iter().map(|s| &s.obj).collect::<Vec<_>>(), "numbers": numbers})
+        let agents: Vec<Value> = self
+            .agents
+            .iter()
+            .map(|a| {
+                let mut o = a.obj.clone();
+                o["subAccountId"] = json!(a.sub);
+                o
+            })
+            .collect();
+        json!({"subAccounts": self.subs.iter().map(|s| &s.obj).collect::<Vec<_>>(), "numbers": numbers, "agents": agents})
     }
 }
 
@@ -70,6 +80,16 @@ pub fn routes() -> Routes {
         .route(
             "/v1/numbers/{number_id}",
             get(get_number).delete(release_number),
+        )
+        .route("/v1/agents", get(list_agents).post(create_agent))
+        .route(
+            "/v1/agents/{agent_id}",
+            get(get_agent).patch(update_agent).delete(delete_agent),
+        )
+        .route("/v1/agents/{agent_id}/numbers", post(attach_number))
+        .route(
+            "/v1/agents/{agent_id}/numbers/{number_id}",
+            delete(detach_number),
         )
 }
 
@@ -296,6 +316,10 @@ async fn delete_sub(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>
     {
         n.obj["status"] = json!("released");
     }
+    // Its agents go with it (they are isolated per sub-account).
+    st.ap
+        .agents
+        .retain(|a| !(a.key == key && a.sub.as_deref() == Some(id.as_str())));
     ok(json!({"success": true, "id": id}))
 }
 
@@ -373,7 +397,16 @@ async fn buy_number(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
     };
     let agent = match b.get("agentId") {
         None | Some(Value::Null) => Value::Null,
-        Some(Value::String(a)) => json!(a),
+        Some(Value::String(a))
+            if st
+                .ap
+                .agents
+                .iter()
+                .any(|x| in_scope(x, &key, &sub) && x.obj["id"] == a.as_str()) =>
+        {
+            json!(a)
+        }
+        Some(Value::String(_)) => return Err(error(404, "AGENT_NOT_FOUND", "Agent not found")),
         Some(_) => {
             return Err(detail(
                 "agentId",
@@ -468,4 +501,230 @@ async fn release_number(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<Str
     }
     n["status"] = json!("released");
     ok(json!({"success": true, "phoneNumber": n["phoneNumber"], "status": "released"}))
+}
+
+// ----- agents (enough for the seed's workflow; PROVIDERS §3.2) -------------------------------
+
+/// Agent fields with their defaults; `numbers` is computed on read.
+fn agent_defaults() -> Value {
+    json!({
+        "description": null, "voiceMode": "webhook", "systemPrompt": null, "beginMessage": null, "voice": null,
+        "modelTier": "balanced", "transferNumber": null, "enableMessaging": true, "customTools": [],
+        "voicemailMessage": null, "sttMode": "fast", "ambientSound": null, "denoisingMode": null,
+        "maxSilenceMs": 600000, "voiceSpeed": 1.0, "interruptionSensitivity": 0.8, "enableBackchannel": false,
+        "language": "en-US",
+    })
+}
+
+/// FastAPI-style validation of the agent fields present in `b`.
+fn validate_agent(b: &Map<String, Value>, creating: bool) -> Result<(), Response> {
+    if creating || b.contains_key("name") {
+        name_of(b)?;
+    }
+    let one_of = |k: &str, allowed: &[&str]| -> Result<(), Response> {
+        match b.get(k) {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(v)) if allowed.contains(&v.as_str()) => Ok(()),
+            Some(_) => Err(detail(
+                k,
+                &format!("Input should be {}", allowed.join(" or ")),
+                "enum",
+            )),
+        }
+    };
+    one_of("voiceMode", &["webhook", "hosted"])?;
+    one_of("modelTier", &["turbo", "balanced", "max"])?;
+    one_of("sttMode", &["fast", "accurate"])?;
+    let range = |k: &str, lo: f64, hi: f64| -> Result<(), Response> {
+        match b.get(k) {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|v| (lo..=hi).contains(&v)) => Ok(()),
+            Some(_) => Err(detail(
+                k,
+                &format!("Input should be between {lo} and {hi}"),
+                "value_error",
+            )),
+        }
+    };
+    range("maxSilenceMs", 10_000.0, 3_600_000.0)?;
+    range("voiceSpeed", 0.5, 2.0)?;
+    range("interruptionSensitivity", 0.0, 1.0)?;
+    if b.get("customTools")
+        .and_then(Value::as_array)
+        .is_some_and(|t| t.len() > 20)
+    {
+        return Err(detail(
+            "customTools",
+            "List should have at most 20 items",
+            "too_long",
+        ));
+    }
+    if let Some(Value::String(t)) = b.get("transferNumber")
+        && !is_e164(t)
+    {
+        return Err(detail(
+            "transferNumber",
+            "transferNumber must be E.164",
+            "value_error",
+        ));
+    }
+    Ok(())
+}
+
+fn agent_view(st: &crate::state::State, a: &Owned) -> Value {
+    let mut o = a.obj.clone();
+    o["numbers"] = json!(
+        st.ap
+            .numbers
+            .iter()
+            .filter(|n| n.key == a.key && n.obj["agentId"] == a.obj["id"] && n.obj["status"] == "active")
+            .map(|n| json!({"id": n.obj["id"], "phoneNumber": n.obj["phoneNumber"], "status": n.obj["status"], "type": n.obj["type"]}))
+            .collect::<Vec<_>>()
+    );
+    o
+}
+
+fn find_agent(
+    st: &crate::state::State,
+    key: &str,
+    sub: &Option<String>,
+    id: &str,
+) -> Result<usize, Response> {
+    st.ap
+        .agents
+        .iter()
+        .position(|a| in_scope(a, key, sub) && a.obj["id"] == id)
+        .ok_or_else(|| error(404, "AGENT_NOT_FOUND", "Agent not found"))
+}
+
+async fn list_agents(
+    State(sim): State<Sim>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> R {
+    let st = sim.lock();
+    let (key, sub) = auth(&st, &h)?;
+    let (limit, offset) = paging(&q)?;
+    let all: Vec<Value> = st
+        .ap
+        .agents
+        .iter()
+        .filter(|a| in_scope(a, &key, &sub))
+        .map(|a| agent_view(&st, a))
+        .collect();
+    ok(json!({"data": slice(&all, offset, limit), "total": all.len()}))
+}
+
+async fn create_agent(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
+    let mut st = sim.lock();
+    let (key, sub) = auth(&st, &h)?;
+    let b = parse_body(&body)?;
+    validate_agent(&b, true)?;
+    let mut obj = agent_defaults();
+    merge_patch(&mut obj, &Value::Object(b.clone()));
+    for (k, v) in agent_defaults().as_object().unwrap() {
+        obj.as_object_mut()
+            .unwrap()
+            .entry(k.clone())
+            .or_insert(v.clone());
+    }
+    obj["id"] = json!(format!("agt_{}", rand_hex(12)));
+    obj["createdAt"] = json!(ts_us_z(now_micros()));
+    let agent = Owned { key, sub, obj };
+    let view = agent_view(&st, &agent);
+    st.ap.agents.push(agent);
+    ok(view)
+}
+
+async fn get_agent(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -> R {
+    let st = sim.lock();
+    let (key, sub) = auth(&st, &h)?;
+    let i = find_agent(&st, &key, &sub, &id)?;
+    ok(agent_view(&st, &st.ap.agents[i]))
+}
+
+async fn update_agent(
+    State(sim): State<Sim>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> R {
+    let mut st = sim.lock();
+    let (key, sub) = auth(&st, &h)?;
+    let i = find_agent(&st, &key, &sub, &id)?;
+    let b = parse_body(&body)?;
+    validate_agent(&b, false)?;
+    for (k, v) in b
+        .into_iter()
+        .filter(|(k, _)| k != "id" && k != "createdAt" && k != "numbers")
+    {
+        st.ap.agents[i].obj[k.as_str()] = v;
+    }
+    ok(agent_view(&st, &st.ap.agents[i]))
+}
+
+async fn delete_agent(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -> R {
+    let mut st = sim.lock();
+    let (key, sub) = auth(&st, &h)?;
+    let i = find_agent(&st, &key, &sub, &id)?;
+    let a = st.ap.agents.remove(i);
+    // Numbers keep existing with agentId null.
+    for n in st
+        .ap
+        .numbers
+        .iter_mut()
+        .filter(|n| n.key == key && n.obj["agentId"] == id.as_str())
+    {
+        n.obj["agentId"] = Value::Null;
+    }
+    ok(json!({"success": true, "id": id, "name": a.obj["name"]}))
+}
+
+async fn attach_number(
+    State(sim): State<Sim>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> R {
+    let mut st = sim.lock();
+    let (key, sub) = auth(&st, &h)?;
+    find_agent(&st, &key, &sub, &id)?;
+    let b = parse_body(&body)?;
+    let Some(Value::String(num)) = b.get("numberId") else {
+        return Err(detail("numberId", "Field required", "missing"));
+    };
+    let n = find_number(&st, &key, &sub, num)?;
+    let n = &mut st.ap.numbers[n].obj;
+    if n["status"] != "active" {
+        return Err(error(
+            404,
+            "PHONE_NUMBER_NOT_FOUND",
+            "Phone number has been released",
+        ));
+    }
+    n["agentId"] = json!(id);
+    ok(
+        json!({"agentId": id, "number": {"id": n["id"], "phoneNumber": n["phoneNumber"], "status": n["status"], "type": n["type"]}}),
+    )
+}
+
+async fn detach_number(
+    State(sim): State<Sim>,
+    h: HeaderMap,
+    Path((id, num)): Path<(String, String)>,
+) -> R {
+    let mut st = sim.lock();
+    let (key, sub) = auth(&st, &h)?;
+    find_agent(&st, &key, &sub, &id)?;
+    let n = find_number(&st, &key, &sub, &num)?;
+    let n = &mut st.ap.numbers[n].obj;
+    if n["agentId"] != id.as_str() {
+        return Err(error(
+            404,
+            "PHONE_NUMBER_NOT_FOUND",
+            "Phone number is not attached to this agent",
+        ));
+    }
+    n["agentId"] = Value::Null;
+    ok(json!({"success": true}))
 }

@@ -421,7 +421,8 @@ async fn list(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<Stri
     let pass = |o: &Value| {
         filters.iter().all(|(f, p, v)| {
             let Some(x) = o.get(f).and_then(Value::as_str) else {
-                return !["account_name", "email_address", "created_at", "id"].contains(&f.as_str());
+                return !["account_name", "email_address", "created_at", "id"]
+                    .contains(&f.as_str());
             };
             match p.as_str() {
                 "eq" => x == v,

@@ -284,3 +284,91 @@ async fn numbers_limit_release_and_scope() {
     );
     assert_eq!(buy(&s, Some(&a), json!({})).await.status, 200);
 }
+
+#[tokio::test]
+async fn agents_and_their_numbers() {
+    let s = start().await;
+    let r = post(
+        s.ap(Method::POST, "/v1/agents"),
+        json!({"name": "Bot", "voiceMode": "robot"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["detail"][0]["loc"].clone()),
+        (422, json!(["body", "voiceMode"]))
+    );
+    assert_eq!(
+        post(
+            s.ap(Method::POST, "/v1/agents"),
+            json!({"name": "Bot", "voiceSpeed": 3})
+        )
+        .await
+        .status,
+        422
+    );
+    let r = post(s.ap(Method::POST, "/v1/agents"), json!({"name": "Bot"})).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        (r.body["voiceMode"].as_str(), r.body["language"].as_str()),
+        (Some("webhook"), Some("en-US"))
+    );
+    let agent = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        buy(&s, None, json!({"agentId": "agt_nope"})).await.status,
+        404
+    );
+    let n1 = buy(&s, None, json!({"agentId": agent})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let n2 = buy(&s, None, json!({})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = post(
+        s.ap(Method::POST, &format!("/v1/agents/{agent}/numbers")),
+        json!({"numberId": n2}),
+    )
+    .await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["agentId"].as_str(),
+            r.body["number"]["id"].as_str()
+        ),
+        (200, Some(agent.as_str()), Some(n2.as_str()))
+    );
+    let r = send(s.ap(Method::GET, &format!("/v1/agents/{agent}"))).await;
+    assert_eq!(r.body["numbers"].as_array().unwrap().len(), 2);
+    let r = post(
+        s.ap(Method::PATCH, &format!("/v1/agents/{agent}")),
+        json!({"name": "Bot 2", "modelTier": "max"}),
+    )
+    .await;
+    assert_eq!(
+        (r.body["name"].as_str(), r.body["modelTier"].as_str()),
+        (Some("Bot 2"), Some("max"))
+    );
+    assert_eq!(
+        send(s.ap(Method::DELETE, &format!("/v1/agents/{agent}/numbers/{n2}")))
+            .await
+            .body,
+        json!({"success": true})
+    );
+    let r = send(s.ap(Method::DELETE, &format!("/v1/agents/{agent}"))).await;
+    assert_eq!(
+        r.body,
+        json!({"success": true, "id": agent, "name": "Bot 2"})
+    );
+    let r = send(s.ap(Method::GET, &format!("/v1/numbers/{n1}"))).await;
+    assert_eq!(
+        (r.body["status"].as_str(), r.body["agentId"].clone()),
+        (Some("active"), json!(null))
+    );
+    assert_eq!(
+        send(s.ap(Method::GET, &format!("/v1/agents/{agent}")))
+            .await
+            .status,
+        404
+    );
+}

@@ -309,7 +309,7 @@ async fn reset_and_seed() {
         json!({
             "recoverbiz": {"accounts": [], "members": []},
             "vobiz": {"subAccounts": [], "numbers": [], "inventory": st["vobiz"]["inventory"]},
-            "agentphone": {"subAccounts": [], "numbers": []},
+            "agentphone": {"subAccounts": [], "numbers": [], "agents": []},
             "vobizPartner": {"partners": st["vobizPartner"]["partners"], "accounts": [], "transactions": []},
             "yardstik": {"subAccounts": []},
         })

@@ -248,6 +248,36 @@ async fn agentphone_seed_002_workflow() {
     assert_eq!(r.body["total"], 1);
     let r = send(s.ap(Method::GET, "/v1/numbers")).await;
     assert_eq!(r.body["total"], 0);
+    // 3. Create an agent in it.
+    let r = post(
+        s.ap(Method::POST, "/v1/agents").header("X-Sub-Account-Id", &sub),
+        json!({"name": "Marketing Bot", "voiceMode": "hosted", "systemPrompt": "You help with marketing inquiries."}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_shape(
+        &r.body,
+        &json!({"id": "agt_", "name": "Marketing Bot", "description": null, "voiceMode": "hosted", "systemPrompt": "s",
+                "createdAt": "t", "numbers": []}),
+        "agent",
+    );
+    assert_eq!(
+        (
+            r.body["voiceMode"].as_str(),
+            r.body["systemPrompt"].as_str()
+        ),
+        (Some("hosted"), Some("You help with marketing inquiries."))
+    );
+    assert_eq!(
+        send(
+            s.ap(Method::GET, "/v1/agents")
+                .header("X-Sub-Account-Id", &sub)
+        )
+        .await
+        .body["total"],
+        1
+    );
+    assert_eq!(send(s.ap(Method::GET, "/v1/agents")).await.body["total"], 0);
     // 4. List all sub-accounts.
     let r = send(s.ap(Method::GET, "/v1/sub-accounts")).await;
     assert_eq!(r.status, 200);
