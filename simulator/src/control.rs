@@ -84,7 +84,9 @@ async fn add_fault(AxState(sim): AxState<Sim>, body: Bytes) -> R {
 }
 
 async fn clear_faults(AxState(sim): AxState<Sim>) -> R {
-    sim.lock().faults.clear();
+    let mut st = sim.lock();
+    st.faults.clear();
+    st.release.release_all();
     ok(json!({"status": "ok"}))
 }
 

@@ -52,7 +52,8 @@ pub enum FaultKind {
         #[serde(default = "one")]
         retry_after: u64,
     },
-    /// Never answer (the connection is held for `ms`, default one hour, then closed).
+    /// Never answer: the connection is held for `ms` (default one hour), or until
+    /// `DELETE /_sim/faults` or `POST /_sim/reset`, then closed.
     Hang {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ms: Option<u64>,
@@ -220,7 +221,7 @@ fn route_of(ctx: &Ctx, req: &Request) -> String {
 pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let route = route_of(&ctx, &req);
-    let action = {
+    let (action, mut release) = {
         let mut st = ctx.sim.lock();
         *st.calls
             .entry((ctx.provider.to_string(), method.clone(), route.clone()))
@@ -255,7 +256,7 @@ pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
         if let Some(i) = exhausted {
             st.faults.remove(i);
         }
-        action
+        (action, st.release.subscribe())
     };
     let kill = req.extensions().get::<ConnKill>().cloned();
     let path = req.uri().path().to_string();
@@ -277,7 +278,10 @@ pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
         }
         Action::Hang(ms) => {
             tracing::info!(%method, %path, "fault: hanging");
-            tokio::time::sleep(Duration::from_millis(ms)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+                _ = release.changed() => {}
+            }
             drop_connection(kill, &method, &path).await
         }
         Action::Drop => drop_connection(kill, &method, &path).await,

@@ -213,6 +213,27 @@ pub struct State {
     pub calls: BTreeMap<(String, String, String), u64>,
     pub faults: Vec<faults::Fault>,
     pub seq: u64,
+    /// Lets go of requests held by `hang` faults (on reset and when faults are cleared).
+    pub release: Release,
+}
+
+/// A generation counter: a held request subscribes under the state lock, so a release that
+/// happens after it was counted is never missed.
+pub struct Release(tokio::sync::watch::Sender<u64>);
+
+impl Default for Release {
+    fn default() -> Self {
+        Release(tokio::sync::watch::channel(0).0)
+    }
+}
+
+impl Release {
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+    pub fn release_all(&self) {
+        self.0.send_modify(|g| *g += 1);
+    }
 }
 
 impl State {
@@ -235,7 +256,10 @@ impl State {
     /// Empty state with the current seed re-applied. Call counters and faults are cleared too.
     pub fn reset(&mut self) {
         let seed = self.seed.take().unwrap_or_else(Seed::empty);
+        let release = std::mem::take(&mut self.release);
         *self = State::new(seed);
+        release.release_all();
+        self.release = release;
     }
 
     pub fn next_seq(&mut self) -> u64 {

@@ -372,3 +372,34 @@ async fn agents_and_their_numbers() {
         404
     );
 }
+
+#[tokio::test]
+async fn the_cap_holds_under_concurrent_creates() {
+    let s = std::sync::Arc::new(start().await);
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                post(
+                    s.ap(Method::POST, "/v1/sub-accounts"),
+                    json!({"name": format!("c{i}")}),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 25);
+    assert_eq!(statuses.iter().filter(|s| **s == 422).count(), 15);
+    assert_eq!(
+        s.state().await["agentphone"]["subAccounts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        25
+    );
+}

@@ -164,6 +164,27 @@ async fn hang_fault_outlasts_the_client_timeout() {
         200
     );
     assert_eq!(s.calls("agentphone", "POST", "/v1/sub-accounts").await, 2);
+    // A held request is let go (its connection closed) when the faults are cleared.
+    s.fault(json!({"provider": "agentphone", "fault": {"kind": "hang"}}))
+        .await;
+    let held = tokio::spawn(
+        s.ap(Method::GET, "/v1/numbers")
+            .timeout(Duration::from_secs(30))
+            .send(),
+    );
+    while s.calls("agentphone", "GET", "/v1/numbers").await == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let t = Instant::now();
+    assert_eq!(
+        send(s.req(Method::DELETE, "/_sim/faults")).await.status,
+        200
+    );
+    let err = held.await.unwrap().unwrap_err();
+    assert!(
+        !err.is_timeout() && t.elapsed() < Duration::from_secs(10),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

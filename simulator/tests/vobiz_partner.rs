@@ -320,3 +320,42 @@ async fn balance_transfers() {
         405
     );
 }
+
+#[tokio::test]
+async fn concurrent_transfers_keep_the_books_balanced() {
+    let seed = json!({"vobizPartner": {"partners": [{"authId": "PA_SIMPARTNER", "authToken": "sim-partner-token", "maxAccounts": 10, "balance": "100.00000", "currency": "USD"}]}});
+    let s = std::sync::Arc::new(start_with(serde_json::from_value(seed).unwrap()).await);
+    let id = create(&s, 1).await["auth_id"].as_str().unwrap().to_string();
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let (s, id) = (s.clone(), id.clone());
+            tokio::spawn(async move {
+                post(
+                    s.vp(Method::POST, &format!("/accounts/{id}/transfer-balance")),
+                    json!({"amount": 7.5, "currency": "USD"}),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => ok += 1,
+            400 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(ok, 13, "100 / 7.5 = 13 transfers fit");
+    assert_eq!(
+        send(s.vp(Method::GET, "/me")).await.body["balance"],
+        "2.50000"
+    );
+    assert_eq!(
+        send(s.vp(Method::GET, &format!("/accounts/{id}/balance")))
+            .await
+            .body["cash_credits"],
+        "97.50000"
+    );
+}
