@@ -482,3 +482,51 @@ async fn parents_are_isolated() {
     .await;
     assert_eq!(r.status, 403);
 }
+
+#[tokio::test]
+async fn plivo_alias_delete_can_cascade_to_numbers() {
+    let s = start().await;
+    let sub = create(&s, "cascade").await["auth_credentials"]["auth_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for n in ["+14155550101", "+14155550102"] {
+        let r = post(
+            s.vz(
+                Method::POST,
+                "/Account/MA_SIMVOBIZ/numbers/purchase-from-inventory",
+            ),
+            json!({"e164": n}),
+        )
+        .await;
+        assert_eq!(r.status, 201);
+        let path = format!(
+            "/account/MA_SIMVOBIZ/numbers/{}/assign-subaccount",
+            n.replace('+', "%2B")
+        );
+        assert_eq!(
+            post(s.vz(Method::POST, &path), json!({"sub_account_id": sub}))
+                .await
+                .status,
+            204
+        );
+    }
+    let r = send(s.vz(
+        Method::DELETE,
+        &format!("/Account/MA_SIMVOBIZ/Subaccount/{sub}/?cascade=true"),
+    ))
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        s.state().await["vobiz"]["numbers"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        send(s.vz(Method::GET, "/Account/MA_SIMVOBIZ/inventory/numbers"))
+            .await
+            .body["total"],
+        20
+    );
+}
