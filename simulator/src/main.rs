@@ -8,7 +8,7 @@ const ABOUT: &str = "A local simulator of the five provider APIs tenantline mana
 
 const AFTER: &str = r#"PREFIXES (client base URLs for --listen 127.0.0.1:8787)
   RecoverBiz     http://127.0.0.1:8787/recoverbiz/v1                 X-Partner-Key: <key>  (or Authorization: Bearer <key>)
-  Vobiz          http://127.0.0.1:8787/vobiz/api/v1                  X-Auth-ID + X-Auth-Token (parent MA_…)
+  Vobiz          http://127.0.0.1:8787/vobiz/api/v1                  X-Auth-ID + X-Auth-Token (parent MA_…) or Basic
                    /accounts/{auth_id}/sub-accounts/…   and the seed's /Account/{auth_id}/Subaccount/… alias,
                    numbers: /Account/{id}/inventory/numbers, /Account/{id}/numbers[/purchase-from-inventory|/{e164}],
                    /account/{id}/numbers/{e164}/assign-subaccount

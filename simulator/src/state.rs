@@ -481,6 +481,30 @@ pub fn opt_str(m: &Map<String, Value>, k: &str) -> Result<Option<String>, String
     }
 }
 
+/// Standard base64 (padding optional).
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// Parses an optional non-negative integer query parameter.
 pub fn q_int(
     q: &std::collections::HashMap<String, String>,
@@ -590,6 +614,9 @@ mod tests {
         let mut t = serde_json::json!({"a": {"b": 1, "c": 2}, "d": 1});
         merge_patch(&mut t, &serde_json::json!({"a": {"b": 3, "c": null}}));
         assert_eq!(t, serde_json::json!({"a": {"b": 3}, "d": 1}));
+        assert_eq!(base64_decode("TUFfWDp0b2tlbg==").unwrap(), b"MA_X:token");
+        assert_eq!(base64_decode("YQ").unwrap(), b"a");
+        assert!(base64_decode("a b").is_none());
         let u = uuid4();
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");

@@ -202,8 +202,14 @@ impl E {
 }
 
 fn auth(st: &crate::state::State, h: &HeaderMap, auth_id: &str, e: E) -> Result<(), Response> {
-    let id = header(h, "x-auth-id");
-    let token = header(h, "x-auth-token");
+    // X-Auth-ID + X-Auth-Token (Vobiz), or HTTP Basic auth_id:auth_token (Plivo, for the alias).
+    let basic = auth_scheme(h, &["Basic"])
+        .and_then(base64_decode)
+        .and_then(|b| String::from_utf8(b).ok());
+    let (id, token) = match basic.as_deref().and_then(|b| b.split_once(':')) {
+        Some((i, t)) => (Some(i), Some(t)),
+        None => (header(h, "x-auth-id"), header(h, "x-auth-token")),
+    };
     let p = st
         .vz
         .parents

@@ -57,6 +57,19 @@ async fn auth_failures_in_both_envelopes() {
         "{}",
         r.body
     );
+    // Plivo clients authenticate with HTTP Basic auth_id:auth_token.
+    let r = send(
+        s.req(Method::GET, "/vobiz/api/v1/Account/MA_SIMVOBIZ/Subaccount/")
+            .basic_auth(VZ_ID, Some(VZ_TOKEN)),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = send(
+        s.req(Method::GET, "/vobiz/api/v1/Account/MA_SIMVOBIZ/Subaccount/")
+            .basic_auth(VZ_ID, Some("nope")),
+    )
+    .await;
+    assert_eq!(r.status, 401);
     let r = send(s.vz(Method::GET, "/Account/MA_SIMVOBIZ/Subaccount/SA_NOPE/")).await;
     assert_eq!(r.status, 404);
     assert!(r.body["api_id"].is_string() && r.body["error"].is_string());
