@@ -272,8 +272,15 @@ pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
         Action::Status(s) => envelope(s, "", "Injected fault"),
         Action::RateLimit(secs) => {
             let mut r = envelope(429, "", "Rate limit exceeded");
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from(secs));
+            let h = r.headers_mut();
+            h.insert("retry-after", HeaderValue::from(secs));
+            if ctx.provider == "recoverbiz" {
+                // RecoverBiz puts X-RateLimit-* on every response.
+                let reset = crate::state::now_secs() + secs as i64;
+                h.insert("x-ratelimit-limit", HeaderValue::from(1000));
+                h.insert("x-ratelimit-remaining", HeaderValue::from(0));
+                h.insert("x-ratelimit-reset", HeaderValue::from(reset));
+            }
             r
         }
         Action::Hang(ms) => {

@@ -111,6 +111,10 @@ async fn rate_limit_fault_in_each_providers_envelope() {
     }
     let r = send(s.ap(Method::GET, "/v1/numbers")).await;
     assert_eq!((r.status, r.header("retry-after")), (429, Some("7")));
+    assert!(
+        r.header("x-ratelimit-remaining").is_none(),
+        "AgentPhone has no X-RateLimit-*"
+    );
     assert_eq!(r.body["error"]["type"], "rate_limit_error");
     let r = send(s.vp(Method::GET, "/me")).await;
     assert_eq!(
@@ -120,6 +124,16 @@ async fn rate_limit_fault_in_each_providers_envelope() {
     let r = send(s.ys(Method::GET, "/sub_accounts")).await;
     assert_eq!((r.status, r.body["status"].as_u64()), (429, Some(429)));
     assert_eq!(send(s.ap(Method::GET, "/v1/numbers")).await.status, 200);
+    s.fault(json!({"provider": "recoverbiz", "fault": {"kind": "rateLimit", "retryAfter": 3}, "count": 1})).await;
+    let r = send(s.rb(Method::GET, "/accounts")).await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    assert_eq!(
+        (r.header("retry-after"), r.header("x-ratelimit-remaining")),
+        (Some("3"), Some("0"))
+    );
 }
 
 #[tokio::test]
