@@ -21,9 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crds => {
-            for crd in tenantline::api::crds() {
-                print!("---\n{}", serde_saphyr::to_string(&crd)?);
-            }
+            print!("{}", tenantline::api::crds_yaml()?);
         }
         Command::Run => {
             tracing_subscriber::fmt()

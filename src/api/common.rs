@@ -1,0 +1,68 @@
+//! Types shared by the kinds: the provider enum, references, and the validation patterns.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// E.164: a plus sign, a country code and up to 15 digits in all.
+pub const E164: &str = r"^\+[1-9][0-9]{1,14}$";
+/// ISO 3166-1 alpha-2 country code.
+pub const ISO_COUNTRY: &str = "^[A-Z]{2}$";
+pub const HEX_COLOUR: &str = "^#[0-9A-Fa-f]{6}$";
+/// A Go-style duration such as `90s`, `10m` or `1h30m`.
+pub const DURATION: &str = "^([0-9]+[hms])+$";
+pub const DNS_LABEL: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// The provider API a ProviderConfig talks to.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
+pub enum Provider {
+    RecoverBiz,
+    Vobiz,
+    AgentPhone,
+    VobizPartner,
+    Yardstik,
+}
+
+/// Which kind of provider configuration a reference names.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
+pub enum ProviderConfigKind {
+    /// A ProviderConfig in the resource's own namespace.
+    #[default]
+    ProviderConfig,
+    /// A cluster-scoped ClusterProviderConfig.
+    ClusterProviderConfig,
+}
+
+impl ProviderConfigKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProviderConfig => "ProviderConfig",
+            Self::ClusterProviderConfig => "ClusterProviderConfig",
+        }
+    }
+}
+
+/// A reference to the ProviderConfig (same namespace) or ClusterProviderConfig to use.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderConfigRef {
+    /// `ProviderConfig` (default, same namespace) or `ClusterProviderConfig`.
+    #[serde(default)]
+    pub kind: ProviderConfigKind,
+    /// Name of the configuration.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// A reference to an object in the same namespace.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct LocalObjectRef {
+    /// Name of the object.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// The default for `status.observedGeneration`: -1, so that kstatus (Flux) never takes a new
+/// object without status for a reconciled one.
+pub fn unobserved() -> i64 {
+    -1
+}
