@@ -1,5 +1,7 @@
 //! tenantline: a Kubernetes operator that manages customer sub-accounts at telephony providers.
 
 pub mod api;
+pub mod metrics;
 pub mod provider;
 pub mod reconcile;
+pub mod secrets;

@@ -210,6 +210,15 @@ pub enum KycMode {
     CustomerUse,
 }
 
+impl KycMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PersonalUse => "personal_use",
+            Self::CustomerUse => "customer_use",
+        }
+    }
+}
+
 /// Vobiz Partner customer-account settings.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]

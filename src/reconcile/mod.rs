@@ -1,1 +1,289 @@
-//! The generic external-resource reconciler and one adapter per kind.
+//! The controllers: one generic external-resource reconciler ([`managed`]) with a thin adapter
+//! per kind, plus the ProviderConfig readiness controller.
+
+mod backoff;
+pub mod conditions;
+pub mod managed;
+mod parent;
+mod phone_number;
+mod provider_config;
+mod sub_account;
+mod team_member;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+
+use crate::api::{ClusterProviderConfig, PhoneNumber, ProviderConfig, SubAccount, TeamMember};
+use crate::provider;
+use backoff::Backoff;
+pub use provider_config::ProviderCache;
+
+/// How the controllers run (from the CLI).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Watch only this namespace; all when `None`.
+    pub watch_namespace: Option<String>,
+    /// Manage only resources matching this label selector (sharding).
+    pub label_selector: Option<String>,
+    /// Reconciles running at once, per kind.
+    pub concurrency: u16,
+    /// Per-call timeout for provider requests.
+    pub provider_timeout: Duration,
+}
+
+/// One error type for the controllers; `metric_label` is stable.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Provider(#[from] provider::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<finalizer::Error<Error>>),
+    #[error("waiting for {0} dependent resource(s) to be deleted")]
+    WaitingForDependents(usize),
+    #[error("{0}")]
+    Blocked(String),
+}
+
+impl Error {
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "kube",
+            Self::Provider(e) => e.class().as_str(),
+            Self::Finalizer(e) => match &**e {
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
+                    e.metric_label()
+                }
+                _ => "finalizer",
+            },
+            Self::WaitingForDependents(_) => "waiting_for_dependents",
+            Self::Blocked(_) => "blocked",
+        }
+    }
+
+    /// The provider's requested delay, through the finalizer wrapper.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Provider(e) => e.retry_after(),
+            Self::Finalizer(e) => match &**e {
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
+                    e.retry_after()
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub settings: Settings,
+    recorder: Recorder,
+    pub providers: ProviderCache,
+    backoff: Backoff,
+}
+
+impl Context {
+    pub fn new(client: Client, settings: Settings) -> Self {
+        let reporter = Reporter {
+            controller: "tenantline".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            providers: ProviderCache::default(),
+            backoff: Backoff::new(Duration::from_secs(2), Duration::from_secs(300)),
+            settings,
+        }
+    }
+
+    /// Publish an Event on `obj`. Failing to record an Event never fails a reconcile.
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "could not publish event");
+        }
+    }
+
+    fn backoff_key<K: Resource<DynamicType = ()>>(&self, obj: &K) -> String {
+        format!(
+            "{}/{}/{}",
+            K::kind(&()),
+            obj.namespace().unwrap_or_default(),
+            obj.name_any()
+        )
+    }
+}
+
+fn api<K>(client: &Client, settings: &Settings) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match &settings.watch_namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn watch_config(settings: &Settings) -> watcher::Config {
+    let config = watcher::Config::default().any_semantic();
+    match &settings.label_selector {
+        Some(selector) => config.labels(selector),
+        None => config,
+    }
+}
+
+/// Run every controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), kube::Error> {
+    let ctx = Arc::new(Context::new(client.clone(), settings.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let config = controller::Config::default().concurrency(settings.concurrency);
+    let wc = watch_config(&settings);
+
+    // Only our own Secrets, and only their metadata: credentials never sit in the cache.
+    type SecretMeta = PartialObjectMeta<k8s_openapi::api::core::v1::Secret>;
+    let secrets_api: Api<SecretMeta> = match &settings.watch_namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let secrets = watcher(
+        secrets_api,
+        watcher::Config::default().labels(crate::secrets::MANAGED_BY_SELECTOR),
+    )
+    .touched_objects();
+
+    let sub_accounts = Controller::new(api::<SubAccount>(&client, &settings), wc.clone());
+    let store = sub_accounts.store();
+    let by_config = move |kind: &'static str, namespace: Option<String>, name: String| {
+        store
+            .state()
+            .into_iter()
+            .filter(move |sa| {
+                let r = &sa.spec.provider_config_ref;
+                r.kind.as_str() == kind
+                    && r.name == name
+                    && (namespace.is_none() || sa.namespace() == namespace)
+            })
+            .map(|sa| kube::runtime::reflector::ObjectRef::from_obj(&*sa))
+            .collect::<Vec<_>>()
+    };
+    let by_cluster_config = by_config.clone();
+    let sub_accounts = sub_accounts
+        .owns_stream(secrets)
+        .watches(
+            api::<ProviderConfig>(&client, &settings),
+            watcher::Config::default(),
+            move |pc| by_config("ProviderConfig", pc.namespace(), pc.name_any()),
+        )
+        .watches(
+            Api::<ClusterProviderConfig>::all(client.clone()),
+            watcher::Config::default(),
+            move |pc| by_cluster_config("ClusterProviderConfig", None, pc.name_any()),
+        )
+        .with_config(config.clone())
+        .graceful_shutdown_on(stopped())
+        .run(
+            managed::reconcile::<SubAccount>,
+            managed::error_policy::<SubAccount>,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
+
+    let team_members = child_controller::<TeamMember>(&client, &settings, wc.clone(), |m| {
+        &m.spec.sub_account_ref.name
+    })
+    .with_config(config.clone())
+    .graceful_shutdown_on(stopped())
+    .run(
+        managed::reconcile::<TeamMember>,
+        managed::error_policy::<TeamMember>,
+        ctx.clone(),
+    )
+    .for_each(|_| async {});
+
+    let phone_numbers =
+        child_controller::<PhoneNumber>(&client, &settings, wc, |n| &n.spec.sub_account_ref.name)
+            .with_config(config)
+            .graceful_shutdown_on(stopped())
+            .run(
+                managed::reconcile::<PhoneNumber>,
+                managed::error_policy::<PhoneNumber>,
+                ctx.clone(),
+            )
+            .for_each(|_| async {});
+
+    let provider_configs =
+        provider_config::controllers(&client, &settings, ctx.clone(), stopped(), stopped());
+
+    tracing::info!(namespace = ?settings.watch_namespace, "controllers started");
+    tokio::join!(sub_accounts, team_members, phone_numbers, provider_configs);
+    Ok(())
+}
+
+/// A controller for a kind that belongs to a SubAccount: re-queued when its parent changes.
+fn child_controller<K>(
+    client: &Client,
+    settings: &Settings,
+    wc: watcher::Config,
+    parent_name: fn(&K) -> &String,
+) -> Controller<K>
+where
+    K: managed::Managed,
+{
+    let controller = Controller::new(api::<K>(client, settings), wc);
+    let store = controller.store();
+    controller.watches(
+        api::<SubAccount>(client, settings),
+        watcher::Config::default(),
+        move |parent| {
+            store
+                .state()
+                .into_iter()
+                .filter(|child| {
+                    child.namespace() == parent.namespace()
+                        && *parent_name(child) == parent.name_any()
+                })
+                .map(|child| kube::runtime::reflector::ObjectRef::from_obj(&*child))
+                .collect::<Vec<_>>()
+        },
+    )
+}

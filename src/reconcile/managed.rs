@@ -1,0 +1,794 @@
+//! The generic external-resource reconciler (DESIGN §4, §5): one implementation of the finalizer,
+//! the crash-safe create protocol, observe → update/drift, activation, credentials, deletion and
+//! status for every managed kind. A kind supplies a thin [`Managed`] adapter; a provider supplies
+//! an [`External`] client.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use super::conditions::{self, Outcome, Phase, reason};
+use super::{Context, Error};
+use crate::metrics::METRICS;
+use crate::provider::{self, Capabilities, Credentials, External, ProviderKind};
+use crate::secrets;
+
+pub const FINALIZER: &str = "tenantline.io/finalizer";
+/// The provider's id of the object: set by the operator the moment the provider returns it, or
+/// by a user beforehand to adopt an existing object.
+pub const EXTERNAL_ID: &str = "tenantline.io/external-id";
+/// Set (with an optimistic-locked write) before the first create is attempted.
+pub const CREATE_PENDING: &str = "tenantline.io/create-pending";
+pub const MANAGEMENT_POLICY: &str = "tenantline.io/management-policy";
+pub const RECONCILE_REQUESTED_AT: &str = "tenantline.io/reconcile-requested-at";
+
+/// What the user asked deletion to do, normalised across kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Delete (or release) at the provider.
+    Delete,
+    Deactivate,
+    /// Leave the provider object alone (`Orphan`, `Retain`).
+    Orphan,
+}
+
+/// What deletion will actually do at this provider; shown in `status.deletion` beforehand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum DeletionAction {
+    Delete,
+    Deactivate,
+    /// The provider can neither delete nor deactivate: the object stays, with a Warning Event.
+    Retain,
+    Orphan,
+}
+
+/// Delete → hard delete where possible, else deactivate, else retain; Deactivate → deactivate
+/// where possible, else retain; Orphan → nothing.
+pub fn deletion_action(policy: DeletionPolicy, caps: &Capabilities) -> DeletionAction {
+    match policy {
+        DeletionPolicy::Orphan => DeletionAction::Orphan,
+        DeletionPolicy::Delete if caps.delete => DeletionAction::Delete,
+        DeletionPolicy::Delete | DeletionPolicy::Deactivate if caps.deactivate => {
+            DeletionAction::Deactivate
+        }
+        DeletionPolicy::Delete | DeletionPolicy::Deactivate => DeletionAction::Retain,
+    }
+}
+
+/// Everything a resource needs to talk to its provider, resolved from its references.
+pub struct Resolved<S> {
+    pub provider: ProviderKind,
+    pub endpoint: String,
+    pub external: Arc<dyn External<S>>,
+    pub desired: S,
+    pub poll_interval: Duration,
+}
+
+/// Why a resource cannot proceed yet (`Progressing`: re-queued) or at all (`Stalled`).
+pub type Blocked = Outcome;
+
+/// What the reconciler learnt this round, for status.
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    pub external_id: Option<String>,
+    pub active: Option<bool>,
+    pub number: Option<String>,
+    pub deletion: Option<DeletionAction>,
+}
+
+/// A kind managed by the generic reconciler: a thin adapter from the custom resource to the
+/// provider-neutral request type `Spec`.
+pub trait Managed:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    type Spec: Send + Sync + 'static;
+    const KIND: &'static str;
+
+    /// Dereference and validate: the provider client and the desired state, or why not.
+    /// `deleting` relaxes readiness requirements on references (a parent being deleted still
+    /// serves its children's cleanup).
+    fn resolve(
+        &self,
+        ctx: &Context,
+        deleting: bool,
+    ) -> impl Future<Output = Result<Result<Resolved<Self::Spec>, Blocked>, Error>> + Send;
+
+    fn deletion_policy(&self) -> DeletionPolicy;
+
+    /// `spec.active`; kinds without activation are always active.
+    fn wants_active(&self) -> bool {
+        true
+    }
+
+    /// The current status as JSON (`Null` when there is none).
+    fn status_json(&self) -> Value;
+
+    /// Kind-specific status fields, beside the common ones.
+    fn extra_status(&self, _seen: &Seen) -> Map<String, Value> {
+        Map::new()
+    }
+
+    /// The credentials Secret this resource writes, if its kind has one.
+    fn credentials_secret(&self) -> Option<String> {
+        None
+    }
+
+    /// Before the provider object goes: ask the API server to delete what depends on it and
+    /// say how many are still there.
+    fn delete_dependents(
+        &self,
+        _ctx: &Context,
+    ) -> impl Future<Output = Result<usize, Error>> + Send {
+        async { Ok(0) }
+    }
+}
+
+/// The controller entry point for every managed kind.
+pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = METRICS.reconcile_started(K::KIND);
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let key = ctx.backoff_key::<K>(&obj);
+    let action = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            Finalizer::Apply(obj) => apply(&*obj, &api, &ctx).await,
+            Finalizer::Cleanup(obj) => cleanup(&*obj, &api, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))?;
+    ctx.backoff.reset(&key);
+    Ok(action)
+}
+
+/// Per-object exponential backoff, or the provider's `Retry-After`.
+pub fn error_policy<K: Managed>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    METRICS.reconcile_error(K::KIND, error.metric_label());
+    tracing::warn!(kind = K::KIND, name = %obj.name_any(), namespace = ?obj.namespace(), error = %error, "reconcile failed");
+    let key = ctx.backoff_key::<K>(&obj);
+    Action::requeue(ctx.backoff.next(&key, error.retry_after()))
+}
+
+fn annotation<'a>(obj: &'a impl Resource, key: &str) -> Option<&'a str> {
+    obj.meta()
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+fn observe_only(obj: &impl Resource) -> bool {
+    annotation(obj, MANAGEMENT_POLICY) == Some("ObserveOnly")
+}
+
+fn status_conditions(status: &Value) -> Vec<Condition> {
+    status
+        .get("conditions")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default()
+}
+
+async fn apply<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action, Error> {
+    let status = obj.status_json();
+    let generation = obj.meta().generation.unwrap_or_default();
+    let requested = annotation(obj, RECONCILE_REQUESTED_AT);
+    let request_is_new = requested.is_some()
+        && status.get("reconcileRequestedAt").and_then(Value::as_str) != requested;
+    if conditions::stalled_terminally(&status_conditions(&status), generation) && !request_is_new {
+        // The provider refused this exact spec: asking again cannot help.
+        return Ok(Action::await_change());
+    }
+    let resolved = match obj.resolve(ctx, false).await? {
+        Ok(resolved) => resolved,
+        Err(blocked) => {
+            report(obj, api, ctx, &blocked, &Seen::default()).await?;
+            // References are watched, but a Secret's content is not: look again now and then.
+            return Ok(Action::requeue(Duration::from_secs(
+                if blocked.phase == Phase::Stalled {
+                    300
+                } else {
+                    15
+                },
+            )));
+        }
+    };
+    let mut seen = Seen::default();
+    match sync(obj, api, ctx, &resolved, &mut seen).await {
+        Ok(Step::Done(outcome)) => {
+            report(obj, api, ctx, &outcome, &seen).await?;
+            Ok(Action::requeue(jittered(resolved.poll_interval)))
+        }
+        Ok(Step::Again(outcome)) => {
+            report(obj, api, ctx, &outcome, &seen).await?;
+            Ok(Action::requeue(Duration::from_millis(200)))
+        }
+        Err(Error::Provider(e)) => {
+            let outcome = provider_outcome(&e, resolved.provider);
+            report(obj, api, ctx, &outcome, &seen).await?;
+            if e.is_retryable() {
+                Err(Error::Provider(e))
+            } else {
+                Ok(if outcome.reason == reason::CREDENTIALS_INVALID {
+                    Action::requeue(Duration::from_secs(300))
+                } else {
+                    Action::await_change()
+                })
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Where `sync` left the object: settled until the next poll, or to be looked at again soon.
+enum Step {
+    Done(Outcome),
+    Again(Outcome),
+}
+
+/// Steps 4–6 of DESIGN §4: create or adopt, observe, credentials, activation, drift, Secret.
+async fn sync<K: Managed>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    r: &Resolved<K::Spec>,
+    seen: &mut Seen,
+) -> Result<Step, Error> {
+    let caps = r.external.capabilities();
+    let observe_only = observe_only(obj);
+    seen.deletion = Some(if observe_only {
+        DeletionAction::Orphan
+    } else {
+        deletion_action(obj.deletion_policy(), &caps)
+    });
+    let id = match annotation(obj, EXTERNAL_ID) {
+        Some(id) => id.to_owned(),
+        None => match create_or_adopt(obj, api, ctx, r, observe_only).await? {
+            Some(id) => id,
+            None => {
+                return Ok(Step::Done(Outcome::stalled(
+                    reason::EXTERNAL_MISSING,
+                    format!(
+                        "ObserveOnly: no matching object found at {}; set the {EXTERNAL_ID} annotation to the object to observe",
+                        r.provider
+                    ),
+                )));
+            }
+        },
+    };
+    seen.external_id = Some(id.clone());
+
+    let Some(observed) = r.external.observe(&id, &r.desired).await? else {
+        return Ok(Step::Done(Outcome::stalled(
+            reason::EXTERNAL_MISSING,
+            format!(
+                "{} object {id} no longer exists at {}; remove the {EXTERNAL_ID} annotation to create a new one",
+                K::KIND,
+                r.provider
+            ),
+        )));
+    };
+    seen.number = observed.number.clone();
+    seen.active = Some(observed.active);
+
+    let mut credentials = Credentials::default();
+    if let Some(secret) = obj.credentials_secret() {
+        credentials = secrets::read(&ctx.client, &namespace(obj), &secret).await?;
+        credentials.merge(base_credentials(r, &id, observed.number.as_deref()));
+        credentials.merge(observed.credentials.clone());
+        if !credentials.has_all(caps.credential_keys) {
+            if let Some(reissued) = r.external.reissue_credentials(&id, &r.desired).await? {
+                credentials.merge(reissued);
+                ctx.event(
+                    obj,
+                    EventType::Normal,
+                    "CredentialsReissued",
+                    "Reissue",
+                    format!(
+                        "{} issued new credentials for {id}; the Secret {secret} was updated",
+                        r.provider
+                    ),
+                )
+                .await;
+            } else if caps.one_time_credentials && caps.delete && !observe_only {
+                return recreate_for_lost_credentials(obj, api, ctx, r, &id).await;
+            } else {
+                return Ok(Step::Done(Outcome::stalled(
+                    reason::CREDENTIALS_LOST,
+                    format!(
+                        "the credentials of {id} are not in Secret {secret} and {} cannot show them again",
+                        r.provider
+                    ),
+                )));
+            }
+        }
+    }
+
+    let wants_active = obj.wants_active();
+    if observed.active != wants_active && !observe_only {
+        if !caps.deactivate {
+            return Ok(Step::Done(Outcome::stalled(
+                reason::UNSUPPORTED_BY_PROVIDER,
+                format!(
+                    "{} cannot deactivate or reactivate a {}; set spec.active to true",
+                    r.provider,
+                    K::KIND
+                ),
+            )));
+        }
+        r.external.set_active(&id, wants_active).await?;
+        seen.active = Some(wants_active);
+        let (reason, verb) = if wants_active {
+            ("Reactivated", "reactivated")
+        } else {
+            ("Deactivated", "deactivated")
+        };
+        ctx.event(
+            obj,
+            EventType::Normal,
+            reason,
+            "SetActive",
+            format!("{id} {verb} at {}", r.provider),
+        )
+        .await;
+    }
+
+    if !observed.drift.is_empty() {
+        let fields = observed.drift.join(", ");
+        if observe_only || !caps.update {
+            if let Some(secret) = obj.credentials_secret() {
+                secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
+            }
+            let why = if observe_only {
+                "the management policy is ObserveOnly".to_owned()
+            } else {
+                format!("{} cannot update it in place", r.provider)
+            };
+            return Ok(Step::Done(Outcome::stalled(
+                reason::DRIFT_DETECTED,
+                format!(
+                    "{fields} at {} differ from the spec and {why}; change the spec back or recreate the resource",
+                    r.provider
+                ),
+            )));
+        }
+        r.external.update(&id, &r.desired, &credentials).await?;
+        ctx.event(
+            obj,
+            EventType::Normal,
+            "Updated",
+            "Update",
+            format!("updated {fields} of {id} at {}", r.provider),
+        )
+        .await;
+    }
+
+    if let Some(secret) = obj.credentials_secret() {
+        secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
+    }
+    Ok(Step::Done(if seen.active == Some(false) {
+        Outcome::ready(
+            reason::DEACTIVATED,
+            format!("{id} is deactivated at {}", r.provider),
+        )
+    } else if observe_only {
+        Outcome::ready(
+            reason::OBSERVED,
+            format!(
+                "{id} exists at {} and matches the spec (ObserveOnly)",
+                r.provider
+            ),
+        )
+    } else {
+        Outcome::ready(
+            reason::PROVISIONED,
+            format!("{id} is provisioned at {}", r.provider),
+        )
+    }))
+}
+
+/// Step 4 (a–c): mark the create as pending, look for an object an earlier attempt made, and only
+/// then create; the new id is persisted before anything else. Returns `None` in ObserveOnly mode
+/// when nothing was found.
+async fn create_or_adopt<K: Managed>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    r: &Resolved<K::Spec>,
+    observe_only: bool,
+) -> Result<Option<String>, Error> {
+    let caps = r.external.capabilities();
+    if !observe_only && annotation(obj, CREATE_PENDING).is_none() {
+        // Optimistic lock: if another writer (or a stale cache) got here first this fails with a
+        // conflict and the object is looked at again with fresh data.
+        let patch = json!({"metadata": {
+            "resourceVersion": obj.resource_version(),
+            "annotations": {CREATE_PENDING: k8s_openapi::jiff::Timestamp::now().to_string()},
+        }});
+        api.patch_metadata(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await?;
+    }
+    if caps.lookup
+        && let Some(id) = r.external.find(&r.desired).await?
+    {
+        persist_external_id(api, obj, &id).await?;
+        ctx.event(
+            obj,
+            EventType::Normal,
+            "Adopted",
+            "Create",
+            format!(
+                "found {id} at {} (created by an earlier attempt) and adopted it",
+                r.provider
+            ),
+        )
+        .await;
+        return Ok(Some(id));
+    }
+    if observe_only {
+        return Ok(None);
+    }
+    let created = r.external.create(&r.desired).await?;
+    persist_external_id(api, obj, &created.id).await?;
+    if let Some(secret) = obj.credentials_secret() {
+        let mut credentials = secrets::read(&ctx.client, &namespace(obj), &secret).await?;
+        credentials.merge(base_credentials(r, &created.id, created.number.as_deref()));
+        credentials.merge(created.credentials);
+        secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
+    }
+    ctx.event(
+        obj,
+        EventType::Normal,
+        "Created",
+        "Create",
+        format!("created {} at {}", created.id, r.provider),
+    )
+    .await;
+    Ok(Some(created.id))
+}
+
+/// A credential the provider shows only once was lost before it reached the Secret. Nobody can
+/// have used the object, so it is replaced: forget the id first (a crash after this line is
+/// recovered by the idempotency lookup), then delete, then create afresh.
+async fn recreate_for_lost_credentials<K: Managed>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    r: &Resolved<K::Spec>,
+    id: &str,
+) -> Result<Step, Error> {
+    let patch = json!({"metadata": {"annotations": {EXTERNAL_ID: null}}});
+    api.patch_metadata(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(patch),
+    )
+    .await?;
+    r.external.delete(id).await?;
+    ctx.event(
+        obj,
+        EventType::Warning,
+        "Recreating",
+        "Recreate",
+        format!("the one-time credentials of {id} were lost before they were stored; it was never handed out, so it was deleted at {} and is being created again", r.provider),
+    )
+    .await;
+    Ok(Step::Again(Outcome::progressing(
+        reason::CREATING,
+        format!("replacing {id}, whose one-time credentials were lost"),
+    )))
+}
+
+async fn persist_external_id<K: Managed>(api: &Api<K>, obj: &K, id: &str) -> Result<(), Error> {
+    let patch = json!({"metadata": {"annotations": {EXTERNAL_ID: id, CREATE_PENDING: null}}});
+    api.patch_metadata(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The Secret keys every credentials Secret has, whatever the provider.
+fn base_credentials<S>(r: &Resolved<S>, id: &str, number: Option<&str>) -> Credentials {
+    let mut c = Credentials::default()
+        .with("provider", r.provider.as_str())
+        .with("endpoint", r.endpoint.clone())
+        .with("accountId", id);
+    if let Some(number) = number {
+        c.insert("phoneNumber", number);
+    }
+    c
+}
+
+/// DESIGN §5: act by `deletionPolicy` and capability; keep the finalizer (by returning an error)
+/// until the provider has done it.
+async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action, Error> {
+    let policy = obj.deletion_policy();
+    let Some(id) = annotation(obj, EXTERNAL_ID).map(str::to_owned) else {
+        return Ok(Action::await_change()); // never created at the provider
+    };
+    if policy == DeletionPolicy::Orphan || observe_only(obj) {
+        ctx.event(
+            obj,
+            EventType::Normal,
+            "Orphaned",
+            "Delete",
+            format!("{id} was left at the provider"),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    let remaining = obj.delete_dependents(ctx).await?;
+    if remaining > 0 {
+        let outcome = Outcome::progressing(
+            reason::DELETING,
+            format!("waiting for {remaining} dependent resource(s) to be deleted first"),
+        );
+        report(obj, api, ctx, &outcome, &Seen::default()).await?;
+        return Err(Error::WaitingForDependents(remaining));
+    }
+    let r = match obj.resolve(ctx, true).await? {
+        Ok(r) => r,
+        Err(blocked) if blocked.reason == reason::SUB_ACCOUNT_GONE => {
+            ctx.event(
+                obj,
+                EventType::Normal,
+                "Orphaned",
+                "Delete",
+                format!("{}; {id} was left as it is", blocked.message),
+            )
+            .await;
+            return Ok(Action::await_change());
+        }
+        Err(blocked) => {
+            report(obj, api, ctx, &blocked, &Seen::default()).await?;
+            return Err(Error::Blocked(blocked.message));
+        }
+    };
+    let result = match deletion_action(policy, &r.external.capabilities()) {
+        DeletionAction::Delete => r
+            .external
+            .delete(&id)
+            .await
+            .map(|()| ("Deleted", format!("deleted {id} at {}", r.provider))),
+        DeletionAction::Deactivate => match r.external.set_active(&id, false).await {
+            Err(provider::Error::NotFound { .. }) => Ok(()),
+            other => other,
+        }
+        .map(|()| ("Deactivated", format!("deactivated {id} at {}", r.provider))),
+        DeletionAction::Retain | DeletionAction::Orphan => {
+            ctx.event(
+                obj,
+                EventType::Warning,
+                "Retained",
+                "Delete",
+                format!(
+                    "{} can neither delete nor deactivate {id}; it was left as it is",
+                    r.provider
+                ),
+            )
+            .await;
+            return Ok(Action::await_change());
+        }
+    };
+    match result {
+        Ok((reason, message)) => {
+            ctx.event(obj, EventType::Normal, reason, "Delete", message)
+                .await;
+            Ok(Action::await_change())
+        }
+        Err(e) => {
+            let outcome = provider_outcome(&e, r.provider);
+            report(
+                obj,
+                api,
+                ctx,
+                &Outcome {
+                    reason: reason::DELETING,
+                    ..outcome
+                },
+                &Seen::default(),
+            )
+            .await?;
+            Err(Error::Provider(e))
+        }
+    }
+}
+
+/// Pure policy: a provider error as the condition a person reads.
+pub fn provider_outcome(e: &provider::Error, provider: ProviderKind) -> Outcome {
+    use provider::ErrorClass as C;
+    let message = e.to_string();
+    match e.class() {
+        C::Transient => Outcome::progressing(
+            reason::PROVIDER_UNAVAILABLE,
+            format!("{message}; retrying with backoff"),
+        ),
+        C::RateLimited => Outcome::progressing(reason::RATE_LIMITED, message),
+        C::Invalid => Outcome::stalled(
+            reason::PROVIDER_REJECTED,
+            format!("{message}; fix the spec to retry"),
+        ),
+        C::Auth => Outcome::stalled(
+            reason::CREDENTIALS_INVALID,
+            format!("{message}; check the ProviderConfig's credentials Secret"),
+        ),
+        C::Unsupported => Outcome::stalled(reason::UNSUPPORTED_BY_PROVIDER, message),
+        C::NotFound => Outcome::progressing(
+            reason::PROVIDER_UNAVAILABLE,
+            format!("{message} at {provider}; looking again"),
+        ),
+    }
+}
+
+/// Write status only when it changes, and an Event when the state does.
+async fn report<K: Managed>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    outcome: &Outcome,
+    seen: &Seen,
+) -> Result<(), Error> {
+    let current = obj.status_json();
+    let old = status_conditions(&current);
+    let generation = obj.meta().generation.unwrap_or_default();
+    let conditions = conditions::conditions(
+        &old,
+        outcome,
+        generation,
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    let mut status = Map::new();
+    status.insert("observedGeneration".into(), json!(generation));
+    status.insert("conditions".into(), json!(conditions));
+    if let Some(id) = &seen.external_id {
+        status.insert("externalId".into(), json!(id));
+    }
+    if let Some(active) = seen.active {
+        status.insert(
+            "state".into(),
+            json!(if active { "Active" } else { "Deactivated" }),
+        );
+    }
+    if let Some(deletion) = seen.deletion {
+        status.insert("deletion".into(), json!(deletion));
+    }
+    if let Some(token) = annotation(obj, RECONCILE_REQUESTED_AT) {
+        status.insert("reconcileRequestedAt".into(), json!(token));
+    }
+    status.extend(obj.extra_status(seen));
+    let unchanged = status.iter().all(|(k, v)| current.get(k) == Some(v));
+    if !unchanged {
+        let patch = json!({"status": status});
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await?;
+    }
+    let old_ready = old.iter().find(|c| c.type_ == conditions::READY);
+    let changed =
+        old_ready.is_none_or(|c| c.reason != outcome.reason || c.message != outcome.message);
+    if changed {
+        let type_ = if outcome.phase == Phase::Stalled
+            || matches!(
+                outcome.reason,
+                reason::PROVIDER_UNAVAILABLE | reason::RATE_LIMITED
+            ) {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        ctx.event(
+            obj,
+            type_,
+            outcome.reason,
+            "Reconcile",
+            outcome.message.clone(),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+fn namespace(obj: &impl Resource) -> String {
+    obj.meta().namespace.clone().unwrap_or_default()
+}
+
+/// ±10% so that many resources created together do not poll the provider in lockstep.
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(rand::random_range(0.9..1.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(delete: bool, deactivate: bool) -> Capabilities {
+        Capabilities {
+            delete,
+            deactivate,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn deletion_falls_back_from_delete_to_deactivate_to_retain() {
+        use DeletionAction as A;
+        use DeletionPolicy as P;
+        assert_eq!(deletion_action(P::Delete, &caps(true, true)), A::Delete);
+        assert_eq!(
+            deletion_action(P::Delete, &caps(false, true)),
+            A::Deactivate
+        );
+        assert_eq!(deletion_action(P::Delete, &caps(false, false)), A::Retain);
+        assert_eq!(
+            deletion_action(P::Deactivate, &caps(true, false)),
+            A::Retain
+        );
+        assert_eq!(
+            deletion_action(P::Deactivate, &caps(true, true)),
+            A::Deactivate
+        );
+        assert_eq!(deletion_action(P::Orphan, &caps(true, true)), A::Orphan);
+    }
+
+    #[test]
+    fn provider_errors_map_to_the_documented_reasons() {
+        let p = ProviderKind::Vobiz;
+        let invalid = provider::Error::Invalid {
+            provider: p,
+            field: Some("email".into()),
+            message: "duplicate email".into(),
+        };
+        let o = provider_outcome(&invalid, p);
+        assert_eq!(
+            (o.phase, o.reason),
+            (Phase::Stalled, reason::PROVIDER_REJECTED)
+        );
+        assert!(o.message.contains("email"), "{}", o.message);
+        let limited = provider::Error::RateLimited {
+            provider: p,
+            retry_after: Duration::from_secs(3),
+        };
+        assert_eq!(provider_outcome(&limited, p).reason, reason::RATE_LIMITED);
+        let down = provider::Error::Transient {
+            provider: p,
+            message: "503".into(),
+        };
+        assert_eq!(provider_outcome(&down, p).phase, Phase::Progressing);
+        let auth = provider::Error::Auth {
+            provider: p,
+            message: "401".into(),
+        };
+        assert_eq!(
+            provider_outcome(&auth, p).reason,
+            reason::CREDENTIALS_INVALID
+        );
+    }
+}

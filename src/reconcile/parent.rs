@@ -1,0 +1,101 @@
+//! Children of a SubAccount (TeamMember, PhoneNumber): finding the parent, waiting for it to be
+//! Ready, owning the child to it, and connecting through its ProviderConfig.
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use super::conditions::{self, Outcome, reason};
+use super::managed::{Blocked, EXTERNAL_ID, Managed};
+use super::provider_config::{Connected, connect};
+use super::{Context, Error};
+use crate::api::SubAccount;
+
+/// A ready parent: its provider id and its provider's clients.
+pub struct Parent {
+    pub external_id: String,
+    pub connected: Connected,
+}
+
+/// Resolve `child`'s parent SubAccount `name`. While deleting, a parent that is gone (or never
+/// reached the provider) blocks with [`reason::SUB_ACCOUNT_GONE`]: nothing is left to clean up.
+pub async fn resolve<K: Managed>(
+    ctx: &Context,
+    child: &K,
+    name: &str,
+    deleting: bool,
+) -> Result<Result<Parent, Blocked>, Error> {
+    let namespace = child.namespace().unwrap_or_default();
+    let gone = || {
+        Outcome::stalled(
+            reason::SUB_ACCOUNT_GONE,
+            format!("SubAccount {name} and its provider account are gone"),
+        )
+    };
+    let Some(parent) = Api::<SubAccount>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(name)
+        .await?
+    else {
+        return Ok(Err(if deleting {
+            gone()
+        } else {
+            Outcome::progressing(
+                reason::SUB_ACCOUNT_NOT_READY,
+                format!("SubAccount {name} not found"),
+            )
+        }));
+    };
+    let external_id = parent.annotations().get(EXTERNAL_ID).cloned();
+    if deleting {
+        let Some(external_id) = external_id else {
+            return Ok(Err(gone()));
+        };
+        return Ok(connect(ctx, &namespace, &parent.spec.provider_config_ref)
+            .await?
+            .map(|connected| Parent {
+                external_id,
+                connected,
+            }));
+    }
+    own(ctx, child, &parent).await?;
+    let ready = parent.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == conditions::READY && c.status == "True")
+    });
+    let (true, Some(external_id)) = (ready, external_id) else {
+        return Ok(Err(Outcome::progressing(
+            reason::SUB_ACCOUNT_NOT_READY,
+            format!("waiting for SubAccount {name} to be Ready"),
+        )));
+    };
+    Ok(connect(ctx, &namespace, &parent.spec.provider_config_ref)
+        .await?
+        .map(|connected| Parent {
+            external_id,
+            connected,
+        }))
+}
+
+/// The owner reference that lets the garbage collector remove the child with its parent.
+async fn own<K: Managed>(ctx: &Context, child: &K, parent: &SubAccount) -> Result<(), Error> {
+    let Some(owner) = parent.controller_owner_ref(&()) else {
+        return Ok(());
+    };
+    let refs = child.owner_references();
+    if refs.iter().any(|r| r.uid == owner.uid) {
+        return Ok(());
+    }
+    let mut all = refs.to_vec();
+    all.push(owner);
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &child.namespace().unwrap_or_default());
+    let patch =
+        json!({"metadata": {"ownerReferences": all, "resourceVersion": child.resource_version()}});
+    api.patch_metadata(
+        &child.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(patch),
+    )
+    .await?;
+    Ok(())
+}

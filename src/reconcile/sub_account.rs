@@ -1,0 +1,245 @@
+//! SubAccount adapter: spec → provider-neutral request, provider-specific required fields, the
+//! generated login password, the credentials Secret, and children removed before the account.
+
+use kube::api::{Api, DeleteParams, ListParams};
+use kube::{Resource, ResourceExt};
+use rand::Rng;
+use serde_json::{Map, Value, json};
+
+use super::conditions::{Outcome, reason};
+use super::managed::{Blocked, DeletionPolicy, Managed, Resolved, Seen};
+use super::provider_config::connect;
+use super::{Context, Error};
+use crate::api::{KycMode, PhoneNumber, SubAccount, SubAccountDeletionPolicy, TeamMember};
+use crate::provider::{self, ProviderKind, SecretString};
+use crate::secrets;
+
+impl Managed for SubAccount {
+    type Spec = provider::SubAccountSpec;
+    const KIND: &'static str = "SubAccount";
+
+    async fn resolve(
+        &self,
+        ctx: &Context,
+        deleting: bool,
+    ) -> Result<Result<Resolved<Self::Spec>, Blocked>, Error> {
+        let namespace = self.namespace().unwrap_or_default();
+        let c = match connect(ctx, &namespace, &self.spec.provider_config_ref).await? {
+            Ok(c) => c,
+            Err(blocked) => return Ok(Err(blocked)),
+        };
+        let mut desired = match desired(self, c.provider) {
+            Ok(desired) => desired,
+            Err(message) => return Ok(Err(Outcome::stalled(reason::INVALID_SPEC, message))),
+        };
+        if c.clients.sub_accounts.capabilities().generated_password && !deleting {
+            desired.password = Some(ensure_password(ctx, self).await?);
+        }
+        Ok(Ok(Resolved {
+            provider: c.provider,
+            endpoint: c.endpoint,
+            external: c.clients.sub_accounts,
+            desired,
+            poll_interval: c.poll_interval,
+        }))
+    }
+
+    fn deletion_policy(&self) -> DeletionPolicy {
+        match self.spec.deletion_policy {
+            SubAccountDeletionPolicy::Delete => DeletionPolicy::Delete,
+            SubAccountDeletionPolicy::Deactivate => DeletionPolicy::Deactivate,
+            SubAccountDeletionPolicy::Orphan => DeletionPolicy::Orphan,
+        }
+    }
+
+    fn wants_active(&self) -> bool {
+        self.spec.active
+    }
+
+    fn status_json(&self) -> Value {
+        serde_json::to_value(&self.status).unwrap_or_default()
+    }
+
+    fn extra_status(&self, seen: &Seen) -> Map<String, Value> {
+        let mut m = Map::new();
+        if let Some(number) = &seen.number {
+            m.insert("phoneNumber".into(), json!(number));
+        }
+        if seen.external_id.is_some() {
+            m.insert(
+                "credentialsSecretName".into(),
+                json!(self.credentials_secret()),
+            );
+        }
+        m
+    }
+
+    fn credentials_secret(&self) -> Option<String> {
+        Some(
+            self.spec
+                .credentials_secret_name
+                .clone()
+                .unwrap_or_else(|| format!("{}-credentials", self.name_any())),
+        )
+    }
+
+    async fn delete_dependents(&self, ctx: &Context) -> Result<usize, Error> {
+        let ns = self.namespace().unwrap_or_default();
+        let name = self.name_any();
+        let members = Api::<TeamMember>::namespaced(ctx.client.clone(), &ns);
+        let numbers = Api::<PhoneNumber>::namespaced(ctx.client.clone(), &ns);
+        let mut remaining = 0;
+        for m in members
+            .list(&ListParams::default())
+            .await?
+            .into_iter()
+            .filter(|m| m.spec.sub_account_ref.name == name)
+        {
+            remaining += 1;
+            if m.meta().deletion_timestamp.is_none() {
+                members
+                    .delete(&m.name_any(), &DeleteParams::default())
+                    .await?;
+            }
+        }
+        for n in numbers
+            .list(&ListParams::default())
+            .await?
+            .into_iter()
+            .filter(|n| n.spec.sub_account_ref.name == name)
+        {
+            remaining += 1;
+            if n.meta().deletion_timestamp.is_none() {
+                numbers
+                    .delete(&n.name_any(), &DeleteParams::default())
+                    .await?;
+            }
+        }
+        Ok(remaining)
+    }
+}
+
+/// The login password some providers need at create (VobizPartner): generated once and stored in
+/// the credentials Secret *before* the create, so a crash can never lose it.
+async fn ensure_password(ctx: &Context, sa: &SubAccount) -> Result<SecretString, Error> {
+    let secret = sa.credentials_secret().unwrap_or_default();
+    let mut stored =
+        secrets::read(&ctx.client, &sa.namespace().unwrap_or_default(), &secret).await?;
+    if let Some(password) = stored.get("password") {
+        return Ok(SecretString::from(password.to_owned()));
+    }
+    let password = generate_password();
+    stored.insert("password", password.clone());
+    secrets::apply(&ctx.client, sa, &secret, &stored).await?;
+    Ok(SecretString::from(password))
+}
+
+/// 24 characters with at least one digit and one special character (VobizPartner's rule).
+fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    let mut p: String = (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    p.push_str(&format!(
+        "{}!{}#",
+        rng.random_range(0..10),
+        rng.random_range(0..10)
+    ));
+    p
+}
+
+/// Pure: the provider-neutral desired state, or a message naming the field the provider needs.
+pub fn desired(
+    sa: &SubAccount,
+    provider: ProviderKind,
+) -> Result<provider::SubAccountSpec, String> {
+    let s = &sa.spec;
+    let owner = s.owner.as_ref().map(|o| provider::Owner {
+        email: o.email.clone(),
+        first_name: o.first_name.clone(),
+        last_name: o.last_name.clone(),
+        phone: o.phone.clone(),
+    });
+    let address = s.address.as_ref().map(|a| provider::Address {
+        line1: a.line1.clone(),
+        line2: a.line2.clone(),
+        city: a.city.clone(),
+        state: a.state.clone(),
+        postal_code: a.postal_code.clone(),
+        country: a.country.clone(),
+    });
+    let needs = |have: bool, field: &str| {
+        if have {
+            Ok(())
+        } else {
+            Err(format!("{provider} needs {field}"))
+        }
+    };
+    let o = owner.clone().unwrap_or_default();
+    let a = address.clone().unwrap_or_default();
+    match provider {
+        ProviderKind::Yardstik => {
+            needs(o.email.is_some(), "spec.owner.email")?;
+            needs(o.first_name.is_some(), "spec.owner.firstName")?;
+            needs(o.last_name.is_some(), "spec.owner.lastName")?;
+            needs(address.is_some(), "spec.address")?;
+            needs(
+                s.yardstik
+                    .as_ref()
+                    .is_some_and(|y| !y.permissible_purpose_ids.is_empty()),
+                "spec.yardstik.permissiblePurposeIds",
+            )?;
+        }
+        ProviderKind::VobizPartner => {
+            needs(o.email.is_some(), "spec.owner.email")?;
+            needs(o.phone.is_some(), "spec.owner.phone")?;
+            needs(a.country.is_some(), "spec.address.country")?;
+        }
+        ProviderKind::Vobiz => {
+            let customer_use =
+                s.vobiz.as_ref().and_then(|v| v.kyc_mode) == Some(KycMode::CustomerUse);
+            needs(
+                !customer_use || o.email.is_some(),
+                "spec.owner.email (for kycMode customer_use)",
+            )?;
+        }
+        ProviderKind::RecoverBiz | ProviderKind::AgentPhone => {}
+    }
+    Ok(provider::SubAccountSpec {
+        idempotency_key: sa.uid().unwrap_or_default(),
+        display_name: s.display_name.clone(),
+        company_name: s.company_name.clone(),
+        active: s.active,
+        owner,
+        address,
+        timezone: s.timezone.clone(),
+        phone_number: s.phone_number.clone(),
+        forwarding_number: s.forwarding_number.clone(),
+        branding: s.branding.as_ref().map(|b| provider::Branding {
+            logo_url: b.logo_url.clone(),
+            accent_color: b.accent_color.clone(),
+        }),
+        metadata: s.metadata.clone().unwrap_or_default(),
+        password: None,
+        vobiz: s.vobiz.as_ref().map(|v| provider::VobizOptions {
+            rate_limit: v.rate_limit,
+            permissions_calls: v.permissions.as_ref().and_then(|p| p.calls),
+            permissions_cdr: v.permissions.as_ref().and_then(|p| p.cdr),
+            kyc_mode: v.kyc_mode.map(|m| m.as_str().to_owned()),
+            description: v.description.clone(),
+        }),
+        vobiz_partner: s
+            .vobiz_partner
+            .as_ref()
+            .map(|v| provider::VobizPartnerOptions {
+                opening_balance: v.opening_balance,
+                currency: v.currency.clone(),
+            }),
+        yardstik: s.yardstik.as_ref().map(|y| provider::YardstikOptions {
+            permissible_purpose_ids: y.permissible_purpose_ids.clone(),
+            legal_business_name: y.legal_business_name.clone(),
+            url: y.url.clone(),
+        }),
+    })
+}

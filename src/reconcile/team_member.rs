@@ -1,0 +1,61 @@
+//! TeamMember adapter: a member invited into its parent SubAccount's provider account.
+
+use serde_json::Value;
+
+use super::conditions::{Outcome, reason};
+use super::managed::{Blocked, DeletionPolicy, Managed, Resolved};
+use super::{Context, Error, parent};
+use crate::api::{TeamMember, TeamMemberDeletionPolicy};
+use crate::provider::MemberSpec;
+
+impl Managed for TeamMember {
+    type Spec = MemberSpec;
+    const KIND: &'static str = "TeamMember";
+
+    async fn resolve(
+        &self,
+        ctx: &Context,
+        deleting: bool,
+    ) -> Result<Result<Resolved<MemberSpec>, Blocked>, Error> {
+        let p = match parent::resolve(ctx, self, &self.spec.sub_account_ref.name, deleting).await? {
+            Ok(p) => p,
+            Err(blocked) => return Ok(Err(blocked)),
+        };
+        let Some(external) = p.connected.clients.members.clone() else {
+            return Ok(Err(Outcome::stalled(
+                reason::UNSUPPORTED_BY_PROVIDER,
+                format!(
+                    "{} has no team members; TeamMember is supported for RecoverBiz",
+                    p.connected.provider
+                ),
+            )));
+        };
+        let s = &self.spec;
+        let desired = MemberSpec {
+            sub_account_id: p.external_id,
+            email: s.email.clone(),
+            name: s.name.clone(),
+            role: s.role.as_str().to_ascii_lowercase(),
+            phone_number: s.phone_number.clone(),
+            forwarding_number: s.forwarding_number.clone(),
+        };
+        Ok(Ok(Resolved {
+            provider: p.connected.provider,
+            endpoint: p.connected.endpoint,
+            external,
+            desired,
+            poll_interval: p.connected.poll_interval,
+        }))
+    }
+
+    fn deletion_policy(&self) -> DeletionPolicy {
+        match self.spec.deletion_policy {
+            TeamMemberDeletionPolicy::Delete => DeletionPolicy::Delete,
+            TeamMemberDeletionPolicy::Orphan => DeletionPolicy::Orphan,
+        }
+    }
+
+    fn status_json(&self) -> Value {
+        serde_json::to_value(&self.status).unwrap_or_default()
+    }
+}

@@ -1,0 +1,94 @@
+//! Every Secret read and write of the operator. Credentials Secrets are written with server-side
+//! apply under one field manager, only into the owning resource's namespace, owned by it (so the
+//! garbage collector removes them with it) and labelled so the operator can watch just them.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ObjectMeta, Patch, PatchParams};
+use kube::{Api, Client, Resource, ResourceExt};
+
+use crate::provider::{Credentials, ExposeSecret};
+
+pub const FIELD_MANAGER: &str = "tenantline";
+pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=tenantline";
+pub const SUB_ACCOUNT_LABEL: &str = "tenantline.io/sub-account";
+
+/// The Secret's data as credentials; `None` when there is no such Secret.
+pub async fn get(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Credentials>, kube::Error> {
+    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await?;
+    Ok(secret.map(|s| credentials(&s)))
+}
+
+/// The Secret's data as credentials; empty when there is no such Secret.
+pub async fn read(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Credentials, kube::Error> {
+    Ok(get(client, namespace, name).await?.unwrap_or_default())
+}
+
+fn credentials(secret: &Secret) -> Credentials {
+    let mut c = Credentials::default();
+    for (k, v) in secret.data.iter().flatten() {
+        if let Ok(v) = std::str::from_utf8(&v.0) {
+            c.insert(k, v);
+        }
+    }
+    c
+}
+
+/// Write `data` into the credentials Secret `name` of `owner` when any of its keys differ.
+/// Keys other tools added are left alone (they belong to other field managers).
+pub async fn apply<K: Resource<DynamicType = ()>>(
+    client: &Client,
+    owner: &K,
+    name: &str,
+    data: &Credentials,
+) -> Result<(), kube::Error> {
+    let namespace = owner.namespace().unwrap_or_default();
+    let current = read(client, &namespace, name).await?;
+    let unchanged = data
+        .0
+        .iter()
+        .all(|(k, v)| current.get(k) == Some(v.expose_secret()));
+    if unchanged && !current.0.is_empty() {
+        return Ok(());
+    }
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.clone()),
+            labels: Some(BTreeMap::from([
+                (
+                    "app.kubernetes.io/managed-by".to_owned(),
+                    "tenantline".to_owned(),
+                ),
+                (SUB_ACCOUNT_LABEL.to_owned(), owner.name_any()),
+            ])),
+            owner_references: owner.controller_owner_ref(&()).map(|r| vec![r]),
+            ..Default::default()
+        },
+        type_: Some("Opaque".to_owned()),
+        data: Some(
+            data.0
+                .iter()
+                .map(|(k, v)| (k.clone(), ByteString(v.expose_secret().as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    Api::<Secret>::namespaced(client.clone(), &namespace)
+        .patch(name, &params, &Patch::Apply(&secret))
+        .await?;
+    Ok(())
+}
