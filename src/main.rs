@@ -24,9 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             print!("{}", tenantline::api::crds_yaml()?);
         }
         Command::Run => {
-            tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-                .init();
+            tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
             let client = kube::Client::try_default().await?;
             let version = client.apiserver_version().await?;
             tracing::info!(version = %version.git_version, "connected to the API server");

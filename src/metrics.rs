@@ -68,90 +68,47 @@ impl Metrics {
             managed: Family::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "reconcile",
-            "Reconciles started, by kind",
-            m.reconciles.clone(),
-        );
-        registry.register(
-            "reconcile_duration_seconds",
-            "Reconcile duration, by kind",
-            m.reconcile_seconds.clone(),
-        );
-        registry.register(
-            "reconcile_errors",
-            "Failed reconciles, by kind and error class",
-            m.reconcile_errors.clone(),
-        );
+        registry.register("reconcile", "Reconciles started, by kind", m.reconciles.clone());
+        registry.register("reconcile_duration_seconds", "Reconcile duration, by kind", m.reconcile_seconds.clone());
+        registry.register("reconcile_errors", "Failed reconciles, by kind and error class", m.reconcile_errors.clone());
         registry.register(
             "provider_requests",
             "Provider API requests, by provider, operation and status",
             m.provider_requests.clone(),
         );
-        registry.register(
-            "provider_request_duration_seconds",
-            "Provider API latency",
-            m.provider_seconds.clone(),
-        );
-        registry.register(
-            "managed_resources",
-            "Managed resources, by kind and Ready state",
-            m.managed.clone(),
-        );
+        registry.register("provider_request_duration_seconds", "Provider API latency", m.provider_seconds.clone());
+        registry.register("managed_resources", "Managed resources, by kind and Ready state", m.managed.clone());
         Self { registry, ..m }
     }
 
     /// Count a reconcile; its duration is observed when the timer is dropped.
     pub fn reconcile_started(&self, kind: &str) -> ReconcileTimer<'_> {
-        let labels = KindLabels {
-            kind: kind.to_owned(),
-        };
+        let labels = KindLabels { kind: kind.to_owned() };
         self.reconciles.get_or_create(&labels).inc();
-        ReconcileTimer {
-            metrics: self,
-            labels,
-            start: Instant::now(),
-        }
+        ReconcileTimer { metrics: self, labels, start: Instant::now() }
     }
 
     pub fn reconcile_error(&self, kind: &str, reason: &str) {
-        self.reconcile_errors
-            .get_or_create(&ErrorLabels {
-                kind: kind.to_owned(),
-                reason: reason.to_owned(),
-            })
-            .inc();
+        self.reconcile_errors.get_or_create(&ErrorLabels { kind: kind.to_owned(), reason: reason.to_owned() }).inc();
     }
 
     pub fn provider_request(&self, provider: &str, operation: &str, status: &str, seconds: f64) {
-        let labels = RequestLabels {
-            provider: provider.to_owned(),
-            operation: operation.to_owned(),
-            status: status.to_owned(),
-        };
+        let labels =
+            RequestLabels { provider: provider.to_owned(), operation: operation.to_owned(), status: status.to_owned() };
         self.provider_requests.get_or_create(&labels).inc();
         self.provider_seconds
-            .get_or_create(&LatencyLabels {
-                provider: provider.to_owned(),
-                operation: operation.to_owned(),
-            })
+            .get_or_create(&LatencyLabels { provider: provider.to_owned(), operation: operation.to_owned() })
             .observe(seconds);
     }
 
     pub fn set_managed(&self, kind: &str, ready: &str, count: i64) {
-        self.managed
-            .get_or_create(&ManagedLabels {
-                kind: kind.to_owned(),
-                ready: ready.to_owned(),
-            })
-            .set(count);
+        self.managed.get_or_create(&ManagedLabels { kind: kind.to_owned(), ready: ready.to_owned() }).set(count);
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
 }
@@ -164,9 +121,6 @@ pub struct ReconcileTimer<'a> {
 
 impl Drop for ReconcileTimer<'_> {
     fn drop(&mut self) {
-        self.metrics
-            .reconcile_seconds
-            .get_or_create(&self.labels)
-            .observe(self.start.elapsed().as_secs_f64());
+        self.metrics.reconcile_seconds.get_or_create(&self.labels).observe(self.start.elapsed().as_secs_f64());
     }
 }

@@ -16,23 +16,13 @@ pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=tenantline";
 pub const SUB_ACCOUNT_LABEL: &str = "tenantline.io/sub-account";
 
 /// The Secret's data as credentials; `None` when there is no such Secret.
-pub async fn get(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-) -> Result<Option<Credentials>, kube::Error> {
-    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
-        .get_opt(name)
-        .await?;
+pub async fn get(client: &Client, namespace: &str, name: &str) -> Result<Option<Credentials>, kube::Error> {
+    let secret = Api::<Secret>::namespaced(client.clone(), namespace).get_opt(name).await?;
     Ok(secret.map(|s| credentials(&s)))
 }
 
 /// The Secret's data as credentials; empty when there is no such Secret.
-pub async fn read(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-) -> Result<Credentials, kube::Error> {
+pub async fn read(client: &Client, namespace: &str, name: &str) -> Result<Credentials, kube::Error> {
     Ok(get(client, namespace, name).await?.unwrap_or_default())
 }
 
@@ -56,10 +46,7 @@ pub async fn apply<K: Resource<DynamicType = ()>>(
 ) -> Result<(), kube::Error> {
     let namespace = owner.namespace().unwrap_or_default();
     let current = read(client, &namespace, name).await?;
-    let unchanged = data
-        .0
-        .iter()
-        .all(|(k, v)| current.get(k) == Some(v.expose_secret()));
+    let unchanged = data.0.iter().all(|(k, v)| current.get(k) == Some(v.expose_secret()));
     if unchanged && !current.0.is_empty() {
         return Ok(());
     }
@@ -68,10 +55,7 @@ pub async fn apply<K: Resource<DynamicType = ()>>(
             name: Some(name.to_owned()),
             namespace: Some(namespace.clone()),
             labels: Some(BTreeMap::from([
-                (
-                    "app.kubernetes.io/managed-by".to_owned(),
-                    "tenantline".to_owned(),
-                ),
+                ("app.kubernetes.io/managed-by".to_owned(), "tenantline".to_owned()),
                 (SUB_ACCOUNT_LABEL.to_owned(), owner.name_any()),
             ])),
             owner_references: owner.controller_owner_ref(&()).map(|r| vec![r]),
@@ -79,16 +63,11 @@ pub async fn apply<K: Resource<DynamicType = ()>>(
         },
         type_: Some("Opaque".to_owned()),
         data: Some(
-            data.0
-                .iter()
-                .map(|(k, v)| (k.clone(), ByteString(v.expose_secret().as_bytes().to_vec())))
-                .collect(),
+            data.0.iter().map(|(k, v)| (k.clone(), ByteString(v.expose_secret().as_bytes().to_vec()))).collect(),
         ),
         ..Default::default()
     };
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    Api::<Secret>::namespaced(client.clone(), &namespace)
-        .patch(name, &params, &Patch::Apply(&secret))
-        .await?;
+    Api::<Secret>::namespaced(client.clone(), &namespace).patch(name, &params, &Patch::Apply(&secret)).await?;
     Ok(())
 }

@@ -18,13 +18,7 @@ pub use team_member::*;
 
 /// Every CRD of tenantline, in the order `tenantline crds` prints them.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![
-        ProviderConfig::crd(),
-        ClusterProviderConfig::crd(),
-        SubAccount::crd(),
-        TeamMember::crd(),
-        PhoneNumber::crd(),
-    ]
+    vec![ProviderConfig::crd(), ClusterProviderConfig::crd(), SubAccount::crd(), TeamMember::crd(), PhoneNumber::crd()]
 }
 
 /// `tenantline crds`: every CRD as a YAML document.
@@ -45,7 +39,8 @@ mod tests {
 
     #[test]
     fn crds_folder_is_current() {
-        let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/tenantline.io.yaml")).unwrap();
+        let committed =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/tenantline.io.yaml")).unwrap();
         assert!(
             committed == crds_yaml().unwrap(),
             "crds/tenantline.io.yaml is stale: run `cargo run -q -- crds > crds/tenantline.io.yaml`"
@@ -109,18 +104,27 @@ spec:
         assert!(moved.validate_cel_update(&old).is_err());
 
         let sa = |config: &str| {
-            SubAccount::new("s", serde_json::from_value(json!({"providerConfigRef": {"name": config}, "displayName": "S"})).unwrap())
+            SubAccount::new(
+                "s",
+                serde_json::from_value(json!({"providerConfigRef": {"name": config}, "displayName": "S"})).unwrap(),
+            )
         };
         assert!(sa("one").validate_cel_update(&sa("one")).is_ok());
         assert!(sa("two").validate_cel_update(&sa("one")).is_err());
 
         let member = |sub: &str| {
-            TeamMember::new("m", serde_json::from_value(json!({"subAccountRef": {"name": sub}, "email": "a@b.c", "name": "A"})).unwrap())
+            TeamMember::new(
+                "m",
+                serde_json::from_value(json!({"subAccountRef": {"name": sub}, "email": "a@b.c", "name": "A"})).unwrap(),
+            )
         };
         assert!(member("b").validate_cel_update(&member("a")).is_err());
 
         let pc = |provider: &str| {
-            ProviderConfig::new("p", serde_json::from_value(json!({"provider": provider, "credentialsSecretRef": {"name": "x"}})).unwrap())
+            ProviderConfig::new(
+                "p",
+                serde_json::from_value(json!({"provider": provider, "credentialsSecretRef": {"name": "x"}})).unwrap(),
+            )
         };
         assert!(pc("Vobiz").validate_cel_update(&pc("Vobiz")).is_ok());
         assert!(pc("Yardstik").validate_cel_update(&pc("Vobiz")).is_err());

@@ -32,13 +32,8 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 5] = [
-        Self::RecoverBiz,
-        Self::Vobiz,
-        Self::AgentPhone,
-        Self::VobizPartner,
-        Self::Yardstik,
-    ];
+    pub const ALL: [ProviderKind; 5] =
+        [Self::RecoverBiz, Self::Vobiz, Self::AgentPhone, Self::VobizPartner, Self::Yardstik];
 
     /// The name used in `spec.provider`, metrics labels and messages.
     pub fn as_str(self) -> &'static str {

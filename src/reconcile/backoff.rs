@@ -12,11 +12,7 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(base: Duration, cap: Duration) -> Self {
-        Self {
-            base,
-            cap,
-            failures: Mutex::default(),
-        }
+        Self { base, cap, failures: Mutex::default() }
     }
 
     /// The delay before the next attempt at `key`: the provider's `retry_after` when it named
@@ -45,10 +41,7 @@ mod tests {
     fn doubles_up_to_the_cap_and_resets() {
         let b = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
         let secs: Vec<f64> = (0..8).map(|_| b.next("k", None).as_secs_f64()).collect();
-        for (got, want) in secs
-            .iter()
-            .zip([2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0])
-        {
+        for (got, want) in secs.iter().zip([2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]) {
             assert!((got / want - 1.0).abs() <= 0.1 + 1e-9, "{got} vs {want}");
         }
         b.reset("k");
@@ -58,9 +51,6 @@ mod tests {
     #[test]
     fn retry_after_wins() {
         let b = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
-        assert_eq!(
-            b.next("k", Some(Duration::from_secs(7))),
-            Duration::from_secs(7)
-        );
+        assert_eq!(b.next("k", Some(Duration::from_secs(7))), Duration::from_secs(7));
     }
 }

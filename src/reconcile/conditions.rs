@@ -52,47 +52,27 @@ pub enum Phase {
 
 impl Outcome {
     pub fn ready(reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            phase: Phase::Ready,
-            reason,
-            message: message.into(),
-        }
+        Self { phase: Phase::Ready, reason, message: message.into() }
     }
     pub fn progressing(reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            phase: Phase::Progressing,
-            reason,
-            message: message.into(),
-        }
+        Self { phase: Phase::Progressing, reason, message: message.into() }
     }
     pub fn stalled(reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            phase: Phase::Stalled,
-            reason,
-            message: message.into(),
-        }
+        Self { phase: Phase::Stalled, reason, message: message.into() }
     }
 }
 
 /// The three conditions for `outcome`, keeping `lastTransitionTime` of conditions whose status
 /// did not change. Other condition types already present are kept as they are.
-pub fn conditions(
-    existing: &[Condition],
-    outcome: &Outcome,
-    generation: i64,
-    now: Timestamp,
-) -> Vec<Condition> {
+pub fn conditions(existing: &[Condition], outcome: &Outcome, generation: i64, now: Timestamp) -> Vec<Condition> {
     let flag = |on: bool| if on { "True" } else { "False" };
     let wanted = [
         (READY, outcome.phase == Phase::Ready),
         (RECONCILING, outcome.phase == Phase::Progressing),
         (STALLED, outcome.phase == Phase::Stalled),
     ];
-    let mut out: Vec<Condition> = existing
-        .iter()
-        .filter(|c| !wanted.iter().any(|(t, _)| *t == c.type_))
-        .cloned()
-        .collect();
+    let mut out: Vec<Condition> =
+        existing.iter().filter(|c| !wanted.iter().any(|(t, _)| *t == c.type_)).cloned().collect();
     for (type_, on) in wanted {
         let status = flag(on).to_owned();
         let last_transition_time = existing
@@ -115,10 +95,7 @@ pub fn conditions(
 /// The `Ready` condition's reason, if any: used to tell a state change (which gets an Event)
 /// from a repeat of the same state.
 pub fn ready_reason(conditions: &[Condition]) -> Option<&str> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == READY)
-        .map(|c| c.reason.as_str())
+    conditions.iter().find(|c| c.type_ == READY).map(|c| c.reason.as_str())
 }
 
 /// Whether the object was left stalled on a terminal provider answer for exactly this generation:
@@ -153,34 +130,16 @@ mod tests {
         assert_eq!(get(&c, READY).status, "True");
         assert_eq!(get(&c, RECONCILING).status, "False");
         assert_eq!(get(&c, STALLED).status, "False");
-        assert!(
-            c.iter()
-                .all(|c| c.observed_generation == Some(3) && c.reason == "Provisioned")
-        );
+        assert!(c.iter().all(|c| c.observed_generation == Some(3) && c.reason == "Provisioned"));
     }
 
     #[test]
     fn transition_time_moves_only_when_status_flips() {
-        let first = conditions(
-            &[],
-            &Outcome::progressing(reason::CREATING, "creating"),
-            1,
-            at(10),
-        );
-        let again = conditions(
-            &first,
-            &Outcome::progressing(reason::RATE_LIMITED, "wait"),
-            1,
-            at(20),
-        );
+        let first = conditions(&[], &Outcome::progressing(reason::CREATING, "creating"), 1, at(10));
+        let again = conditions(&first, &Outcome::progressing(reason::RATE_LIMITED, "wait"), 1, at(20));
         assert_eq!(get(&again, RECONCILING).last_transition_time, Time(at(10)));
         assert_eq!(get(&again, RECONCILING).reason, "RateLimited");
-        let ready = conditions(
-            &again,
-            &Outcome::ready(reason::PROVISIONED, "ok"),
-            1,
-            at(30),
-        );
+        let ready = conditions(&again, &Outcome::ready(reason::PROVISIONED, "ok"), 1, at(30));
         assert_eq!(get(&ready, READY).last_transition_time, Time(at(30)));
         assert_eq!(get(&ready, RECONCILING).last_transition_time, Time(at(30)));
         // Stalled was False throughout.
@@ -197,34 +156,16 @@ mod tests {
             observed_generation: None,
             last_transition_time: Time(at(1)),
         };
-        let c = conditions(
-            &[foreign],
-            &Outcome::ready(reason::PROVISIONED, "ok"),
-            1,
-            at(2),
-        );
+        let c = conditions(&[foreign], &Outcome::ready(reason::PROVISIONED, "ok"), 1, at(2));
         assert_eq!(c.len(), 4);
     }
 
     #[test]
     fn terminal_stall_holds_only_for_its_generation() {
-        let c = conditions(
-            &[],
-            &Outcome::stalled(reason::PROVIDER_REJECTED, "dup"),
-            4,
-            at(1),
-        );
+        let c = conditions(&[], &Outcome::stalled(reason::PROVIDER_REJECTED, "dup"), 4, at(1));
         assert!(stalled_terminally(&c, 4));
         assert!(!stalled_terminally(&c, 5));
-        let c = conditions(
-            &[],
-            &Outcome::stalled(reason::CREDENTIALS_INVALID, "401"),
-            4,
-            at(1),
-        );
-        assert!(
-            !stalled_terminally(&c, 4),
-            "a credentials problem is retried when the Secret is fixed"
-        );
+        let c = conditions(&[], &Outcome::stalled(reason::CREDENTIALS_INVALID, "401"), 4, at(1));
+        assert!(!stalled_terminally(&c, 4), "a credentials problem is retried when the Secret is fixed");
     }
 }

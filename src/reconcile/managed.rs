@@ -60,9 +60,7 @@ pub fn deletion_action(policy: DeletionPolicy, caps: &Capabilities) -> DeletionA
     match policy {
         DeletionPolicy::Orphan => DeletionAction::Orphan,
         DeletionPolicy::Delete if caps.delete => DeletionAction::Delete,
-        DeletionPolicy::Delete | DeletionPolicy::Deactivate if caps.deactivate => {
-            DeletionAction::Deactivate
-        }
+        DeletionPolicy::Delete | DeletionPolicy::Deactivate if caps.deactivate => DeletionAction::Deactivate,
         DeletionPolicy::Delete | DeletionPolicy::Deactivate => DeletionAction::Retain,
     }
 }
@@ -134,10 +132,7 @@ pub trait Managed:
 
     /// Before the provider object goes: ask the API server to delete what depends on it and
     /// say how many are still there.
-    fn delete_dependents(
-        &self,
-        _ctx: &Context,
-    ) -> impl Future<Output = Result<usize, Error>> + Send {
+    fn delete_dependents(&self, _ctx: &Context) -> impl Future<Output = Result<usize, Error>> + Send {
         async { Ok(0) }
     }
 }
@@ -168,12 +163,7 @@ pub fn error_policy<K: Managed>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -
 }
 
 fn annotation<'a>(obj: &'a impl Resource, key: &str) -> Option<&'a str> {
-    obj.meta()
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
+    obj.meta().annotations.as_ref()?.get(key).map(String::as_str).filter(|v| !v.is_empty())
 }
 
 fn observe_only(obj: &impl Resource) -> bool {
@@ -181,18 +171,14 @@ fn observe_only(obj: &impl Resource) -> bool {
 }
 
 fn status_conditions(status: &Value) -> Vec<Condition> {
-    status
-        .get("conditions")
-        .and_then(|c| serde_json::from_value(c.clone()).ok())
-        .unwrap_or_default()
+    status.get("conditions").and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default()
 }
 
 async fn apply<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action, Error> {
     let status = obj.status_json();
     let generation = obj.meta().generation.unwrap_or_default();
     let requested = annotation(obj, RECONCILE_REQUESTED_AT);
-    let request_is_new = requested.is_some()
-        && status.get("reconcileRequestedAt").and_then(Value::as_str) != requested;
+    let request_is_new = requested.is_some() && status.get("reconcileRequestedAt").and_then(Value::as_str) != requested;
     if conditions::stalled_terminally(&status_conditions(&status), generation) && !request_is_new {
         // The provider refused this exact spec: asking again cannot help.
         return Ok(Action::await_change());
@@ -202,13 +188,7 @@ async fn apply<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Actio
         Err(blocked) => {
             report(obj, api, ctx, &blocked, &Seen::default()).await?;
             // References are watched, but a Secret's content is not: look again now and then.
-            return Ok(Action::requeue(Duration::from_secs(
-                if blocked.phase == Phase::Stalled {
-                    300
-                } else {
-                    15
-                },
-            )));
+            return Ok(Action::requeue(Duration::from_secs(if blocked.phase == Phase::Stalled { 300 } else { 15 })));
         }
     };
     let mut seen = Seen::default();
@@ -254,11 +234,8 @@ async fn sync<K: Managed>(
 ) -> Result<Step, Error> {
     let caps = r.external.capabilities();
     let observe_only = observe_only(obj);
-    seen.deletion = Some(if observe_only {
-        DeletionAction::Orphan
-    } else {
-        deletion_action(obj.deletion_policy(), &caps)
-    });
+    seen.deletion =
+        Some(if observe_only { DeletionAction::Orphan } else { deletion_action(obj.deletion_policy(), &caps) });
     let id = match annotation(obj, EXTERNAL_ID) {
         Some(id) => id.to_owned(),
         None => match create_or_adopt(obj, api, ctx, r, observe_only).await? {
@@ -302,10 +279,7 @@ async fn sync<K: Managed>(
                     EventType::Normal,
                     "CredentialsReissued",
                     "Reissue",
-                    format!(
-                        "{} issued new credentials for {id}; the Secret {secret} was updated",
-                        r.provider
-                    ),
+                    format!("{} issued new credentials for {id}; the Secret {secret} was updated", r.provider),
                 )
                 .await;
             } else if caps.one_time_credentials && caps.delete && !observe_only {
@@ -327,28 +301,13 @@ async fn sync<K: Managed>(
         if !caps.deactivate {
             return Ok(Step::Done(Outcome::stalled(
                 reason::UNSUPPORTED_BY_PROVIDER,
-                format!(
-                    "{} cannot deactivate or reactivate a {}; set spec.active to true",
-                    r.provider,
-                    K::KIND
-                ),
+                format!("{} cannot deactivate or reactivate a {}; set spec.active to true", r.provider, K::KIND),
             )));
         }
         r.external.set_active(&id, wants_active).await?;
         seen.active = Some(wants_active);
-        let (reason, verb) = if wants_active {
-            ("Reactivated", "reactivated")
-        } else {
-            ("Deactivated", "deactivated")
-        };
-        ctx.event(
-            obj,
-            EventType::Normal,
-            reason,
-            "SetActive",
-            format!("{id} {verb} at {}", r.provider),
-        )
-        .await;
+        let (reason, verb) = if wants_active { ("Reactivated", "reactivated") } else { ("Deactivated", "deactivated") };
+        ctx.event(obj, EventType::Normal, reason, "SetActive", format!("{id} {verb} at {}", r.provider)).await;
     }
 
     if !observed.drift.is_empty() {
@@ -371,37 +330,19 @@ async fn sync<K: Managed>(
             )));
         }
         r.external.update(&id, &r.desired, &credentials).await?;
-        ctx.event(
-            obj,
-            EventType::Normal,
-            "Updated",
-            "Update",
-            format!("updated {fields} of {id} at {}", r.provider),
-        )
-        .await;
+        ctx.event(obj, EventType::Normal, "Updated", "Update", format!("updated {fields} of {id} at {}", r.provider))
+            .await;
     }
 
     if let Some(secret) = obj.credentials_secret() {
         secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
     }
     Ok(Step::Done(if seen.active == Some(false) {
-        Outcome::ready(
-            reason::DEACTIVATED,
-            format!("{id} is deactivated at {}", r.provider),
-        )
+        Outcome::ready(reason::DEACTIVATED, format!("{id} is deactivated at {}", r.provider))
     } else if observe_only {
-        Outcome::ready(
-            reason::OBSERVED,
-            format!(
-                "{id} exists at {} and matches the spec (ObserveOnly)",
-                r.provider
-            ),
-        )
+        Outcome::ready(reason::OBSERVED, format!("{id} exists at {} and matches the spec (ObserveOnly)", r.provider))
     } else {
-        Outcome::ready(
-            reason::PROVISIONED,
-            format!("{id} is provisioned at {}", r.provider),
-        )
+        Outcome::ready(reason::PROVISIONED, format!("{id} is provisioned at {}", r.provider))
     }))
 }
 
@@ -423,12 +364,7 @@ async fn create_or_adopt<K: Managed>(
             "resourceVersion": obj.resource_version(),
             "annotations": {CREATE_PENDING: k8s_openapi::jiff::Timestamp::now().to_string()},
         }});
-        api.patch_metadata(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(patch),
-        )
-        .await?;
+        api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     }
     if caps.lookup
         && let Some(id) = r.external.find(&r.desired).await?
@@ -439,10 +375,7 @@ async fn create_or_adopt<K: Managed>(
             EventType::Normal,
             "Adopted",
             "Create",
-            format!(
-                "found {id} at {} (created by an earlier attempt) and adopted it",
-                r.provider
-            ),
+            format!("found {id} at {} (created by an earlier attempt) and adopted it", r.provider),
         )
         .await;
         return Ok(Some(id));
@@ -458,14 +391,7 @@ async fn create_or_adopt<K: Managed>(
         credentials.merge(created.credentials);
         secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
     }
-    ctx.event(
-        obj,
-        EventType::Normal,
-        "Created",
-        "Create",
-        format!("created {} at {}", created.id, r.provider),
-    )
-    .await;
+    ctx.event(obj, EventType::Normal, "Created", "Create", format!("created {} at {}", created.id, r.provider)).await;
     Ok(Some(created.id))
 }
 
@@ -480,12 +406,7 @@ async fn recreate_for_lost_credentials<K: Managed>(
     id: &str,
 ) -> Result<Step, Error> {
     let patch = json!({"metadata": {"annotations": {EXTERNAL_ID: null}}});
-    api.patch_metadata(
-        &obj.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(patch),
-    )
-    .await?;
+    api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     r.external.delete(id).await?;
     ctx.event(
         obj,
@@ -503,12 +424,7 @@ async fn recreate_for_lost_credentials<K: Managed>(
 
 async fn persist_external_id<K: Managed>(api: &Api<K>, obj: &K, id: &str) -> Result<(), Error> {
     let patch = json!({"metadata": {"annotations": {EXTERNAL_ID: id, CREATE_PENDING: null}}});
-    api.patch_metadata(
-        &obj.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(patch),
-    )
-    .await?;
+    api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     Ok(())
 }
 
@@ -532,14 +448,7 @@ async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Act
         return Ok(Action::await_change()); // never created at the provider
     };
     if policy == DeletionPolicy::Orphan || observe_only(obj) {
-        ctx.event(
-            obj,
-            EventType::Normal,
-            "Orphaned",
-            "Delete",
-            format!("{id} was left at the provider"),
-        )
-        .await;
+        ctx.event(obj, EventType::Normal, "Orphaned", "Delete", format!("{id} was left at the provider")).await;
         return Ok(Action::await_change());
     }
     let remaining = obj.delete_dependents(ctx).await?;
@@ -570,11 +479,9 @@ async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Act
         }
     };
     let result = match deletion_action(policy, &r.external.capabilities()) {
-        DeletionAction::Delete => r
-            .external
-            .delete(&id)
-            .await
-            .map(|()| ("Deleted", format!("deleted {id} at {}", r.provider))),
+        DeletionAction::Delete => {
+            r.external.delete(&id).await.map(|()| ("Deleted", format!("deleted {id} at {}", r.provider)))
+        }
         DeletionAction::Deactivate => match r.external.set_active(&id, false).await {
             Err(provider::Error::NotFound { .. }) => Ok(()),
             other => other,
@@ -586,10 +493,7 @@ async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Act
                 EventType::Warning,
                 "Retained",
                 "Delete",
-                format!(
-                    "{} can neither delete nor deactivate {id}; it was left as it is",
-                    r.provider
-                ),
+                format!("{} can neither delete nor deactivate {id}; it was left as it is", r.provider),
             )
             .await;
             return Ok(Action::await_change());
@@ -597,23 +501,12 @@ async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Act
     };
     match result {
         Ok((reason, message)) => {
-            ctx.event(obj, EventType::Normal, reason, "Delete", message)
-                .await;
+            ctx.event(obj, EventType::Normal, reason, "Delete", message).await;
             Ok(Action::await_change())
         }
         Err(e) => {
             let outcome = provider_outcome(&e, r.provider);
-            report(
-                obj,
-                api,
-                ctx,
-                &Outcome {
-                    reason: reason::DELETING,
-                    ..outcome
-                },
-                &Seen::default(),
-            )
-            .await?;
+            report(obj, api, ctx, &Outcome { reason: reason::DELETING, ..outcome }, &Seen::default()).await?;
             Err(Error::Provider(e))
         }
     }
@@ -624,44 +517,26 @@ pub fn provider_outcome(e: &provider::Error, provider: ProviderKind) -> Outcome 
     use provider::ErrorClass as C;
     let message = e.to_string();
     match e.class() {
-        C::Transient => Outcome::progressing(
-            reason::PROVIDER_UNAVAILABLE,
-            format!("{message}; retrying with backoff"),
-        ),
+        C::Transient => Outcome::progressing(reason::PROVIDER_UNAVAILABLE, format!("{message}; retrying with backoff")),
         C::RateLimited => Outcome::progressing(reason::RATE_LIMITED, message),
-        C::Invalid => Outcome::stalled(
-            reason::PROVIDER_REJECTED,
-            format!("{message}; fix the spec to retry"),
-        ),
+        C::Invalid => Outcome::stalled(reason::PROVIDER_REJECTED, format!("{message}; fix the spec to retry")),
         C::Auth => Outcome::stalled(
             reason::CREDENTIALS_INVALID,
             format!("{message}; check the ProviderConfig's credentials Secret"),
         ),
         C::Unsupported => Outcome::stalled(reason::UNSUPPORTED_BY_PROVIDER, message),
-        C::NotFound => Outcome::progressing(
-            reason::PROVIDER_UNAVAILABLE,
-            format!("{message} at {provider}; looking again"),
-        ),
+        C::NotFound => {
+            Outcome::progressing(reason::PROVIDER_UNAVAILABLE, format!("{message} at {provider}; looking again"))
+        }
     }
 }
 
 /// Write status only when it changes, and an Event when the state does.
-async fn report<K: Managed>(
-    obj: &K,
-    api: &Api<K>,
-    ctx: &Context,
-    outcome: &Outcome,
-    seen: &Seen,
-) -> Result<(), Error> {
+async fn report<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context, outcome: &Outcome, seen: &Seen) -> Result<(), Error> {
     let current = obj.status_json();
     let old = status_conditions(&current);
     let generation = obj.meta().generation.unwrap_or_default();
-    let conditions = conditions::conditions(
-        &old,
-        outcome,
-        generation,
-        k8s_openapi::jiff::Timestamp::now(),
-    );
+    let conditions = conditions::conditions(&old, outcome, generation, k8s_openapi::jiff::Timestamp::now());
     let mut status = Map::new();
     status.insert("observedGeneration".into(), json!(generation));
     status.insert("conditions".into(), json!(conditions));
@@ -669,10 +544,7 @@ async fn report<K: Managed>(
         status.insert("externalId".into(), json!(id));
     }
     if let Some(active) = seen.active {
-        status.insert(
-            "state".into(),
-            json!(if active { "Active" } else { "Deactivated" }),
-        );
+        status.insert("state".into(), json!(if active { "Active" } else { "Deactivated" }));
     }
     if let Some(deletion) = seen.deletion {
         status.insert("deletion".into(), json!(deletion));
@@ -684,34 +556,19 @@ async fn report<K: Managed>(
     let unchanged = status.iter().all(|(k, v)| current.get(k) == Some(v));
     if !unchanged {
         let patch = json!({"status": status});
-        api.patch_status(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(patch),
-        )
-        .await?;
+        api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     }
     let old_ready = old.iter().find(|c| c.type_ == conditions::READY);
-    let changed =
-        old_ready.is_none_or(|c| c.reason != outcome.reason || c.message != outcome.message);
+    let changed = old_ready.is_none_or(|c| c.reason != outcome.reason || c.message != outcome.message);
     if changed {
         let type_ = if outcome.phase == Phase::Stalled
-            || matches!(
-                outcome.reason,
-                reason::PROVIDER_UNAVAILABLE | reason::RATE_LIMITED
-            ) {
+            || matches!(outcome.reason, reason::PROVIDER_UNAVAILABLE | reason::RATE_LIMITED)
+        {
             EventType::Warning
         } else {
             EventType::Normal
         };
-        ctx.event(
-            obj,
-            type_,
-            outcome.reason,
-            "Reconcile",
-            outcome.message.clone(),
-        )
-        .await;
+        ctx.event(obj, type_, outcome.reason, "Reconcile", outcome.message.clone()).await;
     }
     Ok(())
 }
@@ -730,11 +587,7 @@ mod tests {
     use super::*;
 
     fn caps(delete: bool, deactivate: bool) -> Capabilities {
-        Capabilities {
-            delete,
-            deactivate,
-            ..Default::default()
-        }
+        Capabilities { delete, deactivate, ..Default::default() }
     }
 
     #[test]
@@ -742,53 +595,26 @@ mod tests {
         use DeletionAction as A;
         use DeletionPolicy as P;
         assert_eq!(deletion_action(P::Delete, &caps(true, true)), A::Delete);
-        assert_eq!(
-            deletion_action(P::Delete, &caps(false, true)),
-            A::Deactivate
-        );
+        assert_eq!(deletion_action(P::Delete, &caps(false, true)), A::Deactivate);
         assert_eq!(deletion_action(P::Delete, &caps(false, false)), A::Retain);
-        assert_eq!(
-            deletion_action(P::Deactivate, &caps(true, false)),
-            A::Retain
-        );
-        assert_eq!(
-            deletion_action(P::Deactivate, &caps(true, true)),
-            A::Deactivate
-        );
+        assert_eq!(deletion_action(P::Deactivate, &caps(true, false)), A::Retain);
+        assert_eq!(deletion_action(P::Deactivate, &caps(true, true)), A::Deactivate);
         assert_eq!(deletion_action(P::Orphan, &caps(true, true)), A::Orphan);
     }
 
     #[test]
     fn provider_errors_map_to_the_documented_reasons() {
         let p = ProviderKind::Vobiz;
-        let invalid = provider::Error::Invalid {
-            provider: p,
-            field: Some("email".into()),
-            message: "duplicate email".into(),
-        };
+        let invalid =
+            provider::Error::Invalid { provider: p, field: Some("email".into()), message: "duplicate email".into() };
         let o = provider_outcome(&invalid, p);
-        assert_eq!(
-            (o.phase, o.reason),
-            (Phase::Stalled, reason::PROVIDER_REJECTED)
-        );
+        assert_eq!((o.phase, o.reason), (Phase::Stalled, reason::PROVIDER_REJECTED));
         assert!(o.message.contains("email"), "{}", o.message);
-        let limited = provider::Error::RateLimited {
-            provider: p,
-            retry_after: Duration::from_secs(3),
-        };
+        let limited = provider::Error::RateLimited { provider: p, retry_after: Duration::from_secs(3) };
         assert_eq!(provider_outcome(&limited, p).reason, reason::RATE_LIMITED);
-        let down = provider::Error::Transient {
-            provider: p,
-            message: "503".into(),
-        };
+        let down = provider::Error::Transient { provider: p, message: "503".into() };
         assert_eq!(provider_outcome(&down, p).phase, Phase::Progressing);
-        let auth = provider::Error::Auth {
-            provider: p,
-            message: "401".into(),
-        };
-        assert_eq!(
-            provider_outcome(&auth, p).reason,
-            reason::CREDENTIALS_INVALID
-        );
+        let auth = provider::Error::Auth { provider: p, message: "401".into() };
+        assert_eq!(provider_outcome(&auth, p).reason, reason::CREDENTIALS_INVALID);
     }
 }

@@ -60,9 +60,7 @@ impl Error {
             Self::Kube(_) => "kube",
             Self::Provider(e) => e.class().as_str(),
             Self::Finalizer(e) => match &**e {
-                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
-                    e.metric_label()
-                }
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.metric_label(),
                 _ => "finalizer",
             },
             Self::WaitingForDependents(_) => "waiting_for_dependents",
@@ -75,9 +73,7 @@ impl Error {
         match self {
             Self::Provider(e) => e.retry_after(),
             Self::Finalizer(e) => match &**e {
-                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
-                    e.retry_after()
-                }
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.retry_after(),
                 _ => None,
             },
             _ => None,
@@ -96,10 +92,7 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, settings: Settings) -> Self {
-        let reporter = Reporter {
-            controller: "tenantline".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
+        let reporter = Reporter { controller: "tenantline".into(), instance: std::env::var("POD_NAME").ok() };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
@@ -118,25 +111,14 @@ impl Context {
         action: &str,
         note: String,
     ) {
-        let event = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: None,
-        };
+        let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
         if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
             tracing::warn!(error = %e, reason, "could not publish event");
         }
     }
 
     fn backoff_key<K: Resource<DynamicType = ()>>(&self, obj: &K) -> String {
-        format!(
-            "{}/{}/{}",
-            K::kind(&()),
-            obj.namespace().unwrap_or_default(),
-            obj.name_any()
-        )
+        format!("{}/{}/{}", K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any())
     }
 }
 
@@ -185,11 +167,8 @@ pub async fn run(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let secrets = watcher(
-        secrets_api,
-        watcher::Config::default().labels(crate::secrets::MANAGED_BY_SELECTOR),
-    )
-    .touched_objects();
+    let secrets =
+        watcher(secrets_api, watcher::Config::default().labels(crate::secrets::MANAGED_BY_SELECTOR)).touched_objects();
 
     let sub_accounts = Controller::new(api::<SubAccount>(&client, &settings), wc.clone());
     let store = sub_accounts.store();
@@ -199,9 +178,7 @@ pub async fn run(
             .into_iter()
             .filter(move |sa| {
                 let r = &sa.spec.provider_config_ref;
-                r.kind.as_str() == kind
-                    && r.name == name
-                    && (namespace.is_none() || sa.namespace() == namespace)
+                r.kind.as_str() == kind && r.name == name && (namespace.is_none() || sa.namespace() == namespace)
             })
             .map(|sa| kube::runtime::reflector::ObjectRef::from_obj(&*sa))
             .collect::<Vec<_>>()
@@ -209,50 +186,30 @@ pub async fn run(
     let by_cluster_config = by_config.clone();
     let sub_accounts = sub_accounts
         .owns_stream(secrets)
-        .watches(
-            api::<ProviderConfig>(&client, &settings),
-            watcher::Config::default(),
-            move |pc| by_config("ProviderConfig", pc.namespace(), pc.name_any()),
-        )
-        .watches(
-            Api::<ClusterProviderConfig>::all(client.clone()),
-            watcher::Config::default(),
-            move |pc| by_cluster_config("ClusterProviderConfig", None, pc.name_any()),
-        )
+        .watches(api::<ProviderConfig>(&client, &settings), watcher::Config::default(), move |pc| {
+            by_config("ProviderConfig", pc.namespace(), pc.name_any())
+        })
+        .watches(Api::<ClusterProviderConfig>::all(client.clone()), watcher::Config::default(), move |pc| {
+            by_cluster_config("ClusterProviderConfig", None, pc.name_any())
+        })
         .with_config(config.clone())
         .graceful_shutdown_on(stopped())
-        .run(
-            managed::reconcile::<SubAccount>,
-            managed::error_policy::<SubAccount>,
-            ctx.clone(),
-        )
+        .run(managed::reconcile::<SubAccount>, managed::error_policy::<SubAccount>, ctx.clone())
         .for_each(|_| async {});
 
-    let team_members = child_controller::<TeamMember>(&client, &settings, wc.clone(), |m| {
-        &m.spec.sub_account_ref.name
-    })
-    .with_config(config.clone())
-    .graceful_shutdown_on(stopped())
-    .run(
-        managed::reconcile::<TeamMember>,
-        managed::error_policy::<TeamMember>,
-        ctx.clone(),
-    )
-    .for_each(|_| async {});
+    let team_members = child_controller::<TeamMember>(&client, &settings, wc.clone(), |m| &m.spec.sub_account_ref.name)
+        .with_config(config.clone())
+        .graceful_shutdown_on(stopped())
+        .run(managed::reconcile::<TeamMember>, managed::error_policy::<TeamMember>, ctx.clone())
+        .for_each(|_| async {});
 
-    let phone_numbers =
-        child_controller::<PhoneNumber>(&client, &settings, wc, |n| &n.spec.sub_account_ref.name)
-            .with_config(config)
-            .graceful_shutdown_on(stopped())
-            .run(
-                managed::reconcile::<PhoneNumber>,
-                managed::error_policy::<PhoneNumber>,
-                ctx.clone(),
-            )
-            .for_each(|_| async {});
+    let phone_numbers = child_controller::<PhoneNumber>(&client, &settings, wc, |n| &n.spec.sub_account_ref.name)
+        .with_config(config)
+        .graceful_shutdown_on(stopped())
+        .run(managed::reconcile::<PhoneNumber>, managed::error_policy::<PhoneNumber>, ctx.clone())
+        .for_each(|_| async {});
 
-    let provider_configs =
-        provider_config::controllers(&client, &settings, ctx.clone(), stopped(), stopped());
+    let provider_configs = provider_config::controllers(&client, &settings, ctx.clone(), stopped(), stopped());
 
     tracing::info!(namespace = ?settings.watch_namespace, "controllers started");
     tokio::join!(sub_accounts, team_members, phone_numbers, provider_configs);
@@ -271,19 +228,12 @@ where
 {
     let controller = Controller::new(api::<K>(client, settings), wc);
     let store = controller.store();
-    controller.watches(
-        api::<SubAccount>(client, settings),
-        watcher::Config::default(),
-        move |parent| {
-            store
-                .state()
-                .into_iter()
-                .filter(|child| {
-                    child.namespace() == parent.namespace()
-                        && *parent_name(child) == parent.name_any()
-                })
-                .map(|child| kube::runtime::reflector::ObjectRef::from_obj(&*child))
-                .collect::<Vec<_>>()
-        },
-    )
+    controller.watches(api::<SubAccount>(client, settings), watcher::Config::default(), move |parent| {
+        store
+            .state()
+            .into_iter()
+            .filter(|child| child.namespace() == parent.namespace() && *parent_name(child) == parent.name_any())
+            .map(|child| kube::runtime::reflector::ObjectRef::from_obj(&*child))
+            .collect::<Vec<_>>()
+    })
 }

@@ -26,23 +26,13 @@ pub async fn resolve<K: Managed>(
     deleting: bool,
 ) -> Result<Result<Parent, Blocked>, Error> {
     let namespace = child.namespace().unwrap_or_default();
-    let gone = || {
-        Outcome::stalled(
-            reason::SUB_ACCOUNT_GONE,
-            format!("SubAccount {name} and its provider account are gone"),
-        )
-    };
-    let Some(parent) = Api::<SubAccount>::namespaced(ctx.client.clone(), &namespace)
-        .get_opt(name)
-        .await?
-    else {
+    let gone =
+        || Outcome::stalled(reason::SUB_ACCOUNT_GONE, format!("SubAccount {name} and its provider account are gone"));
+    let Some(parent) = Api::<SubAccount>::namespaced(ctx.client.clone(), &namespace).get_opt(name).await? else {
         return Ok(Err(if deleting {
             gone()
         } else {
-            Outcome::progressing(
-                reason::SUB_ACCOUNT_NOT_READY,
-                format!("SubAccount {name} not found"),
-            )
+            Outcome::progressing(reason::SUB_ACCOUNT_NOT_READY, format!("SubAccount {name} not found"))
         }));
     };
     let external_id = parent.annotations().get(EXTERNAL_ID).cloned();
@@ -52,17 +42,13 @@ pub async fn resolve<K: Managed>(
         };
         return Ok(connect(ctx, &namespace, &parent.spec.provider_config_ref)
             .await?
-            .map(|connected| Parent {
-                external_id,
-                connected,
-            }));
+            .map(|connected| Parent { external_id, connected }));
     }
     own(ctx, child, &parent).await?;
-    let ready = parent.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == conditions::READY && c.status == "True")
-    });
+    let ready = parent
+        .status
+        .as_ref()
+        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == conditions::READY && c.status == "True"));
     let (true, Some(external_id)) = (ready, external_id) else {
         return Ok(Err(Outcome::progressing(
             reason::SUB_ACCOUNT_NOT_READY,
@@ -71,10 +57,7 @@ pub async fn resolve<K: Managed>(
     };
     Ok(connect(ctx, &namespace, &parent.spec.provider_config_ref)
         .await?
-        .map(|connected| Parent {
-            external_id,
-            connected,
-        }))
+        .map(|connected| Parent { external_id, connected }))
 }
 
 /// The owner reference that lets the garbage collector remove the child with its parent.
@@ -89,13 +72,7 @@ async fn own<K: Managed>(ctx: &Context, child: &K, parent: &SubAccount) -> Resul
     let mut all = refs.to_vec();
     all.push(owner);
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &child.namespace().unwrap_or_default());
-    let patch =
-        json!({"metadata": {"ownerReferences": all, "resourceVersion": child.resource_version()}});
-    api.patch_metadata(
-        &child.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(patch),
-    )
-    .await?;
+    let patch = json!({"metadata": {"ownerReferences": all, "resourceVersion": child.resource_version()}});
+    api.patch_metadata(&child.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     Ok(())
 }

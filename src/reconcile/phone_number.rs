@@ -14,11 +14,7 @@ impl Managed for PhoneNumber {
     type Spec = NumberSpec;
     const KIND: &'static str = "PhoneNumber";
 
-    async fn resolve(
-        &self,
-        ctx: &Context,
-        deleting: bool,
-    ) -> Result<Result<Resolved<NumberSpec>, Blocked>, Error> {
+    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<NumberSpec>, Blocked>, Error> {
         let p = match parent::resolve(ctx, self, &self.spec.sub_account_ref.name, deleting).await? {
             Ok(p) => p,
             Err(blocked) => return Ok(Err(blocked)),
@@ -36,10 +32,10 @@ impl Managed for PhoneNumber {
         let desired = NumberSpec {
             sub_account_id: p.external_id,
             number: s.number.clone(),
-            search: s.search.as_ref().map(|q| NumberSearch {
-                country: q.country.clone(),
-                area_code: q.area_code.clone(),
-            }),
+            search: s
+                .search
+                .as_ref()
+                .map(|q| NumberSearch { country: q.country.clone(), area_code: q.area_code.clone() }),
             forwarding_number: s.forwarding_number.clone(),
             claimed: claimed_by_siblings(ctx, self).await?,
         };
@@ -75,16 +71,12 @@ impl Managed for PhoneNumber {
 /// Numbers other PhoneNumbers of the same SubAccount already hold, so that recovering a lost
 /// purchase never adopts a sibling's number.
 async fn claimed_by_siblings(ctx: &Context, me: &PhoneNumber) -> Result<Vec<String>, Error> {
-    let api =
-        Api::<PhoneNumber>::namespaced(ctx.client.clone(), &me.namespace().unwrap_or_default());
+    let api = Api::<PhoneNumber>::namespaced(ctx.client.clone(), &me.namespace().unwrap_or_default());
     Ok(api
         .list(&ListParams::default())
         .await?
         .into_iter()
-        .filter(|n| {
-            n.name_any() != me.name_any()
-                && n.spec.sub_account_ref.name == me.spec.sub_account_ref.name
-        })
+        .filter(|n| n.name_any() != me.name_any() && n.spec.sub_account_ref.name == me.spec.sub_account_ref.name)
         .filter_map(|n| n.status.and_then(|s| s.number).or(n.spec.number))
         .collect())
 }

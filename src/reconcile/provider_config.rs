@@ -17,8 +17,7 @@ use super::conditions::{self, Outcome, reason};
 use super::managed::Blocked;
 use super::{Context, Error, Settings};
 use crate::api::{
-    ClusterProviderConfig, Provider, ProviderConfig, ProviderConfigKind, ProviderConfigRef,
-    ProviderConfigSpec,
+    ClusterProviderConfig, Provider, ProviderConfig, ProviderConfigKind, ProviderConfigRef, ProviderConfigSpec,
 };
 use crate::provider::{self, Connection, Credentials, ProviderClients, ProviderKind};
 use crate::secrets;
@@ -77,39 +76,24 @@ async fn fetch(
 ) -> Result<Option<(ProviderConfigSpec, String, String)>, Error> {
     Ok(match r.kind {
         ProviderConfigKind::ProviderConfig => {
-            Api::<ProviderConfig>::namespaced(client.clone(), namespace)
-                .get_opt(&r.name)
-                .await?
-                .map(|pc| {
-                    let fp = fingerprint(&pc);
-                    (pc.spec, namespace.to_owned(), fp)
-                })
+            Api::<ProviderConfig>::namespaced(client.clone(), namespace).get_opt(&r.name).await?.map(|pc| {
+                let fp = fingerprint(&pc);
+                (pc.spec, namespace.to_owned(), fp)
+            })
         }
         ProviderConfigKind::ClusterProviderConfig => {
-            Api::<ClusterProviderConfig>::all(client.clone())
-                .get_opt(&r.name)
-                .await?
-                .map(|pc| {
-                    let fp = fingerprint(&pc);
-                    let ns = pc
-                        .spec
-                        .config
-                        .credentials_secret_ref
-                        .namespace
-                        .clone()
-                        .unwrap_or_else(|| "default".to_owned());
-                    (pc.spec.config, ns, fp)
-                })
+            Api::<ClusterProviderConfig>::all(client.clone()).get_opt(&r.name).await?.map(|pc| {
+                let fp = fingerprint(&pc);
+                let ns =
+                    pc.spec.config.credentials_secret_ref.namespace.clone().unwrap_or_else(|| "default".to_owned());
+                (pc.spec.config, ns, fp)
+            })
         }
     })
 }
 
 fn fingerprint(obj: &impl Resource) -> String {
-    format!(
-        "{}/{}",
-        obj.meta().uid.as_deref().unwrap_or_default(),
-        obj.meta().generation.unwrap_or_default()
-    )
+    format!("{}/{}", obj.meta().uid.as_deref().unwrap_or_default(), obj.meta().generation.unwrap_or_default())
 }
 
 /// Resolve `r` (from a resource in `namespace`) into clients, or say why it can't be used yet.
@@ -127,17 +111,13 @@ pub async fn connect(
     };
     let provider = provider_kind(&spec.provider);
     let secret_name = &spec.credentials_secret_ref.name;
-    let secret =
-        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(ctx.client.clone(), &secret_ns)
-            .get_opt(secret_name)
-            .await?;
+    let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(ctx.client.clone(), &secret_ns)
+        .get_opt(secret_name)
+        .await?;
     let Some(secret) = secret else {
         return Ok(Err(Outcome::progressing(
             reason::PROVIDER_CONFIG_NOT_READY,
-            format!(
-                "credentials Secret {secret_ns}/{secret_name} of {kind} {} not found",
-                r.name
-            ),
+            format!("credentials Secret {secret_ns}/{secret_name} of {kind} {} not found", r.name),
         )));
     };
     let cache_key = match r.kind {
@@ -150,21 +130,14 @@ pub async fn connect(
     {
         return Ok(Ok(connected.clone()));
     }
-    let credentials = secrets::get(&ctx.client, &secret_ns, secret_name)
-        .await?
-        .unwrap_or_default();
+    let credentials = secrets::get(&ctx.client, &secret_ns, secret_name).await?.unwrap_or_default();
     if let Some(missing) = missing_key(provider, &credentials) {
         return Ok(Err(Outcome::stalled(
             reason::PROVIDER_CONFIG_NOT_READY,
-            format!(
-                "credentials Secret {secret_ns}/{secret_name} has no key {missing:?}, which {provider} needs"
-            ),
+            format!("credentials Secret {secret_ns}/{secret_name} has no key {missing:?}, which {provider} needs"),
         )));
     }
-    let endpoint = spec
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| provider.default_endpoint().to_owned());
+    let endpoint = spec.endpoint.clone().unwrap_or_else(|| provider.default_endpoint().to_owned());
     let rate = spec.rate_limit.clone().unwrap_or_default();
     let connection = Connection {
         provider,
@@ -177,37 +150,17 @@ pub async fn connect(
     let clients = match provider::connect(connection) {
         Ok(clients) => clients,
         Err(e) => {
-            return Ok(Err(Outcome::stalled(
-                reason::PROVIDER_CONFIG_NOT_READY,
-                e.to_string(),
-            )));
+            return Ok(Err(Outcome::stalled(reason::PROVIDER_CONFIG_NOT_READY, e.to_string())));
         }
     };
-    let poll_interval = spec
-        .poll_interval
-        .as_deref()
-        .and_then(parse_duration)
-        .unwrap_or(Duration::from_secs(600));
-    let connected = Connected {
-        clients,
-        provider,
-        endpoint,
-        poll_interval,
-    };
-    ctx.providers
-        .entries
-        .lock()
-        .unwrap()
-        .insert(cache_key, (fp, connected.clone()));
+    let poll_interval = spec.poll_interval.as_deref().and_then(parse_duration).unwrap_or(Duration::from_secs(600));
+    let connected = Connected { clients, provider, endpoint, poll_interval };
+    ctx.providers.entries.lock().unwrap().insert(cache_key, (fp, connected.clone()));
     Ok(Ok(connected))
 }
 
 fn missing_key(provider: ProviderKind, credentials: &Credentials) -> Option<&'static str> {
-    provider
-        .credential_keys()
-        .iter()
-        .find(|k| credentials.get(k).is_none_or(str::is_empty))
-        .copied()
+    provider.credential_keys().iter().find(|k| credentials.get(k).is_none_or(str::is_empty)).copied()
 }
 
 /// Report whether each config's credentials Secret exists with the keys its provider needs.
@@ -218,61 +171,32 @@ pub async fn controllers(
     stop_namespaced: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     stop_cluster: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let namespaced = Controller::new(
-        super::api::<ProviderConfig>(client, settings),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(stop_namespaced)
-    .run(
-        |pc: Arc<ProviderConfig>, ctx: Arc<Context>| async move {
-            let r = ProviderConfigRef {
-                kind: ProviderConfigKind::ProviderConfig,
-                name: pc.name_any(),
-            };
-            let api = Api::<ProviderConfig>::namespaced(
-                ctx.client.clone(),
-                &pc.namespace().unwrap_or_default(),
-            );
-            let status = pc
-                .status
-                .as_ref()
-                .map(|s| (s.conditions.clone(), s.observed_generation));
-            check(
-                &*pc,
-                &api,
-                &ctx,
-                &pc.namespace().unwrap_or_default(),
-                &r,
-                status,
-            )
-            .await
-        },
-        |_, _, _| Action::requeue(Duration::from_secs(30)),
-        ctx.clone(),
-    )
-    .for_each(|_| async {});
-    let cluster = Controller::new(
-        Api::<ClusterProviderConfig>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(stop_cluster)
-    .run(
-        |pc: Arc<ClusterProviderConfig>, ctx: Arc<Context>| async move {
-            let r = ProviderConfigRef {
-                kind: ProviderConfigKind::ClusterProviderConfig,
-                name: pc.name_any(),
-            };
-            let api = Api::<ClusterProviderConfig>::all(ctx.client.clone());
-            let status = pc
-                .status
-                .as_ref()
-                .map(|s| (s.conditions.clone(), s.observed_generation));
-            check(&*pc, &api, &ctx, "", &r, status).await
-        },
-        |_, _, _| Action::requeue(Duration::from_secs(30)),
-        ctx,
-    )
-    .for_each(|_| async {});
+    let namespaced = Controller::new(super::api::<ProviderConfig>(client, settings), watcher::Config::default())
+        .graceful_shutdown_on(stop_namespaced)
+        .run(
+            |pc: Arc<ProviderConfig>, ctx: Arc<Context>| async move {
+                let r = ProviderConfigRef { kind: ProviderConfigKind::ProviderConfig, name: pc.name_any() };
+                let api = Api::<ProviderConfig>::namespaced(ctx.client.clone(), &pc.namespace().unwrap_or_default());
+                let status = pc.status.as_ref().map(|s| (s.conditions.clone(), s.observed_generation));
+                check(&*pc, &api, &ctx, &pc.namespace().unwrap_or_default(), &r, status).await
+            },
+            |_, _, _| Action::requeue(Duration::from_secs(30)),
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
+    let cluster = Controller::new(Api::<ClusterProviderConfig>::all(client.clone()), watcher::Config::default())
+        .graceful_shutdown_on(stop_cluster)
+        .run(
+            |pc: Arc<ClusterProviderConfig>, ctx: Arc<Context>| async move {
+                let r = ProviderConfigRef { kind: ProviderConfigKind::ClusterProviderConfig, name: pc.name_any() };
+                let api = Api::<ClusterProviderConfig>::all(ctx.client.clone());
+                let status = pc.status.as_ref().map(|s| (s.conditions.clone(), s.observed_generation));
+                check(&*pc, &api, &ctx, "", &r, status).await
+            },
+            |_, _, _| Action::requeue(Duration::from_secs(30)),
+            ctx,
+        )
+        .for_each(|_| async {});
     tokio::join!(namespaced, cluster);
 }
 
@@ -282,48 +206,30 @@ async fn check<K>(
     ctx: &Context,
     namespace: &str,
     r: &ProviderConfigRef,
-    status: Option<(
-        Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
-        i64,
-    )>,
+    status: Option<(Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>, i64)>,
 ) -> Result<Action, Error>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     let outcome = match connect(ctx, namespace, r).await? {
-        Ok(c) => Outcome::ready(
-            reason::PROVISIONED,
-            format!(
-                "credentials for {} at {} are present",
-                c.provider, c.endpoint
-            ),
-        ),
+        Ok(c) => {
+            Outcome::ready(reason::PROVISIONED, format!("credentials for {} at {} are present", c.provider, c.endpoint))
+        }
         Err(blocked) => blocked,
     };
     let generation = pc.meta().generation.unwrap_or_default();
     let (old, observed) = status.unwrap_or_default();
-    let new = conditions::conditions(
-        &old,
-        &outcome,
-        generation,
-        k8s_openapi::jiff::Timestamp::now(),
-    );
+    let new = conditions::conditions(&old, &outcome, generation, k8s_openapi::jiff::Timestamp::now());
     if new != old || observed != generation {
         let patch = json!({"status": {"observedGeneration": generation, "conditions": new}});
-        api.patch_status(
-            &pc.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(patch),
-        )
-        .await?;
+        api.patch_status(&pc.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
         if conditions::ready_reason(&old) != Some(outcome.reason) {
             let type_ = if outcome.phase == conditions::Phase::Ready {
                 kube::runtime::events::EventType::Normal
             } else {
                 kube::runtime::events::EventType::Warning
             };
-            ctx.event(pc, type_, outcome.reason, "Check", outcome.message)
-                .await;
+            ctx.event(pc, type_, outcome.reason, "Check", outcome.message).await;
         }
     }
     // The Secret's content is not watched (only our own Secrets are): look again now and then.

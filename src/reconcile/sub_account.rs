@@ -18,11 +18,7 @@ impl Managed for SubAccount {
     type Spec = provider::SubAccountSpec;
     const KIND: &'static str = "SubAccount";
 
-    async fn resolve(
-        &self,
-        ctx: &Context,
-        deleting: bool,
-    ) -> Result<Result<Resolved<Self::Spec>, Blocked>, Error> {
+    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<Self::Spec>, Blocked>, Error> {
         let namespace = self.namespace().unwrap_or_default();
         let c = match connect(ctx, &namespace, &self.spec.provider_config_ref).await? {
             Ok(c) => c,
@@ -66,21 +62,13 @@ impl Managed for SubAccount {
             m.insert("phoneNumber".into(), json!(number));
         }
         if seen.external_id.is_some() {
-            m.insert(
-                "credentialsSecretName".into(),
-                json!(self.credentials_secret()),
-            );
+            m.insert("credentialsSecretName".into(), json!(self.credentials_secret()));
         }
         m
     }
 
     fn credentials_secret(&self) -> Option<String> {
-        Some(
-            self.spec
-                .credentials_secret_name
-                .clone()
-                .unwrap_or_else(|| format!("{}-credentials", self.name_any())),
-        )
+        Some(self.spec.credentials_secret_name.clone().unwrap_or_else(|| format!("{}-credentials", self.name_any())))
     }
 
     async fn delete_dependents(&self, ctx: &Context) -> Result<usize, Error> {
@@ -89,30 +77,18 @@ impl Managed for SubAccount {
         let members = Api::<TeamMember>::namespaced(ctx.client.clone(), &ns);
         let numbers = Api::<PhoneNumber>::namespaced(ctx.client.clone(), &ns);
         let mut remaining = 0;
-        for m in members
-            .list(&ListParams::default())
-            .await?
-            .into_iter()
-            .filter(|m| m.spec.sub_account_ref.name == name)
+        for m in members.list(&ListParams::default()).await?.into_iter().filter(|m| m.spec.sub_account_ref.name == name)
         {
             remaining += 1;
             if m.meta().deletion_timestamp.is_none() {
-                members
-                    .delete(&m.name_any(), &DeleteParams::default())
-                    .await?;
+                members.delete(&m.name_any(), &DeleteParams::default()).await?;
             }
         }
-        for n in numbers
-            .list(&ListParams::default())
-            .await?
-            .into_iter()
-            .filter(|n| n.spec.sub_account_ref.name == name)
+        for n in numbers.list(&ListParams::default()).await?.into_iter().filter(|n| n.spec.sub_account_ref.name == name)
         {
             remaining += 1;
             if n.meta().deletion_timestamp.is_none() {
-                numbers
-                    .delete(&n.name_any(), &DeleteParams::default())
-                    .await?;
+                numbers.delete(&n.name_any(), &DeleteParams::default()).await?;
             }
         }
         Ok(remaining)
@@ -123,8 +99,7 @@ impl Managed for SubAccount {
 /// the credentials Secret *before* the create, so a crash can never lose it.
 async fn ensure_password(ctx: &Context, sa: &SubAccount) -> Result<SecretString, Error> {
     let secret = sa.credentials_secret().unwrap_or_default();
-    let mut stored =
-        secrets::read(&ctx.client, &sa.namespace().unwrap_or_default(), &secret).await?;
+    let mut stored = secrets::read(&ctx.client, &sa.namespace().unwrap_or_default(), &secret).await?;
     if let Some(password) = stored.get("password") {
         return Ok(SecretString::from(password.to_owned()));
     }
@@ -138,22 +113,13 @@ async fn ensure_password(ctx: &Context, sa: &SubAccount) -> Result<SecretString,
 fn generate_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    let mut p: String = (0..20)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    p.push_str(&format!(
-        "{}!{}#",
-        rng.random_range(0..10),
-        rng.random_range(0..10)
-    ));
+    let mut p: String = (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    p.push_str(&format!("{}!{}#", rng.random_range(0..10), rng.random_range(0..10)));
     p
 }
 
 /// Pure: the provider-neutral desired state, or a message naming the field the provider needs.
-pub fn desired(
-    sa: &SubAccount,
-    provider: ProviderKind,
-) -> Result<provider::SubAccountSpec, String> {
+pub fn desired(sa: &SubAccount, provider: ProviderKind) -> Result<provider::SubAccountSpec, String> {
     let s = &sa.spec;
     let owner = s.owner.as_ref().map(|o| provider::Owner {
         email: o.email.clone(),
@@ -170,11 +136,7 @@ pub fn desired(
         country: a.country.clone(),
     });
     let needs = |have: bool, field: &str| {
-        if have {
-            Ok(())
-        } else {
-            Err(format!("{provider} needs {field}"))
-        }
+        if have { Ok(()) } else { Err(format!("{provider} needs {field}")) }
     };
     let o = owner.clone().unwrap_or_default();
     let a = address.clone().unwrap_or_default();
@@ -185,9 +147,7 @@ pub fn desired(
             needs(o.last_name.is_some(), "spec.owner.lastName")?;
             needs(address.is_some(), "spec.address")?;
             needs(
-                s.yardstik
-                    .as_ref()
-                    .is_some_and(|y| !y.permissible_purpose_ids.is_empty()),
+                s.yardstik.as_ref().is_some_and(|y| !y.permissible_purpose_ids.is_empty()),
                 "spec.yardstik.permissiblePurposeIds",
             )?;
         }
@@ -197,12 +157,8 @@ pub fn desired(
             needs(a.country.is_some(), "spec.address.country")?;
         }
         ProviderKind::Vobiz => {
-            let customer_use =
-                s.vobiz.as_ref().and_then(|v| v.kyc_mode) == Some(KycMode::CustomerUse);
-            needs(
-                !customer_use || o.email.is_some(),
-                "spec.owner.email (for kycMode customer_use)",
-            )?;
+            let customer_use = s.vobiz.as_ref().and_then(|v| v.kyc_mode) == Some(KycMode::CustomerUse);
+            needs(!customer_use || o.email.is_some(), "spec.owner.email (for kycMode customer_use)")?;
         }
         ProviderKind::RecoverBiz | ProviderKind::AgentPhone => {}
     }
@@ -216,10 +172,10 @@ pub fn desired(
         timezone: s.timezone.clone(),
         phone_number: s.phone_number.clone(),
         forwarding_number: s.forwarding_number.clone(),
-        branding: s.branding.as_ref().map(|b| provider::Branding {
-            logo_url: b.logo_url.clone(),
-            accent_color: b.accent_color.clone(),
-        }),
+        branding: s
+            .branding
+            .as_ref()
+            .map(|b| provider::Branding { logo_url: b.logo_url.clone(), accent_color: b.accent_color.clone() }),
         metadata: s.metadata.clone().unwrap_or_default(),
         password: None,
         vobiz: s.vobiz.as_ref().map(|v| provider::VobizOptions {
@@ -229,13 +185,10 @@ pub fn desired(
             kyc_mode: v.kyc_mode.map(|m| m.as_str().to_owned()),
             description: v.description.clone(),
         }),
-        vobiz_partner: s
-            .vobiz_partner
-            .as_ref()
-            .map(|v| provider::VobizPartnerOptions {
-                opening_balance: v.opening_balance,
-                currency: v.currency.clone(),
-            }),
+        vobiz_partner: s.vobiz_partner.as_ref().map(|v| provider::VobizPartnerOptions {
+            opening_balance: v.opening_balance,
+            currency: v.currency.clone(),
+        }),
         yardstik: s.yardstik.as_ref().map(|y| provider::YardstikOptions {
             permissible_purpose_ids: y.permissible_purpose_ids.clone(),
             legal_business_name: y.legal_business_name.clone(),

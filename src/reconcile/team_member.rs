@@ -12,11 +12,7 @@ impl Managed for TeamMember {
     type Spec = MemberSpec;
     const KIND: &'static str = "TeamMember";
 
-    async fn resolve(
-        &self,
-        ctx: &Context,
-        deleting: bool,
-    ) -> Result<Result<Resolved<MemberSpec>, Blocked>, Error> {
+    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<MemberSpec>, Blocked>, Error> {
         let p = match parent::resolve(ctx, self, &self.spec.sub_account_ref.name, deleting).await? {
             Ok(p) => p,
             Err(blocked) => return Ok(Err(blocked)),
@@ -24,10 +20,7 @@ impl Managed for TeamMember {
         let Some(external) = p.connected.clients.members.clone() else {
             return Ok(Err(Outcome::stalled(
                 reason::UNSUPPORTED_BY_PROVIDER,
-                format!(
-                    "{} has no team members; TeamMember is supported for RecoverBiz",
-                    p.connected.provider
-                ),
+                format!("{} has no team members; TeamMember is supported for RecoverBiz", p.connected.provider),
             )));
         };
         let s = &self.spec;
