@@ -72,25 +72,13 @@ impl Ap {
 pub fn routes() -> Routes {
     Routes::new()
         .route("/v1/sub-accounts", get(list_subs).post(create_sub))
-        .route(
-            "/v1/sub-accounts/{sub_account_id}",
-            patch(rename_sub).delete(delete_sub),
-        )
+        .route("/v1/sub-accounts/{sub_account_id}", patch(rename_sub).delete(delete_sub))
         .route("/v1/numbers", get(list_numbers).post(buy_number))
-        .route(
-            "/v1/numbers/{number_id}",
-            get(get_number).delete(release_number),
-        )
+        .route("/v1/numbers/{number_id}", get(get_number).delete(release_number))
         .route("/v1/agents", get(list_agents).post(create_agent))
-        .route(
-            "/v1/agents/{agent_id}",
-            get(get_agent).patch(update_agent).delete(delete_agent),
-        )
+        .route("/v1/agents/{agent_id}", get(get_agent).patch(update_agent).delete(delete_agent))
         .route("/v1/agents/{agent_id}/numbers", post(attach_number))
-        .route(
-            "/v1/agents/{agent_id}/numbers/{number_id}",
-            delete(detach_number),
-        )
+        .route("/v1/agents/{agent_id}/numbers/{number_id}", delete(detach_number))
 }
 
 fn type_of(status: u16, code: &str) -> &'static str {
@@ -122,10 +110,7 @@ pub fn error_details(status: u16, code: &str, message: &str, details: Value) -> 
         }
     };
     let body = json!({"error": {"message": message, "code": code, "type": type_of(status, code), "details": details}});
-    json(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        body,
-    )
+    json(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
 }
 
 pub fn error(status: u16, code: &str, message: &str) -> Response {
@@ -134,18 +119,12 @@ pub fn error(status: u16, code: &str, message: &str) -> Response {
 
 /// FastAPI/pydantic request validation error (422).
 fn detail(loc: &str, msg: &str, typ: &str) -> Response {
-    json(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        json!({"detail": [{"loc": ["body", loc], "msg": msg, "type": typ}]}),
-    )
+    json(StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": [{"loc": ["body", loc], "msg": msg, "type": typ}]}))
 }
 
 fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, Response> {
     body_object(bytes).map_err(|m| {
-        json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({"detail": [{"loc": ["body"], "msg": m, "type": "json_invalid"}]}),
-        )
+        json(StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": [{"loc": ["body"], "msg": m, "type": "json_invalid"}]}))
     })
 }
 
@@ -156,11 +135,7 @@ fn auth(st: &crate::state::State, h: &HeaderMap) -> Result<(String, Option<Strin
         .ok_or_else(|| error(401, "UNAUTHORIZED", "Invalid or missing API key"))?;
     let sub = header(h, "x-sub-account-id").map(str::to_string);
     if let Some(s) = &sub
-        && !st
-            .ap
-            .subs
-            .iter()
-            .any(|x| x.key == key && x.obj["id"] == s.as_str())
+        && !st.ap.subs.iter().any(|x| x.key == key && x.obj["id"] == s.as_str())
     {
         return Err(error(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"));
     }
@@ -170,11 +145,7 @@ fn auth(st: &crate::state::State, h: &HeaderMap) -> Result<(String, Option<Strin
 /// Sub-account management is master-only (one level of sub-accounts).
 fn master_only(sub: &Option<String>) -> Result<(), Response> {
     match sub {
-        Some(_) => Err(error(
-            403,
-            "FORBIDDEN",
-            "Sub-accounts cannot manage sub-accounts",
-        )),
+        Some(_) => Err(error(403, "FORBIDDEN", "Sub-accounts cannot manage sub-accounts")),
         None => Ok(()),
     }
 }
@@ -182,52 +153,31 @@ fn master_only(sub: &Option<String>) -> Result<(), Response> {
 fn name_of(b: &Map<String, Value>) -> Result<String, Response> {
     match b.get("name") {
         None => Err(detail("name", "Field required", "missing")),
-        Some(Value::String(s)) if s.chars().count() < 1 => Err(detail(
-            "name",
-            "String should have at least 1 character",
-            "string_too_short",
-        )),
-        Some(Value::String(s)) if s.chars().count() > 100 => Err(detail(
-            "name",
-            "String should have at most 100 characters",
-            "string_too_long",
-        )),
+        Some(Value::String(s)) if s.chars().count() < 1 => {
+            Err(detail("name", "String should have at least 1 character", "string_too_short"))
+        }
+        Some(Value::String(s)) if s.chars().count() > 100 => {
+            Err(detail("name", "String should have at most 100 characters", "string_too_long"))
+        }
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(detail(
-            "name",
-            "Input should be a valid string",
-            "string_type",
-        )),
+        Some(_) => Err(detail("name", "Input should be a valid string", "string_type")),
     }
 }
 
 /// `limit` (default 20, max 100) and `offset` (default 0); FastAPI-style 422 on bad values.
 fn paging(q: &HashMap<String, String>) -> Result<(usize, usize), Response> {
     let qerr = |k: &str, msg: &str, typ: &str| {
-        json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({"detail": [{"loc": ["query", k], "msg": msg, "type": typ}]}),
-        )
+        json(StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": [{"loc": ["query", k], "msg": msg, "type": typ}]}))
     };
-    let limit = q_int(q, "limit")
-        .map_err(|_| qerr("limit", "Input should be a valid integer", "int_parsing"))?
-        .unwrap_or(20);
-    let offset = q_int(q, "offset")
-        .map_err(|_| qerr("offset", "Input should be a valid integer", "int_parsing"))?
-        .unwrap_or(0);
+    let limit =
+        q_int(q, "limit").map_err(|_| qerr("limit", "Input should be a valid integer", "int_parsing"))?.unwrap_or(20);
+    let offset =
+        q_int(q, "offset").map_err(|_| qerr("offset", "Input should be a valid integer", "int_parsing"))?.unwrap_or(0);
     if !(1..=100).contains(&limit) {
-        return Err(qerr(
-            "limit",
-            "Input should be between 1 and 100",
-            "less_than_equal",
-        ));
+        return Err(qerr("limit", "Input should be between 1 and 100", "less_than_equal"));
     }
     if offset < 0 {
-        return Err(qerr(
-            "offset",
-            "Input should be greater than or equal to 0",
-            "greater_than_equal",
-        ));
+        return Err(qerr("offset", "Input should be greater than or equal to 0", "greater_than_equal"));
     }
     Ok((limit as usize, offset as usize))
 }
@@ -237,22 +187,12 @@ fn page(all: Vec<Value>, limit: usize, offset: usize) -> Value {
     json!({"data": data, "hasMore": offset + limit < all.len(), "total": all.len()})
 }
 
-async fn list_subs(
-    State(sim): State<Sim>,
-    h: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> R {
+async fn list_subs(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
     let st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     master_only(&sub)?;
     let (limit, offset) = paging(&q)?;
-    let all = st
-        .ap
-        .subs
-        .iter()
-        .filter(|s| s.key == key)
-        .map(|s| s.obj.clone())
-        .collect();
+    let all = st.ap.subs.iter().filter(|s| s.key == key).map(|s| s.obj.clone()).collect();
     ok(page(all, limit, offset))
 }
 
@@ -270,11 +210,7 @@ async fn create_sub(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
         ));
     }
     let obj = json!({"id": format!("sub_{}", rand_hex(12)), "name": name, "createdAt": ts_us_z(now_micros())});
-    st.ap.subs.push(Owned {
-        key,
-        sub: None,
-        obj: obj.clone(),
-    });
+    st.ap.subs.push(Owned { key, sub: None, obj: obj.clone() });
     ok(obj)
 }
 
@@ -286,12 +222,7 @@ fn find_sub(st: &crate::state::State, key: &str, id: &str) -> Result<usize, Resp
         .ok_or_else(|| error(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))
 }
 
-async fn rename_sub(
-    State(sim): State<Sim>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> R {
+async fn rename_sub(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     master_only(&sub)?;
@@ -308,18 +239,11 @@ async fn delete_sub(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>
     master_only(&sub)?;
     let i = find_sub(&st, &key, &id)?;
     st.ap.subs.remove(i);
-    for n in st
-        .ap
-        .numbers
-        .iter_mut()
-        .filter(|n| n.key == key && n.sub.as_deref() == Some(id.as_str()))
-    {
+    for n in st.ap.numbers.iter_mut().filter(|n| n.key == key && n.sub.as_deref() == Some(id.as_str())) {
         n.obj["status"] = json!("released");
     }
     // Its agents go with it (they are isolated per sub-account).
-    st.ap
-        .agents
-        .retain(|a| !(a.key == key && a.sub.as_deref() == Some(id.as_str())));
+    st.ap.agents.retain(|a| !(a.key == key && a.sub.as_deref() == Some(id.as_str())));
     ok(json!({"success": true, "id": id}))
 }
 
@@ -327,11 +251,7 @@ fn in_scope(n: &Owned, key: &str, sub: &Option<String>) -> bool {
     n.key == key && &n.sub == sub
 }
 
-async fn list_numbers(
-    State(sim): State<Sim>,
-    h: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> R {
+async fn list_numbers(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
     let st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let (limit, offset) = paging(&q)?;
@@ -353,66 +273,36 @@ async fn buy_number(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
     let b = parse_body(&body)?;
     let country = match b.get("country") {
         None | Some(Value::Null) => "US".to_string(),
-        Some(Value::String(c)) if c.len() == 2 && c.bytes().all(|x| x.is_ascii_alphabetic()) => {
-            c.to_uppercase()
-        }
+        Some(Value::String(c)) if c.len() == 2 && c.bytes().all(|x| x.is_ascii_alphabetic()) => c.to_uppercase(),
         Some(Value::String(_)) => {
-            return Err(detail(
-                "country",
-                "String should match pattern '^[A-Za-z]{2}$'",
-                "string_pattern_mismatch",
-            ));
+            return Err(detail("country", "String should match pattern '^[A-Za-z]{2}$'", "string_pattern_mismatch"));
         }
         Some(_) => {
-            return Err(detail(
-                "country",
-                "Input should be a valid string",
-                "string_type",
-            ));
+            return Err(detail("country", "Input should be a valid string", "string_type"));
         }
     };
     let area = match b.get("areaCode") {
         None | Some(Value::Null) => None,
         Some(Value::String(a))
-            if a.len() == 3
-                && a.bytes().all(|x| x.is_ascii_digit())
-                && !a.starts_with(['0', '1']) =>
+            if a.len() == 3 && a.bytes().all(|x| x.is_ascii_digit()) && !a.starts_with(['0', '1']) =>
         {
             Some(a.clone())
         }
         Some(Value::String(_)) => {
-            return Err(detail(
-                "areaCode",
-                "areaCode must be a 3-digit area code",
-                "value_error",
-            ));
+            return Err(detail("areaCode", "areaCode must be a 3-digit area code", "value_error"));
         }
         Some(_) => {
-            return Err(detail(
-                "areaCode",
-                "Input should be a valid string",
-                "string_type",
-            ));
+            return Err(detail("areaCode", "Input should be a valid string", "string_type"));
         }
     };
     let agent = match b.get("agentId") {
         None | Some(Value::Null) => Value::Null,
-        Some(Value::String(a))
-            if st
-                .ap
-                .agents
-                .iter()
-                .any(|x| in_scope(x, &key, &sub) && x.obj["id"] == a.as_str()) =>
-        {
+        Some(Value::String(a)) if st.ap.agents.iter().any(|x| in_scope(x, &key, &sub) && x.obj["id"] == a.as_str()) => {
             json!(a)
         }
         Some(Value::String(_)) => return Err(error(404, "AGENT_NOT_FOUND", "Agent not found")),
         Some(_) => {
-            return Err(detail(
-                "agentId",
-                "Input should be a valid string",
-                "string_type",
-            ));
+            return Err(detail("agentId", "Input should be a valid string", "string_type"));
         }
     };
     let Some((_, cc)) = COUNTRIES.iter().find(|(c, _)| *c == country) else {
@@ -424,12 +314,7 @@ async fn buy_number(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
         ));
     };
     // The 10-number self-serve limit counts active numbers per account (master or sub-account).
-    let active = st
-        .ap
-        .numbers
-        .iter()
-        .filter(|n| in_scope(n, &key, &sub) && n.obj["status"] == "active")
-        .count();
+    let active = st.ap.numbers.iter().filter(|n| in_scope(n, &key, &sub) && n.obj["status"] == "active").count();
     if active >= MAX_NUMBERS {
         return Err(error_details(
             400,
@@ -458,20 +343,11 @@ async fn buy_number(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
         "agentId": agent,
         "createdAt": ts_us_z(now_micros()),
     });
-    st.ap.numbers.push(Owned {
-        key,
-        sub,
-        obj: obj.clone(),
-    });
+    st.ap.numbers.push(Owned { key, sub, obj: obj.clone() });
     ok(obj)
 }
 
-fn find_number(
-    st: &crate::state::State,
-    key: &str,
-    sub: &Option<String>,
-    id: &str,
-) -> Result<usize, Response> {
+fn find_number(st: &crate::state::State, key: &str, sub: &Option<String>, id: &str) -> Result<usize, Response> {
     st.ap
         .numbers
         .iter()
@@ -493,11 +369,7 @@ async fn release_number(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<Str
     let n = &mut st.ap.numbers[i].obj;
     // Releasing twice is not documented; a released number is no longer releasable → 404.
     if n["status"] == "released" {
-        return Err(error(
-            404,
-            "PHONE_NUMBER_NOT_FOUND",
-            "Phone number already released",
-        ));
+        return Err(error(404, "PHONE_NUMBER_NOT_FOUND", "Phone number already released"));
     }
     n["status"] = json!("released");
     ok(json!({"success": true, "phoneNumber": n["phoneNumber"], "status": "released"}))
@@ -525,11 +397,7 @@ fn validate_agent(b: &Map<String, Value>, creating: bool) -> Result<(), Response
         match b.get(k) {
             None | Some(Value::Null) => Ok(()),
             Some(Value::String(v)) if allowed.contains(&v.as_str()) => Ok(()),
-            Some(_) => Err(detail(
-                k,
-                &format!("Input should be {}", allowed.join(" or ")),
-                "enum",
-            )),
+            Some(_) => Err(detail(k, &format!("Input should be {}", allowed.join(" or ")), "enum")),
         }
     };
     one_of("voiceMode", &["webhook", "hosted"])?;
@@ -539,34 +407,19 @@ fn validate_agent(b: &Map<String, Value>, creating: bool) -> Result<(), Response
         match b.get(k) {
             None | Some(Value::Null) => Ok(()),
             Some(Value::Number(n)) if n.as_f64().is_some_and(|v| (lo..=hi).contains(&v)) => Ok(()),
-            Some(_) => Err(detail(
-                k,
-                &format!("Input should be between {lo} and {hi}"),
-                "value_error",
-            )),
+            Some(_) => Err(detail(k, &format!("Input should be between {lo} and {hi}"), "value_error")),
         }
     };
     range("maxSilenceMs", 10_000.0, 3_600_000.0)?;
     range("voiceSpeed", 0.5, 2.0)?;
     range("interruptionSensitivity", 0.0, 1.0)?;
-    if b.get("customTools")
-        .and_then(Value::as_array)
-        .is_some_and(|t| t.len() > 20)
-    {
-        return Err(detail(
-            "customTools",
-            "List should have at most 20 items",
-            "too_long",
-        ));
+    if b.get("customTools").and_then(Value::as_array).is_some_and(|t| t.len() > 20) {
+        return Err(detail("customTools", "List should have at most 20 items", "too_long"));
     }
     if let Some(Value::String(t)) = b.get("transferNumber")
         && !is_e164(t)
     {
-        return Err(detail(
-            "transferNumber",
-            "transferNumber must be E.164",
-            "value_error",
-        ));
+        return Err(detail("transferNumber", "transferNumber must be E.164", "value_error"));
     }
     Ok(())
 }
@@ -584,12 +437,7 @@ fn agent_view(st: &crate::state::State, a: &Owned) -> Value {
     o
 }
 
-fn find_agent(
-    st: &crate::state::State,
-    key: &str,
-    sub: &Option<String>,
-    id: &str,
-) -> Result<usize, Response> {
+fn find_agent(st: &crate::state::State, key: &str, sub: &Option<String>, id: &str) -> Result<usize, Response> {
     st.ap
         .agents
         .iter()
@@ -597,21 +445,11 @@ fn find_agent(
         .ok_or_else(|| error(404, "AGENT_NOT_FOUND", "Agent not found"))
 }
 
-async fn list_agents(
-    State(sim): State<Sim>,
-    h: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> R {
+async fn list_agents(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
     let st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let (limit, offset) = paging(&q)?;
-    let all: Vec<Value> = st
-        .ap
-        .agents
-        .iter()
-        .filter(|a| in_scope(a, &key, &sub))
-        .map(|a| agent_view(&st, a))
-        .collect();
+    let all: Vec<Value> = st.ap.agents.iter().filter(|a| in_scope(a, &key, &sub)).map(|a| agent_view(&st, a)).collect();
     ok(json!({"data": slice(&all, offset, limit), "total": all.len()}))
 }
 
@@ -623,10 +461,7 @@ async fn create_agent(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
     let mut obj = agent_defaults();
     merge_patch(&mut obj, &Value::Object(b.clone()));
     for (k, v) in agent_defaults().as_object().unwrap() {
-        obj.as_object_mut()
-            .unwrap()
-            .entry(k.clone())
-            .or_insert(v.clone());
+        obj.as_object_mut().unwrap().entry(k.clone()).or_insert(v.clone());
     }
     obj["id"] = json!(format!("agt_{}", rand_hex(12)));
     obj["createdAt"] = json!(ts_us_z(now_micros()));
@@ -643,21 +478,13 @@ async fn get_agent(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>)
     ok(agent_view(&st, &st.ap.agents[i]))
 }
 
-async fn update_agent(
-    State(sim): State<Sim>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> R {
+async fn update_agent(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let i = find_agent(&st, &key, &sub, &id)?;
     let b = parse_body(&body)?;
     validate_agent(&b, false)?;
-    for (k, v) in b
-        .into_iter()
-        .filter(|(k, _)| k != "id" && k != "createdAt" && k != "numbers")
-    {
+    for (k, v) in b.into_iter().filter(|(k, _)| k != "id" && k != "createdAt" && k != "numbers") {
         st.ap.agents[i].obj[k.as_str()] = v;
     }
     ok(agent_view(&st, &st.ap.agents[i]))
@@ -669,23 +496,13 @@ async fn delete_agent(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<Strin
     let i = find_agent(&st, &key, &sub, &id)?;
     let a = st.ap.agents.remove(i);
     // Numbers keep existing with agentId null.
-    for n in st
-        .ap
-        .numbers
-        .iter_mut()
-        .filter(|n| n.key == key && n.obj["agentId"] == id.as_str())
-    {
+    for n in st.ap.numbers.iter_mut().filter(|n| n.key == key && n.obj["agentId"] == id.as_str()) {
         n.obj["agentId"] = Value::Null;
     }
     ok(json!({"success": true, "id": id, "name": a.obj["name"]}))
 }
 
-async fn attach_number(
-    State(sim): State<Sim>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> R {
+async fn attach_number(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     find_agent(&st, &key, &sub, &id)?;
@@ -696,11 +513,7 @@ async fn attach_number(
     let n = find_number(&st, &key, &sub, num)?;
     let n = &mut st.ap.numbers[n].obj;
     if n["status"] != "active" {
-        return Err(error(
-            404,
-            "PHONE_NUMBER_NOT_FOUND",
-            "Phone number has been released",
-        ));
+        return Err(error(404, "PHONE_NUMBER_NOT_FOUND", "Phone number has been released"));
     }
     n["agentId"] = json!(id);
     ok(
@@ -708,22 +521,14 @@ async fn attach_number(
     )
 }
 
-async fn detach_number(
-    State(sim): State<Sim>,
-    h: HeaderMap,
-    Path((id, num)): Path<(String, String)>,
-) -> R {
+async fn detach_number(State(sim): State<Sim>, h: HeaderMap, Path((id, num)): Path<(String, String)>) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     find_agent(&st, &key, &sub, &id)?;
     let n = find_number(&st, &key, &sub, &num)?;
     let n = &mut st.ap.numbers[n].obj;
     if n["agentId"] != id.as_str() {
-        return Err(error(
-            404,
-            "PHONE_NUMBER_NOT_FOUND",
-            "Phone number is not attached to this agent",
-        ));
+        return Err(error(404, "PHONE_NUMBER_NOT_FOUND", "Phone number is not attached to this agent"));
     }
     n["agentId"] = Value::Null;
     ok(json!({"success": true}))

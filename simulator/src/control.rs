@@ -16,10 +16,7 @@ pub fn routes() -> Router<Sim> {
         .route("/_sim/seed", post(seed))
         .route("/_sim/state", get(state))
         .route("/_sim/calls", get(calls).delete(clear_calls))
-        .route(
-            "/_sim/faults",
-            get(list_faults).post(add_fault).delete(clear_faults),
-        )
+        .route("/_sim/faults", get(list_faults).post(add_fault).delete(clear_faults))
         .route("/_sim/faults/{id}", delete(remove_fault))
 }
 
@@ -95,10 +92,7 @@ async fn remove_fault(AxState(sim): AxState<Sim>, Path(id): Path<String>) -> R {
     let n = st.faults.len();
     st.faults.retain(|f| f.id != id);
     if st.faults.len() == n {
-        return Err(json(
-            StatusCode::NOT_FOUND,
-            json!({"error": "no such fault"}),
-        ));
+        return Err(json(StatusCode::NOT_FOUND, json!({"error": "no such fault"})));
     }
     ok(json!({"status": "ok"}))
 }

@@ -83,18 +83,11 @@ pub const PROVIDERS: [(&str, &str); 5] = [
 /// Accepts the state key (`vobizPartner`) or the URL prefix form (`vobiz-partner`).
 pub fn provider_name(s: &str) -> Option<&'static str> {
     let s = s.trim_start_matches('/');
-    PROVIDERS
-        .iter()
-        .find(|(n, p)| n.eq_ignore_ascii_case(s) || p[1..].eq_ignore_ascii_case(s))
-        .map(|(n, _)| *n)
+    PROVIDERS.iter().find(|(n, p)| n.eq_ignore_ascii_case(s) || p[1..].eq_ignore_ascii_case(s)).map(|(n, _)| *n)
 }
 
 fn prefix_of(provider: &str) -> &'static str {
-    PROVIDERS
-        .iter()
-        .find(|(n, _)| *n == provider)
-        .map(|(_, p)| *p)
-        .unwrap_or("")
+    PROVIDERS.iter().find(|(n, _)| *n == provider).map(|(_, p)| *p).unwrap_or("")
 }
 
 fn toggle_slash(p: &str) -> String {
@@ -107,7 +100,12 @@ fn toggle_slash(p: &str) -> String {
 impl Fault {
     pub fn validate(&mut self) -> Result<(), String> {
         self.provider = provider_name(&self.provider)
-            .ok_or_else(|| format!("unknown provider {:?}; one of recoverbiz, vobiz, agentphone, vobizPartner, yardstik", self.provider))?
+            .ok_or_else(|| {
+                format!(
+                    "unknown provider {:?}; one of recoverbiz, vobiz, agentphone, vobizPartner, yardstik",
+                    self.provider
+                )
+            })?
             .to_string();
         if let Some(r) = &self.route {
             let prefix = prefix_of(&self.provider);
@@ -123,10 +121,7 @@ impl Fault {
         if self.count == Some(0) {
             return Err("count must be at least 1".into());
         }
-        if let FaultKind::Status { status }
-        | FaultKind::AfterApply {
-            status: Some(status),
-        } = self.fault
+        if let FaultKind::Status { status } | FaultKind::AfterApply { status: Some(status) } = self.fault
             && (StatusCode::from_u16(status).is_err() || status < 200)
         {
             return Err(format!("invalid status {status}"));
@@ -136,14 +131,8 @@ impl Fault {
 
     fn matches(&self, provider: &str, method: &str, route: &str) -> bool {
         self.provider == provider
-            && self
-                .method
-                .as_deref()
-                .is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && self
-                .route
-                .as_deref()
-                .is_none_or(|r| r == route || toggle_slash(r) == route)
+            && self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self.route.as_deref().is_none_or(|r| r == route || toggle_slash(r) == route)
     }
 }
 
@@ -162,17 +151,11 @@ impl Default for Routes {
 
 impl Routes {
     pub fn new() -> Self {
-        Routes {
-            router: Router::new(),
-            canonical: Vec::new(),
-        }
+        Routes { router: Router::new(), canonical: Vec::new() }
     }
 
     pub fn route(mut self, path: &str, mr: MethodRouter<Sim>) -> Self {
-        self.router = self
-            .router
-            .route(path, mr.clone())
-            .route(&toggle_slash(path), mr);
+        self.router = self.router.route(path, mr.clone()).route(&toggle_slash(path), mr);
         self.canonical.push(path.to_string());
         self
     }
@@ -201,21 +184,10 @@ enum Action {
 
 /// The route template of this request without the provider prefix, in canonical form.
 fn route_of(ctx: &Ctx, req: &Request) -> String {
-    let matched = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str())
-        .unwrap_or(req.uri().path());
+    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str()).unwrap_or(req.uri().path());
     let prefix = prefix_of(ctx.provider);
-    let r = matched
-        .strip_prefix(prefix)
-        .filter(|r| r.starts_with('/'))
-        .unwrap_or(matched);
-    if ctx.canonical.contains(r) {
-        r.to_string()
-    } else {
-        toggle_slash(r)
-    }
+    let r = matched.strip_prefix(prefix).filter(|r| r.starts_with('/')).unwrap_or(matched);
+    if ctx.canonical.contains(r) { r.to_string() } else { toggle_slash(r) }
 }
 
 pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
@@ -223,9 +195,7 @@ pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
     let route = route_of(&ctx, &req);
     let (action, mut release) = {
         let mut st = ctx.sim.lock();
-        *st.calls
-            .entry((ctx.provider.to_string(), method.clone(), route.clone()))
-            .or_insert(0) += 1;
+        *st.calls.entry((ctx.provider.to_string(), method.clone(), route.clone())).or_insert(0) += 1;
         let mut action = Action::Pass;
         let mut exhausted = None;
         for (i, f) in st.faults.iter_mut().enumerate() {
@@ -260,9 +230,7 @@ pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
     };
     let kill = req.extensions().get::<ConnKill>().cloned();
     let path = req.uri().path().to_string();
-    let envelope = |status: u16, code: &str, msg: &str| {
-        crate::provider_error(ctx.provider, &route, status, code, msg)
-    };
+    let envelope = |status: u16, code: &str, msg: &str| crate::provider_error(ctx.provider, &route, status, code, msg);
     match action {
         Action::Pass => next.run(req).await,
         Action::Latency(ms) => {

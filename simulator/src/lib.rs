@@ -46,9 +46,7 @@ pub struct Simulator {
 impl Simulator {
     /// A simulator whose credentials come from `seed` (`Seed::default()` = the dev seed).
     pub fn new(seed: Seed) -> Self {
-        Simulator {
-            sim: Sim(Arc::new(Mutex::new(State::new(seed)))),
-        }
+        Simulator { sim: Sim(Arc::new(Mutex::new(State::new(seed)))) }
     }
 
     /// All five APIs under their prefixes, plus `/_sim/`. Served with plain `axum::serve`,
@@ -57,23 +55,12 @@ impl Simulator {
     pub fn router(&self) -> Router {
         let sim = &self.sim;
         let rb = recoverbiz::routes();
-        let rb = Routes {
-            router: rb
-                .router
-                .route_layer(from_fn_with_state(sim.clone(), recoverbiz::gate)),
-            ..rb
-        };
+        let rb = Routes { router: rb.router.route_layer(from_fn_with_state(sim.clone(), recoverbiz::gate)), ..rb };
         Router::new()
             .nest("/recoverbiz", mount(sim, "recoverbiz", rb))
             .nest("/vobiz", mount(sim, "vobiz", vobiz::routes()))
-            .nest(
-                "/agentphone",
-                mount(sim, "agentphone", agentphone::routes()),
-            )
-            .nest(
-                "/vobiz-partner",
-                mount(sim, "vobizPartner", vobiz_partner::routes()),
-            )
+            .nest("/agentphone", mount(sim, "agentphone", agentphone::routes()))
+            .nest("/vobiz-partner", mount(sim, "vobizPartner", vobiz_partner::routes()))
             .nest("/yardstik", mount(sim, "yardstik", yardstik::routes()))
             .merge(control::routes())
             .fallback(|| async {
@@ -109,12 +96,10 @@ impl Simulator {
             tokio::spawn(async move {
                 let kill = Arc::new(tokio::sync::Notify::new());
                 let handle = ConnKill(kill.clone());
-                let svc = hyper::service::service_fn(
-                    move |mut req: hyper::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(handle.clone());
-                        router.clone().oneshot(req.map(axum::body::Body::new))
-                    },
-                );
+                let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(handle.clone());
+                    router.clone().oneshot(req.map(axum::body::Body::new))
+                });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 let conn = builder.serve_connection(TokioIo::new(stream), svc);
                 tokio::select! {
@@ -127,9 +112,7 @@ impl Simulator {
 
     /// Binds 127.0.0.1:0, serves in a background task, returns the address and the task.
     pub async fn spawn_local(seed: Seed) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let task = tokio::spawn(async move {
             if let Err(e) = Simulator::new(seed).serve(listener).await {
@@ -142,19 +125,12 @@ impl Simulator {
 
 fn is_transient_accept_error(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    ) || e.raw_os_error() == Some(24)
+    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock) || e.raw_os_error() == Some(24)
 }
 
 /// One provider's routes with fault injection / call counting and a 404 in its own envelope.
 fn mount(sim: &Sim, provider: &'static str, routes: Routes) -> Router<Sim> {
-    let ctx = Ctx {
-        sim: sim.clone(),
-        provider,
-        canonical: Arc::new(routes.canonical.into_iter().collect()),
-    };
+    let ctx = Ctx { sim: sim.clone(), provider, canonical: Arc::new(routes.canonical.into_iter().collect()) };
     routes
         .router
         .route_layer(from_fn_with_state(ctx, faults::middleware))
@@ -162,18 +138,10 @@ fn mount(sim: &Sim, provider: &'static str, routes: Routes) -> Router<Sim> {
 }
 
 /// An error in the envelope the provider uses on that route (for faults and fallbacks).
-pub(crate) fn provider_error(
-    provider: &str,
-    route: &str,
-    status: u16,
-    code: &str,
-    msg: &str,
-) -> Response {
+pub(crate) fn provider_error(provider: &str, route: &str, status: u16, code: &str, msg: &str) -> Response {
     match provider {
         "recoverbiz" => recoverbiz::error(status, code, msg),
-        "vobiz" if route.starts_with("/api/v1/Account/{auth_id}/Subaccount") => {
-            vobiz::plivo_error(status, msg)
-        }
+        "vobiz" if route.starts_with("/api/v1/Account/{auth_id}/Subaccount") => vobiz::plivo_error(status, msg),
         "vobiz" | "vobizPartner" => vobiz::error(status, code, msg),
         "agentphone" => agentphone::error(status, code, msg),
         _ => yardstik::error(status, code, msg),

@@ -70,19 +70,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let seed = match &cli.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
             Seed::from_yaml(&text).map_err(|e| format!("parsing {}: {e}", path.display()))?
         }
         None => Seed::default(),
     };
-    let listener = tokio::net::TcpListener::bind(cli.listen)
-        .await
-        .map_err(|e| format!("binding {}: {e}", cli.listen))?;
-    tracing::info!(
-        "tenantline-sim listening on http://{}",
-        listener.local_addr()?
-    );
+    let listener =
+        tokio::net::TcpListener::bind(cli.listen).await.map_err(|e| format!("binding {}: {e}", cli.listen))?;
+    tracing::info!("tenantline-sim listening on http://{}", listener.local_addr()?);
     tokio::select! {
         r = Simulator::new(seed).serve(listener) => r?,
         _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),

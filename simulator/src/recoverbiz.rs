@@ -53,9 +53,7 @@ impl Rb {
     }
 
     fn find(&self, key: &str, id: &str) -> Option<usize> {
-        self.accounts
-            .iter()
-            .position(|a| a.key == key && a.obj["id"] == id)
+        self.accounts.iter().position(|a| a.key == key && a.obj["id"] == id)
     }
 }
 
@@ -65,17 +63,11 @@ pub struct Key(pub String);
 pub fn routes() -> Routes {
     Routes::new()
         .route("/v1/accounts", post(create).get(list))
-        .route(
-            "/v1/accounts/{id}",
-            get(fetch).patch(update).delete(deactivate),
-        )
+        .route("/v1/accounts/{id}", get(fetch).patch(update).delete(deactivate))
         .route("/v1/accounts/{id}/team/invite", post(invite))
         // Not documented (PROVIDERS §6.1 choice): list, get and remove team members.
         .route("/v1/accounts/{id}/team", get(list_members))
-        .route(
-            "/v1/accounts/{id}/team/{member_id}",
-            get(get_member).delete(remove_member),
-        )
+        .route("/v1/accounts/{id}/team/{member_id}", get(get_member).delete(remove_member))
 }
 
 pub fn error(status: u16, code: &str, message: &str) -> Response {
@@ -95,10 +87,7 @@ pub fn error(status: u16, code: &str, message: &str) -> Response {
         }
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json(
-        status,
-        json!({"error": {"code": code, "message": message, "status": status.as_u16()}}),
-    )
+    json(status, json!({"error": {"code": code, "message": message, "status": status.as_u16()}}))
 }
 
 fn not_found() -> Response {
@@ -107,36 +96,18 @@ fn not_found() -> Response {
 
 /// Auth + rate limiting for every RecoverBiz route; adds `X-RateLimit-*` to every response.
 pub async fn gate(State(sim): State<Sim>, mut req: Request, next: Next) -> Response {
-    let key = header(req.headers(), "x-partner-key")
-        .or_else(|| auth_scheme(req.headers(), &["Bearer"]))
-        .map(str::to_string);
-    let creation = req.method() == Method::POST
-        && req
-            .uri()
-            .path()
-            .trim_end_matches('/')
-            .ends_with("/v1/accounts");
+    let key =
+        header(req.headers(), "x-partner-key").or_else(|| auth_scheme(req.headers(), &["Bearer"])).map(str::to_string);
+    let creation = req.method() == Method::POST && req.uri().path().trim_end_matches('/').ends_with("/v1/accounts");
     let now = now_secs();
     let (verdict, limit, remaining, reset) = {
         let mut st = sim.lock();
         let rb = &mut st.rb;
-        let (limit, window) = if creation {
-            (rb.limits.account_create_per_hour, 3600)
-        } else {
-            (rb.limits.other_per_minute, 60)
-        };
+        let (limit, window) =
+            if creation { (rb.limits.account_create_per_hour, 3600) } else { (rb.limits.other_per_minute, 60) };
         // Fixed windows that start at a key's first call in the window (not at clock boundaries).
         match key.filter(|k| rb.keys.contains(k)) {
-            None => (
-                Err(error(
-                    401,
-                    "unauthorized",
-                    "Invalid or missing Partner API key",
-                )),
-                limit,
-                limit,
-                now + window,
-            ),
+            None => (Err(error(401, "unauthorized", "Invalid or missing Partner API key")), limit, limit, now + window),
             Some(k) => {
                 let w = rb.windows.entry((k.clone(), creation)).or_insert((now, 0));
                 if now >= w.0 + window {
@@ -144,15 +115,9 @@ pub async fn gate(State(sim): State<Sim>, mut req: Request, next: Next) -> Respo
                 }
                 let start = w.0;
                 if w.1 >= limit {
-                    let mut r = error(
-                        429,
-                        "rate_limited",
-                        "Rate limit exceeded. Retry after the time given in Retry-After.",
-                    );
-                    r.headers_mut().insert(
-                        "retry-after",
-                        HeaderValue::from((start + window - now).max(1)),
-                    );
+                    let mut r =
+                        error(429, "rate_limited", "Rate limit exceeded. Retry after the time given in Retry-After.");
+                    r.headers_mut().insert("retry-after", HeaderValue::from((start + window - now).max(1)));
                     (Err(r), limit, 0, start + window)
                 } else {
                     w.1 += 1;
@@ -217,32 +182,22 @@ fn validate(b: &Map<String, Value>, creating: bool) -> Result<(), Response> {
         if let Some(p) = opt_str(b, f).map_err(|m| error(400, "invalid_phone", &m))?
             && !is_e164(&p)
         {
-            return Err(error(
-                400,
-                "invalid_phone",
-                &format!("{f} must be in E.164 format, e.g. +14155551234"),
-            ));
+            return Err(error(400, "invalid_phone", &format!("{f} must be in E.164 format, e.g. +14155551234")));
         }
     }
     match b.get("branding") {
         None | Some(Value::Null) => {}
         Some(Value::Object(br)) => {
             opt_str(br, "logo_url").map_err(|m| bad(format!("branding.{m}")))?;
-            if let Some(c) =
-                opt_str(br, "accent_color").map_err(|m| bad(format!("branding.{m}")))?
+            if let Some(c) = opt_str(br, "accent_color").map_err(|m| bad(format!("branding.{m}")))?
                 && !is_hex_color(&c)
             {
-                return Err(bad(
-                    "branding.accent_color must be a hex color, e.g. #2563EB",
-                ));
+                return Err(bad("branding.accent_color must be a hex color, e.g. #2563EB"));
             }
         }
         Some(_) => return Err(bad("branding must be an object")),
     }
-    if !matches!(
-        b.get("metadata"),
-        None | Some(Value::Null) | Some(Value::Object(_))
-    ) {
+    if !matches!(b.get("metadata"), None | Some(Value::Null) | Some(Value::Object(_))) {
         return Err(bad("metadata must be an object"));
     }
     if let Some(s) = opt_str(b, "status").map_err(bad)?
@@ -264,11 +219,7 @@ async fn create(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, bod
     let mut slug = base.clone();
     // Not documented: slug collisions within a partner get a numeric suffix.
     let mut n = 1;
-    while rb
-        .accounts
-        .iter()
-        .any(|a| a.key == key && a.obj["slug"] == slug)
-    {
+    while rb.accounts.iter().any(|a| a.key == key && a.obj["slug"] == slug) {
         n += 1;
         slug = format!("{base}-{n}");
     }
@@ -298,10 +249,7 @@ async fn create(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, bod
         "metadata": b.get("metadata").filter(|m| m.is_object()).cloned().unwrap_or_else(|| json!({})),
         "created_at": ts_z(now_micros()),
     });
-    rb.accounts.push(Account {
-        key,
-        obj: obj.clone(),
-    });
+    rb.accounts.push(Account { key, obj: obj.clone() });
     created(obj)
 }
 
@@ -327,10 +275,7 @@ async fn list(
     }
     // The search parameter's name is not visible in the docs; `search` (substring of the name,
     // case-insensitive) is our choice. Order: creation order (not documented).
-    let search = q
-        .get("search")
-        .map(|s| s.to_lowercase())
-        .filter(|s| !s.is_empty());
+    let search = q.get("search").map(|s| s.to_lowercase()).filter(|s| !s.is_empty());
     let st = sim.lock();
     let all: Vec<Value> = st
         .rb
@@ -338,9 +283,7 @@ async fn list(
         .iter()
         .filter(|a| a.key == key)
         .filter(|a| status.is_none_or(|s| a.obj["status"] == s.as_str()))
-        .filter(|a| {
-            search.as_ref().is_none_or(|s| a.obj["name"].as_str().unwrap_or("").to_lowercase().contains(s))
-        })
+        .filter(|a| search.as_ref().is_none_or(|s| a.obj["name"].as_str().unwrap_or("").to_lowercase().contains(s)))
         .map(|a| {
             let o = &a.obj;
             json!({"id": o["id"], "name": o["name"], "status": o["status"], "phone_number": o["phone_number"],
@@ -352,22 +295,13 @@ async fn list(
     )
 }
 
-async fn fetch(
-    State(sim): State<Sim>,
-    Extension(Key(key)): Extension<Key>,
-    Path(id): Path<String>,
-) -> R {
+async fn fetch(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, Path(id): Path<String>) -> R {
     let st = sim.lock();
     let i = st.rb.find(&key, &id).ok_or_else(not_found)?;
     ok(with_stats(&st.rb.accounts[i].obj))
 }
 
-async fn update(
-    State(sim): State<Sim>,
-    Extension(Key(key)): Extension<Key>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> R {
+async fn update(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, Path(id): Path<String>, body: Bytes) -> R {
     let b = body_object(&body).map_err(bad)?;
     validate(&b, false)?;
     let mut st = sim.lock();
@@ -380,11 +314,7 @@ async fn update(
         if b.get("status").and_then(Value::as_str) == Some("deactivated") && b.len() == 1 {
             return ok(with_stats(obj));
         }
-        return Err(error(
-            403,
-            "account_deactivated",
-            "Account has been deactivated",
-        ));
+        return Err(error(403, "account_deactivated", "Account has been deactivated"));
     }
     for f in ["name", "company_name", "phone_number"] {
         if let Some(Value::String(s)) = b.get(f) {
@@ -414,11 +344,7 @@ async fn update(
     ok(with_stats(obj))
 }
 
-async fn deactivate(
-    State(sim): State<Sim>,
-    Extension(Key(key)): Extension<Key>,
-    Path(id): Path<String>,
-) -> R {
+async fn deactivate(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, Path(id): Path<String>) -> R {
     let mut st = sim.lock();
     let i = st.rb.find(&key, &id).ok_or_else(not_found)?;
     let obj = &mut st.rb.accounts[i].obj;
@@ -430,27 +356,16 @@ async fn deactivate(
     ok(json!({"id": obj["id"], "status": "deactivated", "deactivated_at": obj["deactivated_at"]}))
 }
 
-async fn invite(
-    State(sim): State<Sim>,
-    Extension(Key(key)): Extension<Key>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> R {
+async fn invite(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, Path(id): Path<String>, body: Bytes) -> R {
     let b = body_object(&body).map_err(bad)?;
     let mut st = sim.lock();
     let i = st.rb.find(&key, &id).ok_or_else(not_found)?;
     if st.rb.accounts[i].obj["status"] == "deactivated" {
-        return Err(error(
-            403,
-            "account_deactivated",
-            "Account has been deactivated",
-        ));
+        return Err(error(403, "account_deactivated", "Account has been deactivated"));
     }
     // Member validation and shape are not documented (PROVIDERS §6.1): email required,
     // role owner|admin|member (default member), phone numbers E.164.
-    let email = opt_str(&b, "email")
-        .map_err(bad)?
-        .ok_or_else(|| bad("email is required"))?;
+    let email = opt_str(&b, "email").map_err(bad)?.ok_or_else(|| bad("email is required"))?;
     if !is_email(&email) {
         return Err(bad("email must be a valid email address"));
     }
@@ -458,9 +373,7 @@ async fn invite(
     if name.as_ref().is_some_and(|n| n.chars().count() > 100) {
         return Err(bad("name must be at most 100 characters"));
     }
-    let role = opt_str(&b, "role")
-        .map_err(bad)?
-        .unwrap_or_else(|| "member".into());
+    let role = opt_str(&b, "role").map_err(bad)?.unwrap_or_else(|| "member".into());
     if !["owner", "admin", "member"].contains(&role.as_str()) {
         return Err(bad("role must be one of owner, admin, member"));
     }
@@ -468,25 +381,13 @@ async fn invite(
         if let Some(p) = opt_str(&b, f).map_err(bad)?
             && !is_e164(&p)
         {
-            return Err(error(
-                400,
-                "invalid_phone",
-                &format!("{f} must be in E.164 format, e.g. +14155551234"),
-            ));
+            return Err(error(400, "invalid_phone", &format!("{f} must be in E.164 format, e.g. +14155551234")));
         }
     }
     let lower = email.to_lowercase();
-    if st
-        .rb
-        .members
-        .iter()
-        .any(|m| m["account_id"] == id && m["email"].as_str().unwrap_or("").to_lowercase() == lower)
+    if st.rb.members.iter().any(|m| m["account_id"] == id && m["email"].as_str().unwrap_or("").to_lowercase() == lower)
     {
-        return Err(error(
-            409,
-            "duplicate_member",
-            "A team member with this email already exists in this account",
-        ));
+        return Err(error(409, "duplicate_member", "A team member with this email already exists in this account"));
     }
     let m = json!({
         "id": format!("mem_{}", rand_hex(8)),
@@ -516,13 +417,7 @@ async fn list_members(
     }
     let st = sim.lock();
     st.rb.find(&key, &id).ok_or_else(not_found)?;
-    let all: Vec<Value> = st
-        .rb
-        .members
-        .iter()
-        .filter(|m| m["account_id"] == id)
-        .cloned()
-        .collect();
+    let all: Vec<Value> = st.rb.members.iter().filter(|m| m["account_id"] == id).cloned().collect();
     ok(
         json!({"members": slice(&all, offset as usize, limit as usize), "total": all.len(), "limit": limit, "offset": offset}),
     )
@@ -535,13 +430,8 @@ async fn get_member(
 ) -> R {
     let st = sim.lock();
     st.rb.find(&key, &id).ok_or_else(not_found)?;
-    let m = st
-        .rb
-        .members
-        .iter()
-        .find(|m| m["account_id"] == id && m["id"] == mid);
-    ok(m.cloned()
-        .ok_or_else(|| error(404, "not_found", "Team member not found"))?)
+    let m = st.rb.members.iter().find(|m| m["account_id"] == id && m["id"] == mid);
+    ok(m.cloned().ok_or_else(|| error(404, "not_found", "Team member not found"))?)
 }
 
 async fn remove_member(

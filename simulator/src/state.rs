@@ -50,10 +50,7 @@ pub struct RateLimits {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        RateLimits {
-            account_create_per_hour: 100,
-            other_per_minute: 1000,
-        }
+        RateLimits { account_create_per_hour: 100, other_per_minute: 1000 }
     }
 }
 
@@ -127,10 +124,7 @@ impl Default for Seed {
     /// The dev seed (documented in `tenantline-sim --help` and the README).
     fn default() -> Self {
         Seed {
-            recoverbiz: RecoverBizSeed {
-                partner_keys: vec![DEV_RECOVERBIZ_KEY.into()],
-                rate_limits: None,
-            },
+            recoverbiz: RecoverBizSeed { partner_keys: vec![DEV_RECOVERBIZ_KEY.into()], rate_limits: None },
             vobiz: VobizSeed {
                 accounts: vec![VobizParentSeed {
                     auth_id: DEV_VOBIZ_AUTH_ID.into(),
@@ -138,9 +132,7 @@ impl Default for Seed {
                     inventory: (101..=120).map(|n| format!("+14155550{n}")).collect(),
                 }],
             },
-            agentphone: AgentPhoneSeed {
-                api_keys: vec![DEV_AGENTPHONE_KEY.into()],
-            },
+            agentphone: AgentPhoneSeed { api_keys: vec![DEV_AGENTPHONE_KEY.into()] },
             vobiz_partner: VobizPartnerSeed {
                 partners: vec![VobizPartnerAccountSeed {
                     auth_id: DEV_PARTNER_AUTH_ID.into(),
@@ -172,25 +164,15 @@ impl Seed {
 
     /// Appends another seed's credentials (used by POST /_sim/seed so reset re-applies them).
     pub fn merge(&mut self, o: &Seed) {
-        self.recoverbiz
-            .partner_keys
-            .extend(o.recoverbiz.partner_keys.iter().cloned());
+        self.recoverbiz.partner_keys.extend(o.recoverbiz.partner_keys.iter().cloned());
         if o.recoverbiz.rate_limits.is_some() {
             self.recoverbiz.rate_limits = o.recoverbiz.rate_limits.clone();
         }
         self.vobiz.accounts.extend(o.vobiz.accounts.iter().cloned());
-        self.agentphone
-            .api_keys
-            .extend(o.agentphone.api_keys.iter().cloned());
-        self.vobiz_partner
-            .partners
-            .extend(o.vobiz_partner.partners.iter().cloned());
-        self.yardstik
-            .api_keys
-            .extend(o.yardstik.api_keys.iter().cloned());
-        self.yardstik
-            .permissible_purpose_ids
-            .extend(o.yardstik.permissible_purpose_ids.iter().cloned());
+        self.agentphone.api_keys.extend(o.agentphone.api_keys.iter().cloned());
+        self.vobiz_partner.partners.extend(o.vobiz_partner.partners.iter().cloned());
+        self.yardstik.api_keys.extend(o.yardstik.api_keys.iter().cloned());
+        self.yardstik.permissible_purpose_ids.extend(o.yardstik.permissible_purpose_ids.iter().cloned());
     }
 
     pub fn from_yaml(s: &str) -> Result<Seed, String> {
@@ -296,20 +278,14 @@ pub fn created(v: Value) -> R {
 }
 
 pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// `Authorization: <scheme> <token>` → token, scheme compared case-insensitively.
 pub fn auth_scheme<'a>(h: &'a HeaderMap, schemes: &[&str]) -> Option<&'a str> {
     let v = header(h, "authorization")?;
     let (scheme, token) = v.split_once(' ')?;
-    schemes
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(scheme))
-        .then(|| token.trim())
+    schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme)).then(|| token.trim())
 }
 
 /// Parses a JSON object body. Empty body → empty object.
@@ -328,10 +304,7 @@ pub fn body_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
 // Time
 
 pub fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
 pub fn now_secs() -> i64 {
@@ -389,16 +362,12 @@ pub fn date(micros: i64) -> String {
 // Random ids
 
 pub fn rand_hex(n: usize) -> String {
-    (0..n)
-        .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap())
-        .collect()
+    (0..n).map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap()).collect()
 }
 
 pub fn rand_upper(n: usize) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    (0..n)
-        .map(|_| A[fastrand::usize(0..A.len())] as char)
-        .collect()
+    (0..n).map(|_| A[fastrand::usize(0..A.len())] as char).collect()
 }
 
 pub fn rand_alnum(n: usize) -> String {
@@ -408,15 +377,7 @@ pub fn rand_alnum(n: usize) -> String {
 pub fn uuid4() -> String {
     let h = rand_hex(32);
     let variant = ["8", "9", "a", "b"][fastrand::usize(0..4)];
-    format!(
-        "{}-{}-4{}-{}{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        variant,
-        &h[17..20],
-        &h[20..32]
-    )
+    format!("{}-{}-4{}-{}{}-{}", &h[0..8], &h[8..12], &h[13..16], variant, &h[17..20], &h[20..32])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,9 +416,7 @@ pub fn is_email(s: &str) -> bool {
 
 /// ≥ 8 characters, at least one digit and one non-alphanumeric character.
 pub fn is_strong_password(s: &str) -> bool {
-    s.chars().count() >= 8
-        && s.chars().any(|c| c.is_ascii_digit())
-        && s.chars().any(|c| !c.is_alphanumeric())
+    s.chars().count() >= 8 && s.chars().any(|c| c.is_ascii_digit()) && s.chars().any(|c| !c.is_alphanumeric())
 }
 
 const ISO2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ \
@@ -506,16 +465,10 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Parses an optional non-negative integer query parameter.
-pub fn q_int(
-    q: &std::collections::HashMap<String, String>,
-    k: &str,
-) -> Result<Option<i64>, String> {
+pub fn q_int(q: &std::collections::HashMap<String, String>, k: &str) -> Result<Option<i64>, String> {
     match q.get(k).map(|s| s.trim()).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => s
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| format!("{k} must be an integer")),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| format!("{k} must be an integer")),
     }
 }
 
@@ -545,11 +498,7 @@ pub fn parse_money(s: &str) -> Option<i64> {
     let s = s.trim();
     let (neg, s) = s.strip_prefix('-').map(|r| (true, r)).unwrap_or((false, s));
     let (i, f) = s.split_once('.').unwrap_or((s, ""));
-    if i.is_empty()
-        || !i.bytes().all(|b| b.is_ascii_digit())
-        || f.len() > 5
-        || !f.bytes().all(|b| b.is_ascii_digit())
-    {
+    if i.is_empty() || !i.bytes().all(|b| b.is_ascii_digit()) || f.len() > 5 || !f.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let v = i.parse::<i64>().ok()? * 100_000 + format!("{f:0<5}").parse::<i64>().ok()?;
@@ -563,9 +512,7 @@ pub fn money_str(v: i64) -> String {
 }
 
 pub fn money_num(v: i64) -> Value {
-    serde_json::Number::from_f64(v as f64 / 100_000.0)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+    serde_json::Number::from_f64(v as f64 / 100_000.0).map(Value::Number).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
@@ -576,14 +523,8 @@ mod tests {
     fn formats_times() {
         // 2026-02-15T10:30:00Z = 1771151400
         assert_eq!(ts_z(1_771_151_400_000_000), "2026-02-15T10:30:00Z");
-        assert_eq!(
-            ts_us_z(1_771_151_400_997_500),
-            "2026-02-15T10:30:00.997500Z"
-        );
-        assert_eq!(
-            ts_us_offset(1_771_151_400_000_001),
-            "2026-02-15T10:30:00.000001+00:00"
-        );
+        assert_eq!(ts_us_z(1_771_151_400_997_500), "2026-02-15T10:30:00.997500Z");
+        assert_eq!(ts_us_offset(1_771_151_400_000_001), "2026-02-15T10:30:00.000001+00:00");
         assert_eq!(date(0), "1970-01-01");
         assert_eq!(date(951_782_400_000_000), "2000-02-29");
     }

@@ -42,11 +42,7 @@ impl Vz {
         for p in &s.accounts {
             if !self.parents.iter().any(|x| x.auth_id == p.auth_id) {
                 let account_id = (510_762 + self.parents.len()).to_string();
-                self.parents.push(Parent {
-                    auth_id: p.auth_id.clone(),
-                    token: p.auth_token.clone(),
-                    account_id,
-                });
+                self.parents.push(Parent { auth_id: p.auth_id.clone(), token: p.auth_token.clone(), account_id });
             }
             for n in &p.inventory {
                 let owned = self.numbers.iter().any(|x| x["e164"] == n.as_str());
@@ -66,9 +62,7 @@ impl Vz {
     }
 
     fn sub(&self, parent: &str, sub: &str) -> Option<usize> {
-        self.subs
-            .iter()
-            .position(|s| s["parent_auth_id"] == parent && s["auth_id"] == sub)
+        self.subs.iter().position(|s| s["parent_auth_id"] == parent && s["auth_id"] == sub)
     }
 
     /// Pending releases whose 24 h cooldown has passed become released (back to inventory).
@@ -76,56 +70,30 @@ impl Vz {
         let now = now_micros();
         let (gone, keep): (Vec<Value>, Vec<Value>) = std::mem::take(&mut self.numbers)
             .into_iter()
-            .partition(|n| {
-                n["status"] == "pending_release"
-                    && n["_release_at"].as_i64().is_some_and(|t| t <= now)
-            });
+            .partition(|n| n["status"] == "pending_release" && n["_release_at"].as_i64().is_some_and(|t| t <= now));
         self.numbers = keep;
         for n in gone {
-            self.inventory.push((
-                n["parent_auth_id"].as_str().unwrap_or("").into(),
-                n["e164"].as_str().unwrap_or("").into(),
-            ));
+            self.inventory
+                .push((n["parent_auth_id"].as_str().unwrap_or("").into(), n["e164"].as_str().unwrap_or("").into()));
         }
     }
 }
 
 pub fn routes() -> Routes {
     Routes::new()
-        .route(
-            "/api/v1/accounts/{auth_id}/sub-accounts/",
-            post(create).get(list),
-        )
-        .route(
-            "/api/v1/accounts/{auth_id}/sub-accounts/{sub_auth_id}",
-            get(fetch).put(update).delete(remove),
-        )
-        .route(
-            "/api/v1/Account/{auth_id}/Subaccount/",
-            post(create).get(list),
-        )
+        .route("/api/v1/accounts/{auth_id}/sub-accounts/", post(create).get(list))
+        .route("/api/v1/accounts/{auth_id}/sub-accounts/{sub_auth_id}", get(fetch).put(update).delete(remove))
+        .route("/api/v1/Account/{auth_id}/Subaccount/", post(create).get(list))
         .route(
             "/api/v1/Account/{auth_id}/Subaccount/{sub_auth_id}/",
             get(fetch).post(update).put(update).delete(remove),
         )
-        .route(
-            "/api/v1/Account/{auth_id}/inventory/numbers",
-            get(inventory),
-        )
-        .route(
-            "/api/v1/Account/{auth_id}/numbers/purchase-from-inventory",
-            post(purchase),
-        )
+        .route("/api/v1/Account/{auth_id}/inventory/numbers", get(inventory))
+        .route("/api/v1/Account/{auth_id}/numbers/purchase-from-inventory", post(purchase))
         .route("/api/v1/Account/{auth_id}/numbers", get(list_numbers))
         .route("/api/v1/Account/{auth_id}/numbers/{e164}", delete(release))
-        .route(
-            "/api/v1/account/{auth_id}/numbers/{e164}/assign-subaccount",
-            post(assign).delete(unassign),
-        )
-        .route(
-            "/api/v1/account/{auth_id}/numbers/{e164}/cancel-release",
-            post(cancel_release),
-        )
+        .route("/api/v1/account/{auth_id}/numbers/{e164}/assign-subaccount", post(assign).delete(unassign))
+        .route("/api/v1/account/{auth_id}/numbers/{e164}/cancel-release", post(cancel_release))
 }
 
 fn default_code(status: u16) -> &'static str {
@@ -147,21 +115,14 @@ fn default_code(status: u16) -> &'static str {
 
 /// The docs envelope (also used by the Vobiz Partner API).
 pub fn error_with(status: u16, code: &str, message: &str, details: Value) -> Response {
-    let code = if code.is_empty() {
-        default_code(status)
-    } else {
-        code
-    };
+    let code = if code.is_empty() { default_code(status) } else { code };
     let body = json!({
         "status": "error",
         "error": {"code": code, "message": message, "details": details},
         "timestamp": ts_us_z(now_micros()),
         "requestId": format!("req_{}", rand_hex(16)),
     });
-    json(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        body,
-    )
+    json(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
 }
 
 pub fn error(status: u16, code: &str, message: &str) -> Response {
@@ -171,10 +132,7 @@ pub fn error(status: u16, code: &str, message: &str) -> Response {
 /// Plivo's `{api_id, error}`.
 pub fn plivo_error(status: u16, message: &str) -> Response {
     let body = json!({"api_id": uuid4(), "error": message});
-    json(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        body,
-    )
+    json(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
 }
 
 /// Error builder that knows which envelope the route uses.
@@ -186,11 +144,7 @@ impl E {
         E(uri.path().contains("/Subaccount"))
     }
     fn err(self, status: u16, code: &str, msg: &str) -> Response {
-        if self.0 {
-            plivo_error(status, msg)
-        } else {
-            error(status, code, msg)
-        }
+        if self.0 { plivo_error(status, msg) } else { error(status, code, msg) }
     }
     fn field(self, status: u16, field: &str, msg: &str) -> Response {
         if self.0 {
@@ -203,29 +157,15 @@ impl E {
 
 fn auth(st: &crate::state::State, h: &HeaderMap, auth_id: &str, e: E) -> Result<(), Response> {
     // X-Auth-ID + X-Auth-Token (Vobiz), or HTTP Basic auth_id:auth_token (Plivo, for the alias).
-    let basic = auth_scheme(h, &["Basic"])
-        .and_then(base64_decode)
-        .and_then(|b| String::from_utf8(b).ok());
+    let basic = auth_scheme(h, &["Basic"]).and_then(base64_decode).and_then(|b| String::from_utf8(b).ok());
     let (id, token) = match basic.as_deref().and_then(|b| b.split_once(':')) {
         Some((i, t)) => (Some(i), Some(t)),
         None => (header(h, "x-auth-id"), header(h, "x-auth-token")),
     };
-    let p = st
-        .vz
-        .parents
-        .iter()
-        .find(|p| Some(p.auth_id.as_str()) == id && Some(p.token.as_str()) == token);
+    let p = st.vz.parents.iter().find(|p| Some(p.auth_id.as_str()) == id && Some(p.token.as_str()) == token);
     match p {
-        None => Err(e.err(
-            401,
-            "INVALID_CREDENTIALS",
-            "Invalid or missing X-Auth-ID / X-Auth-Token",
-        )),
-        Some(p) if p.auth_id != auth_id => Err(e.err(
-            403,
-            "FORBIDDEN",
-            "Credentials do not belong to this account",
-        )),
+        None => Err(e.err(401, "INVALID_CREDENTIALS", "Invalid or missing X-Auth-ID / X-Auth-Token")),
+        Some(p) if p.auth_id != auth_id => Err(e.err(403, "FORBIDDEN", "Credentials do not belong to this account")),
         Some(_) => Ok(()),
     }
 }
@@ -261,11 +201,7 @@ fn validate(b: &Map<String, Value>, creating: bool, e: E) -> Result<(), Response
     if let Some(p) = s("phone")?
         && !is_e164(&p)
     {
-        return Err(e.field(
-            422,
-            "phone",
-            "phone must be in E.164 format, e.g. +919876543210",
-        ));
+        return Err(e.field(422, "phone", "phone must be in E.164 format, e.g. +919876543210"));
     }
     s("description")?;
     s("password")?;
@@ -285,30 +221,19 @@ fn validate(b: &Map<String, Value>, creating: bool, e: E) -> Result<(), Response
             ));
         }
     }
-    if !matches!(
-        b.get("enabled"),
-        None | Some(Value::Null) | Some(Value::Bool(_))
-    ) {
+    if !matches!(b.get("enabled"), None | Some(Value::Null) | Some(Value::Bool(_))) {
         return Err(e.field(422, "enabled", "enabled must be a boolean"));
     }
     if let Some(k) = s("kyc_mode")?
         && k != "personal_use"
         && k != "customer_use"
     {
-        return Err(e.field(
-            422,
-            "kyc_mode",
-            "kyc_mode must be personal_use or customer_use",
-        ));
+        return Err(e.field(422, "kyc_mode", "kyc_mode must be personal_use or customer_use"));
     }
     if let Some(t) = s("business_type")?
         && !BUSINESS_TYPES.contains(&t.as_str())
     {
-        return Err(e.field(
-            422,
-            "business_type",
-            "business_type is not one of the allowed values",
-        ));
+        return Err(e.field(422, "business_type", "business_type is not one of the allowed values"));
     }
     Ok(())
 }
@@ -319,28 +244,15 @@ fn redacted(s: &Value) -> Value {
     s
 }
 
-fn paging(
-    q: &HashMap<String, String>,
-    size_key: &str,
-    default: i64,
-    e: E,
-) -> Result<(i64, i64), Response> {
-    let page = q_int(q, "page")
-        .map_err(|m| e.field(422, "page", &m))?
-        .unwrap_or(1);
-    let size = q_int(q, size_key)
-        .map_err(|m| e.field(422, size_key, &m))?
-        .unwrap_or(default);
+fn paging(q: &HashMap<String, String>, size_key: &str, default: i64, e: E) -> Result<(i64, i64), Response> {
+    let page = q_int(q, "page").map_err(|m| e.field(422, "page", &m))?.unwrap_or(1);
+    let size = q_int(q, size_key).map_err(|m| e.field(422, size_key, &m))?.unwrap_or(default);
     if page < 1 {
         return Err(e.field(422, "page", "page must be at least 1"));
     }
     // The maximum page size is not documented for sub-accounts; 100 like the numbers routes.
     if !(1..=100).contains(&size) {
-        return Err(e.field(
-            422,
-            size_key,
-            &format!("{size_key} must be between 1 and 100"),
-        ));
+        return Err(e.field(422, size_key, &format!("{size_key} must be between 1 and 100")));
     }
     Ok((page, size))
 }
@@ -354,29 +266,16 @@ fn q_bool(q: &HashMap<String, String>, k: &str, default: bool, e: E) -> Result<b
     }
 }
 
-async fn create(
-    State(sim): State<Sim>,
-    uri: Uri,
-    h: HeaderMap,
-    Path(auth_id): Path<String>,
-    body: Bytes,
-) -> R {
+async fn create(State(sim): State<Sim>, uri: Uri, h: HeaderMap, Path(auth_id): Path<String>, body: Bytes) -> R {
     let e = E::of(&uri);
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
     let b = body_object(&body).map_err(|m| e.err(400, "BAD_REQUEST", &m))?;
     validate(&b, true, e)?;
-    let kyc_mode = opt_str(&b, "kyc_mode")
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "personal_use".into());
+    let kyc_mode = opt_str(&b, "kyc_mode").ok().flatten().unwrap_or_else(|| "personal_use".into());
     let email = opt_str(&b, "email").ok().flatten();
     if kyc_mode == "customer_use" && email.is_none() {
-        return Err(e.field(
-            400,
-            "email",
-            "email is required when kyc_mode is customer_use",
-        ));
+        return Err(e.field(400, "email", "email is required when kyc_mode is customer_use"));
     }
     // Duplicate names/emails are not documented as errors; they are allowed.
     let vz = &mut st.vz;
@@ -448,19 +347,11 @@ async fn list(
     ok(json!({"sub_accounts": items, "total": all.len(), "page": page, "size": size}))
 }
 
-async fn fetch(
-    State(sim): State<Sim>,
-    uri: Uri,
-    h: HeaderMap,
-    Path((auth_id, sub)): Path<(String, String)>,
-) -> R {
+async fn fetch(State(sim): State<Sim>, uri: Uri, h: HeaderMap, Path((auth_id, sub)): Path<(String, String)>) -> R {
     let e = E::of(&uri);
     let st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
-    let i = st
-        .vz
-        .sub(&auth_id, &sub)
-        .ok_or_else(|| e.err(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))?;
+    let i = st.vz.sub(&auth_id, &sub).ok_or_else(|| e.err(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))?;
     ok(redacted(&st.vz.subs[i]))
 }
 
@@ -474,36 +365,17 @@ async fn update(
     let e = E::of(&uri);
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
-    let i = st
-        .vz
-        .sub(&auth_id, &sub)
-        .ok_or_else(|| e.err(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))?;
+    let i = st.vz.sub(&auth_id, &sub).ok_or_else(|| e.err(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))?;
     let b = body_object(&body).map_err(|m| e.err(400, "BAD_REQUEST", &m))?;
     validate(&b, false, e)?;
     let obj = &mut st.vz.subs[i];
     let kyc = b.get("kyc_mode").and_then(Value::as_str);
-    let email_after = b
-        .get("email")
-        .filter(|v| v.is_string())
-        .or(obj.get("email").filter(|v| v.is_string()));
+    let email_after = b.get("email").filter(|v| v.is_string()).or(obj.get("email").filter(|v| v.is_string()));
     if kyc == Some("customer_use") && email_after.is_none() {
-        return Err(e.field(
-            400,
-            "email",
-            "email is required when kyc_mode is customer_use",
-        ));
+        return Err(e.field(400, "email", "email is required when kyc_mode is customer_use"));
     }
     // Partial update: fields not sent stay unchanged.
-    for k in [
-        "name",
-        "email",
-        "phone",
-        "description",
-        "rate_limit",
-        "permissions",
-        "enabled",
-        "business_type",
-    ] {
+    for k in ["name", "email", "phone", "description", "rate_limit", "permissions", "enabled", "business_type"] {
         if let Some(v) = b.get(k).filter(|v| !v.is_null()) {
             obj[k] = v.clone();
         }
@@ -530,10 +402,7 @@ async fn remove(
     let e = E::of(&uri);
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
-    let i = st
-        .vz
-        .sub(&auth_id, &sub)
-        .ok_or_else(|| e.err(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))?;
+    let i = st.vz.sub(&auth_id, &sub).ok_or_else(|| e.err(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))?;
     let cascade = e.0 && q_bool(&q, "cascade", false, e)?;
     st.vz.subs.remove(i);
     // What happens to its numbers is not documented: like Plivo, they go back to the parent,
@@ -545,10 +414,7 @@ async fn remove(
             return true;
         }
         if cascade {
-            released.push((
-                auth_id.clone(),
-                n["e164"].as_str().unwrap_or("").to_string(),
-            ));
+            released.push((auth_id.clone(), n["e164"].as_str().unwrap_or("").to_string()));
             return false;
         }
         n["sub_account_id"] = Value::Null;
@@ -571,11 +437,7 @@ fn country_of(e164: &str) -> &'static str {
         ("+65", "SG"),
         ("+971", "AE"),
     ];
-    CC.iter()
-        .rev()
-        .find(|(p, _)| e164.starts_with(p))
-        .map(|(_, c)| *c)
-        .unwrap_or("US")
+    CC.iter().rev().find(|(p, _)| e164.starts_with(p)).map(|(_, c)| *c).unwrap_or("US")
 }
 
 fn inventory_item(e164: &str) -> Value {
@@ -602,17 +464,12 @@ async fn inventory(
     let (page, per_page) = paging(&q, "per_page", 25, e)?;
     let country = q.get("country").map(|c| c.to_uppercase());
     let search = q.get("search").cloned().unwrap_or_default();
-    let exclude: Vec<&str> = q
-        .get("exclude")
-        .map(|x| x.split(',').map(str::trim).collect())
-        .unwrap_or_default();
+    let exclude: Vec<&str> = q.get("exclude").map(|x| x.split(',').map(str::trim).collect()).unwrap_or_default();
     let all: Vec<Value> = st
         .vz
         .inventory
         .iter()
-        .filter(|(p, n)| {
-            p == &auth_id && n.contains(search.as_str()) && !exclude.contains(&n.as_str())
-        })
+        .filter(|(p, n)| p == &auth_id && n.contains(search.as_str()) && !exclude.contains(&n.as_str()))
         .filter(|(_, n)| country.as_ref().is_none_or(|c| country_of(n) == c))
         .map(|(_, n)| inventory_item(n))
         .collect();
@@ -620,12 +477,7 @@ async fn inventory(
     ok(json!({"items": items, "page": page, "per_page": per_page, "total": all.len()}))
 }
 
-async fn purchase(
-    State(sim): State<Sim>,
-    h: HeaderMap,
-    Path(auth_id): Path<String>,
-    body: Bytes,
-) -> R {
+async fn purchase(State(sim): State<Sim>, h: HeaderMap, Path(auth_id): Path<String>, body: Bytes) -> R {
     let e = E(false);
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
@@ -633,21 +485,13 @@ async fn purchase(
     let e164 = opt_str(&b, "e164")
         .map_err(|m| e.field(422, "e164", &m))?
         .ok_or_else(|| e.field(422, "e164", "e164 is required"))?;
-    let currency = opt_str(&b, "currency")
-        .map_err(|m| e.field(422, "currency", &m))?
-        .unwrap_or_else(|| "USD".into());
+    let currency = opt_str(&b, "currency").map_err(|m| e.field(422, "currency", &m))?.unwrap_or_else(|| "USD".into());
     let vz = &mut st.vz;
     let i = vz
         .inventory
         .iter()
         .position(|(p, n)| p == &auth_id && n == &e164)
-        .ok_or_else(|| {
-            e.err(
-                404,
-                "NUMBER_NOT_FOUND",
-                "Number is not available in inventory",
-            )
-        })?;
+        .ok_or_else(|| e.err(404, "NUMBER_NOT_FOUND", "Number is not available in inventory"))?;
     vz.inventory.remove(i);
     let now = now_micros();
     let parent = vz.parents.iter().find(|p| p.auth_id == auth_id).unwrap();
@@ -704,8 +548,7 @@ async fn list_numbers(
         .numbers
         .iter()
         .filter(|n| {
-            n["parent_auth_id"] == auth_id.as_str()
-                && n["e164"].as_str().unwrap_or("").contains(search.as_str())
+            n["parent_auth_id"] == auth_id.as_str() && n["e164"].as_str().unwrap_or("").contains(search.as_str())
         })
         .filter(|n| include_subs || n["sub_account_id"].is_null())
         .map(public_number)
@@ -718,11 +561,7 @@ async fn list_numbers(
 fn owned(st: &crate::state::State, auth_id: &str, e164: &str) -> Result<usize, Response> {
     match st.vz.numbers.iter().position(|n| n["e164"] == e164) {
         Some(i) if st.vz.numbers[i]["parent_auth_id"] == auth_id => Ok(i),
-        Some(_) => Err(error(
-            403,
-            "FORBIDDEN",
-            "Number is not owned by this account",
-        )),
+        Some(_) => Err(error(403, "FORBIDDEN", "Number is not owned by this account")),
         None => Err(error(404, "NUMBER_NOT_FOUND", "Number not found")),
     }
 }
@@ -742,57 +581,35 @@ async fn release(
     if immediate {
         // Released numbers go back to the parent's inventory so demos never run out.
         let n = st.vz.numbers.remove(i);
-        st.vz
-            .inventory
-            .push((auth_id, n["e164"].as_str().unwrap_or("").into()));
-        return ok(
-            json!({"message": "Number released successfully", "status": "released", "cooldown_ends_at": null,
-                          "cancel_url": null, "release_fee": 0.0}),
-        );
+        st.vz.inventory.push((auth_id, n["e164"].as_str().unwrap_or("").into()));
+        return ok(json!({"message": "Number released successfully", "status": "released", "cooldown_ends_at": null,
+                          "cancel_url": null, "release_fee": 0.0}));
     }
     let at = now_micros() + 86_400_000_000;
     let n = &mut st.vz.numbers[i];
     n["status"] = json!("pending_release");
     n["_release_at"] = json!(at);
-    let cancel = format!(
-        "/api/v1/account/{auth_id}/numbers/{}/cancel-release",
-        e164.replace('+', "%2B")
-    );
-    ok(
-        json!({"message": "Number scheduled for release", "status": "pending_release", "cooldown_ends_at": ts_us_z(at),
+    let cancel = format!("/api/v1/account/{auth_id}/numbers/{}/cancel-release", e164.replace('+', "%2B"));
+    ok(json!({"message": "Number scheduled for release", "status": "pending_release", "cooldown_ends_at": ts_us_z(at),
               "cancel_url": cancel, "release_fee": 0.0,
-              "note": "The number is released after a 24-hour cooldown; pass ?immediate=true to release it now."}),
-    )
+              "note": "The number is released after a 24-hour cooldown; pass ?immediate=true to release it now."}))
 }
 
-async fn cancel_release(
-    State(sim): State<Sim>,
-    h: HeaderMap,
-    Path((auth_id, e164)): Path<(String, String)>,
-) -> R {
+async fn cancel_release(State(sim): State<Sim>, h: HeaderMap, Path((auth_id, e164)): Path<(String, String)>) -> R {
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, E(false))?;
     st.vz.sweep();
     let i = owned(&st, &auth_id, &e164)?;
     let n = &mut st.vz.numbers[i];
     if n["status"] != "pending_release" {
-        return Err(error(
-            400,
-            "NOT_PENDING_RELEASE",
-            "Number has no pending release",
-        ));
+        return Err(error(400, "NOT_PENDING_RELEASE", "Number has no pending release"));
     }
     n["status"] = json!("active");
     n.as_object_mut().unwrap().remove("_release_at");
     ok(json!({"message": "Release cancelled", "status": "active"}))
 }
 
-async fn assign(
-    State(sim): State<Sim>,
-    h: HeaderMap,
-    Path((auth_id, e164)): Path<(String, String)>,
-    body: Bytes,
-) -> R {
+async fn assign(State(sim): State<Sim>, h: HeaderMap, Path((auth_id, e164)): Path<(String, String)>, body: Bytes) -> R {
     let e = E(false);
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
@@ -824,11 +641,7 @@ async fn unassign(
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
     if q_bool(&q, "force", false, e)? {
-        return Err(error(
-            403,
-            "FORBIDDEN",
-            "force=true requires an admin account",
-        ));
+        return Err(error(403, "FORBIDDEN", "force=true requires an admin account"));
     }
     // The 15-day cool-off (409) depends on call history, which the simulator does not have.
     let i = owned(&st, &auth_id, &e164)?;

@@ -83,22 +83,10 @@ pub fn routes() -> Routes {
         .route("/api/v1/partner/me", get(me))
         .route("/api/v1/partner/accounts", get(list).post(create))
         .route("/api/v1/partner/accounts/{customer_auth_id}", get(fetch))
-        .route(
-            "/api/v1/partner/accounts/{customer_auth_id}/balance",
-            get(balance),
-        )
-        .route(
-            "/api/v1/partner/accounts/{customer_auth_id}/transfer-balance",
-            post(transfer),
-        )
-        .route(
-            "/api/v1/partner/accounts/{customer_auth_id}/transactions",
-            get(customer_transactions),
-        )
-        .route(
-            "/api/v1/partner/accounts/{customer_auth_id}/numbers",
-            get(numbers),
-        )
+        .route("/api/v1/partner/accounts/{customer_auth_id}/balance", get(balance))
+        .route("/api/v1/partner/accounts/{customer_auth_id}/transfer-balance", post(transfer))
+        .route("/api/v1/partner/accounts/{customer_auth_id}/transactions", get(customer_transactions))
+        .route("/api/v1/partner/accounts/{customer_auth_id}/numbers", get(numbers))
         .route("/api/v1/partner/transactions", get(all_transactions))
 }
 
@@ -108,16 +96,8 @@ fn auth(st: &crate::state::State, h: &HeaderMap) -> Result<usize, Response> {
     st.vp
         .partners
         .iter()
-        .position(|p| {
-            Some(p.seed.auth_id.as_str()) == id && Some(p.seed.auth_token.as_str()) == token
-        })
-        .ok_or_else(|| {
-            error(
-                401,
-                "INVALID_CREDENTIALS",
-                "Invalid or missing X-Auth-ID / X-Auth-Token",
-            )
-        })
+        .position(|p| Some(p.seed.auth_id.as_str()) == id && Some(p.seed.auth_token.as_str()) == token)
+        .ok_or_else(|| error(401, "INVALID_CREDENTIALS", "Invalid or missing X-Auth-ID / X-Auth-Token"))
 }
 
 fn field(field: &str, msg: &str) -> Response {
@@ -133,12 +113,8 @@ fn customer(st: &crate::state::State, partner: &str, id: &str) -> Result<usize, 
 }
 
 fn paging(q: &HashMap<String, String>) -> Result<(i64, i64), Response> {
-    let page = q_int(q, "page")
-        .map_err(|m| field("page", &m))?
-        .unwrap_or(1);
-    let per_page = q_int(q, "per_page")
-        .map_err(|m| field("per_page", &m))?
-        .unwrap_or(20);
+    let page = q_int(q, "page").map_err(|m| field("page", &m))?.unwrap_or(1);
+    let per_page = q_int(q, "per_page").map_err(|m| field("per_page", &m))?.unwrap_or(20);
     if page < 1 {
         return Err(field("page", "page must be at least 1"));
     }
@@ -171,12 +147,7 @@ fn pricing_tier(currency: &str) -> Value {
 async fn me(State(sim): State<Sim>, h: HeaderMap) -> R {
     let st = sim.lock();
     let p = &st.vp.partners[auth(&st, &h)?];
-    let count = st
-        .vp
-        .customers
-        .iter()
-        .filter(|c| c.partner == p.seed.auth_id)
-        .count();
+    let count = st.vp.customers.iter().filter(|c| c.partner == p.seed.auth_id).count();
     let name = p.seed.auth_id.trim_start_matches("PA_").to_lowercase();
     ok(json!({
         "id": p.id,
@@ -224,31 +195,15 @@ fn validate(b: &Map<String, Value>) -> Result<(), Response> {
         ));
     }
     if !is_iso2(&s("country")?.unwrap()) {
-        return Err(field(
-            "country",
-            "country must be an ISO 3166-1 alpha-2 code, e.g. IN",
-        ));
+        return Err(field("country", "country must be an ISO 3166-1 alpha-2 code, e.g. IN"));
     }
     if s("phone")?.is_some_and(|p| !is_e164(&p)) {
-        return Err(field(
-            "phone",
-            "phone must be in E.164 format, e.g. +919876543210",
-        ));
+        return Err(field("phone", "phone must be in E.164 format, e.g. +919876543210"));
     }
     if s("gst_status")?.is_some_and(|g| g != "active" && g != "inactive") {
         return Err(field("gst_status", "gst_status must be active or inactive"));
     }
-    for k in [
-        "description",
-        "company",
-        "address",
-        "city",
-        "state",
-        "zip_code",
-        "timezone",
-        "gstin",
-        "account_type",
-    ] {
+    for k in ["description", "company", "address", "city", "state", "zip_code", "timezone", "gstin", "account_type"] {
         s(k)?;
     }
     Ok(())
@@ -261,25 +216,12 @@ async fn create(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
     validate(&b)?;
     let email = b["email"].as_str().unwrap().to_string();
     // Emails are unique across the whole platform (every partner), case-insensitively.
-    if st.vp.customers.iter().any(|c| {
-        c.obj["email"]
-            .as_str()
-            .is_some_and(|e| e.eq_ignore_ascii_case(&email))
-    }) {
-        return Err(error_with(
-            422,
-            "EMAIL_ALREADY_EXISTS",
-            "Email is already in use",
-            json!({"field": "email"}),
-        ));
+    if st.vp.customers.iter().any(|c| c.obj["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(&email))) {
+        return Err(error_with(422, "EMAIL_ALREADY_EXISTS", "Email is already in use", json!({"field": "email"})));
     }
     let vp = &mut st.vp;
     let p = &vp.partners[pi];
-    let count = vp
-        .customers
-        .iter()
-        .filter(|c| c.partner == p.seed.auth_id)
-        .count();
+    let count = vp.customers.iter().filter(|c| c.partner == p.seed.auth_id).count();
     if count >= p.seed.max_accounts as usize {
         return Err(error_with(
             403,
@@ -314,11 +256,7 @@ async fn create(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
         "pricing_tier_id": tier["id"], "pricing_tier": tier, "partner_id": partner_id, "auto_recharge_config": null,
         "resource_uri": format!("/v1/Account/{auth_id}/"), "auth_token": token,
     });
-    vp.customers.push(Customer {
-        partner,
-        obj,
-        balance: 0,
-    });
+    vp.customers.push(Customer { partner, obj, balance: 0 });
     created(json!({
         "auth_id": auth_id, "auth_token": token, "name": get("name"), "email": email, "status": "active",
         "balance": 0.0, "currency": currency, "country": country, "created_at": now,
@@ -329,10 +267,7 @@ async fn list(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<Stri
     let st = sim.lock();
     let p = &st.vp.partners[auth(&st, &h)?].seed.auth_id;
     let (page, per_page) = paging(&q)?;
-    let search = q
-        .get("search")
-        .map(|s| s.to_lowercase())
-        .unwrap_or_default();
+    let search = q.get("search").map(|s| s.to_lowercase()).unwrap_or_default();
     let hit = |o: &Value, k: &str| o[k].as_str().unwrap_or("").to_lowercase().contains(&search);
     // Newest first, like the docs example.
     let all: Vec<Value> = st
@@ -362,10 +297,8 @@ async fn balance(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -
     let st = sim.lock();
     let p = st.vp.partners[auth(&st, &h)?].seed.auth_id.clone();
     let c = &st.vp.customers[customer(&st, &p, &id)?];
-    ok(
-        json!({"auth_id": c.obj["auth_id"], "name": c.obj["name"], "cash_credits": money_str(c.balance),
-              "currency": c.obj["pricing_tier"]["currency"], "updated_at": c.obj["updated_at"]}),
-    )
+    ok(json!({"auth_id": c.obj["auth_id"], "name": c.obj["name"], "cash_credits": money_str(c.balance),
+              "currency": c.obj["pricing_tier"]["currency"], "updated_at": c.obj["updated_at"]}))
 }
 
 async fn transfer(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
@@ -448,10 +381,8 @@ fn ledger(vp: &Vp, partner: &str, who: Option<&str>, q: &HashMap<String, String>
         .collect();
     let total: f64 = rows.iter().filter_map(|r| r["amount"].as_f64()).sum();
     let items = slice(&rows, ((page - 1) * per_page) as usize, per_page as usize);
-    ok(
-        json!({"transactions": items, "total": rows.len(), "page": page, "per_page": per_page,
-              "summary": {"total_credits": total, "total_debits": 0.0, "count": rows.len()}}),
-    )
+    ok(json!({"transactions": items, "total": rows.len(), "page": page, "per_page": per_page,
+              "summary": {"total_credits": total, "total_debits": 0.0, "count": rows.len()}}))
 }
 
 async fn customer_transactions(
@@ -466,11 +397,7 @@ async fn customer_transactions(
     ledger(&st.vp, &p, Some(&id), &q)
 }
 
-async fn all_transactions(
-    State(sim): State<Sim>,
-    h: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> R {
+async fn all_transactions(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
     let st = sim.lock();
     let p = st.vp.partners[auth(&st, &h)?].seed.auth_id.clone();
     ledger(&st.vp, &p, None, &q)

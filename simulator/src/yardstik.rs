@@ -54,11 +54,7 @@ impl Ys {
             .iter()
             .map(|s| {
                 let mut o = s.obj.clone();
-                o["api_token"] = s
-                    .token
-                    .as_ref()
-                    .map(|t| t["api_token"].clone())
-                    .unwrap_or(Value::Null);
+                o["api_token"] = s.token.as_ref().map(|t| t["api_token"].clone()).unwrap_or(Value::Null);
                 o
             })
             .collect();
@@ -157,23 +153,13 @@ fn validate_fields(b: &Map<String, Value>) -> Result<(), Response> {
             return Err(invalid(k, "must be E.164 format, e.g. +14155552671"));
         }
     }
-    if opt_str(b, "legal_entity_type")
-        .ok()
-        .flatten()
-        .is_some_and(|t| !ENTITY_TYPES.contains(&t.as_str()))
-    {
-        return Err(invalid(
-            "legal_entity_type",
-            "is not a valid legal entity type",
-        ));
+    if opt_str(b, "legal_entity_type").ok().flatten().is_some_and(|t| !ENTITY_TYPES.contains(&t.as_str())) {
+        return Err(invalid("legal_entity_type", "is not a valid legal entity type"));
     }
     match b.get("address") {
         None | Some(Value::Null) => {}
         Some(Value::Object(a)) => {
-            if a.get("state")
-                .and_then(Value::as_str)
-                .is_some_and(|s| s.len() != 2)
-            {
+            if a.get("state").and_then(Value::as_str).is_some_and(|s| s.len() != 2) {
                 return Err(invalid("address.state", "must be a 2-letter state code"));
             }
             if a.get("zip_code")
@@ -198,8 +184,8 @@ fn address(a: Option<&Value>, id: Option<&Value>) -> Value {
 /// The permissible purposes named by the request, validated against the seeded ones.
 fn purposes(st: &crate::state::State, b: &Map<String, Value>) -> Result<Vec<String>, Response> {
     let mut ids: Vec<String> = Vec::new();
-    if let Some(id) = opt_str(b, "permissible_purpose_id")
-        .map_err(|_| invalid("permissible_purpose_id", "must be a string"))?
+    if let Some(id) =
+        opt_str(b, "permissible_purpose_id").map_err(|_| invalid("permissible_purpose_id", "must be a string"))?
     {
         ids.push(id);
     }
@@ -224,10 +210,7 @@ fn purposes(st: &crate::state::State, b: &Map<String, Value>) -> Result<Vec<Stri
     let explicit = list("permissible_purpose_ids", None)?;
     let packages = list("account_packages", Some("permissible_purpose_id"))?;
     if !explicit.is_empty() && packages.iter().any(|p| !explicit.contains(p)) {
-        return Err(invalid(
-            "permissible_purpose_ids",
-            "must include the permissible purposes of account_packages",
-        ));
+        return Err(invalid("permissible_purpose_ids", "must include the permissible purposes of account_packages"));
     }
     for id in explicit.into_iter().chain(packages) {
         if !ids.contains(&id) {
@@ -235,17 +218,10 @@ fn purposes(st: &crate::state::State, b: &Map<String, Value>) -> Result<Vec<Stri
         }
     }
     if ids.is_empty() {
-        return Err(invalid(
-            "permissible_purpose_id",
-            "is required (or permissible_purpose_ids / account_packages)",
-        ));
+        return Err(invalid("permissible_purpose_id", "is required (or permissible_purpose_ids / account_packages)"));
     }
     if let Some(bad) = ids.iter().find(|id| !st.ys.purposes.contains(id)) {
-        return Err(error_fields(
-            404,
-            &format!("Permissible purpose {bad} not found"),
-            json!({}),
-        ));
+        return Err(error_fields(404, &format!("Permissible purpose {bad} not found"), json!({})));
     }
     Ok(ids)
 }
@@ -295,21 +271,10 @@ async fn create(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
     let mut st = sim.lock();
     let key = platform(&st, &h)?;
     let b = body_object(&body).map_err(|m| error_fields(400, &m, json!({})))?;
-    let name =
-        opt_str(&b, "account_name").map_err(|_| invalid("account_name", "must be a string"))?;
-    let name = name
-        .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| invalid("account_name", "can't be blank"))?;
-    let want_token = b
-        .get("create_api_key")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    if let Some(s) = st
-        .ys
-        .subs
-        .iter_mut()
-        .find(|s| s.key == key && s.obj["account_name"] == name.as_str())
-    {
+    let name = opt_str(&b, "account_name").map_err(|_| invalid("account_name", "must be a string"))?;
+    let name = name.filter(|n| !n.trim().is_empty()).ok_or_else(|| invalid("account_name", "can't be blank"))?;
+    let want_token = b.get("create_api_key").and_then(Value::as_bool).unwrap_or(true);
+    if let Some(s) = st.ys.subs.iter_mut().find(|s| s.key == key && s.obj["account_name"] == name.as_str()) {
         let tokens = if want_token {
             let t = new_token(s.obj["id"].as_str().unwrap_or(""));
             s.token = Some(t.clone());
@@ -320,11 +285,7 @@ async fn create(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
         return ok(create_view(s, tokens));
     }
     for k in ["email_address", "first_name", "last_name"] {
-        if opt_str(&b, k)
-            .ok()
-            .flatten()
-            .is_none_or(|v| v.trim().is_empty())
-        {
+        if opt_str(&b, k).ok().flatten().is_none_or(|v| v.trim().is_empty()) {
             return Err(invalid(k, "can't be blank"));
         }
     }
@@ -363,11 +324,7 @@ async fn create(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
         obj[k] = g(k);
     }
     let token = want_token.then(|| new_token(&id));
-    let sub = Sub {
-        key,
-        obj,
-        token: token.clone(),
-    };
+    let sub = Sub { key, obj, token: token.clone() };
     let resp = create_view(&sub, token.into_iter().collect());
     st.ys.subs.push(sub);
     created(resp)
@@ -376,33 +333,18 @@ async fn create(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
 async fn list(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
     let st = sim.lock();
     let key = platform(&st, &h)?;
-    let page = q_int(&q, "page")
-        .map_err(|m| error_fields(400, &m, json!({})))?
-        .unwrap_or(1);
-    let per_page = q_int(&q, "per_page")
-        .map_err(|m| error_fields(400, &m, json!({})))?
-        .unwrap_or(25);
+    let page = q_int(&q, "page").map_err(|m| error_fields(400, &m, json!({})))?.unwrap_or(1);
+    let per_page = q_int(&q, "per_page").map_err(|m| error_fields(400, &m, json!({})))?.unwrap_or(25);
     if page < 1 || !(1..=100).contains(&per_page) {
-        return Err(error_fields(
-            400,
-            "page must be ≥ 1 and per_page between 1 and 100",
-            json!({}),
-        ));
+        return Err(error_fields(400, "page must be ≥ 1 and per_page between 1 and 100", json!({})));
     }
     let order = q.get("order").map(String::as_str).unwrap_or("asc");
     if order != "asc" && order != "desc" {
         return Err(error_fields(400, "order must be asc or desc", json!({})));
     }
-    let order_by = q
-        .get("order_by")
-        .map(String::as_str)
-        .unwrap_or("created_at");
+    let order_by = q.get("order_by").map(String::as_str).unwrap_or("created_at");
     if !["created_at", "account_name", "id", "email_address"].contains(&order_by) {
-        return Err(error_fields(
-            400,
-            &format!("cannot order by {order_by}"),
-            json!({}),
-        ));
+        return Err(error_fields(400, &format!("cannot order by {order_by}"), json!({})));
     }
     // ransack-style filters: query[<field>_<eq|cont|start|gt|gteq|lt|lteq>]=value; unknown ones are ignored.
     let filters: Vec<(String, String, String)> = q
@@ -411,18 +353,13 @@ async fn list(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<Stri
             let inner = k.strip_prefix("query[")?.strip_suffix(']')?;
             ["_gteq", "_lteq", "_cont", "_start", "_eq", "_gt", "_lt"]
                 .iter()
-                .find_map(|p| {
-                    inner
-                        .strip_suffix(p)
-                        .map(|f| (f.to_string(), p[1..].to_string(), v.clone()))
-                })
+                .find_map(|p| inner.strip_suffix(p).map(|f| (f.to_string(), p[1..].to_string(), v.clone())))
         })
         .collect();
     let pass = |o: &Value| {
         filters.iter().all(|(f, p, v)| {
             let Some(x) = o.get(f).and_then(Value::as_str) else {
-                return !["account_name", "email_address", "created_at", "id"]
-                    .contains(&f.as_str());
+                return !["account_name", "email_address", "created_at", "id"].contains(&f.as_str());
             };
             match p.as_str() {
                 "eq" => x == v,
@@ -435,23 +372,14 @@ async fn list(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<Stri
             }
         })
     };
-    let mut all: Vec<&Sub> = st
-        .ys
-        .subs
-        .iter()
-        .filter(|s| s.key == key && pass(&s.obj))
-        .collect();
+    let mut all: Vec<&Sub> = st.ys.subs.iter().filter(|s| s.key == key && pass(&s.obj)).collect();
     all.sort_by(|a, b| a.obj[order_by].as_str().cmp(&b.obj[order_by].as_str()));
     if order == "desc" {
         all.reverse();
     }
     let total = all.len() as i64;
-    let data: Vec<Value> = all
-        .iter()
-        .skip(((page - 1) * per_page) as usize)
-        .take(per_page as usize)
-        .map(|s| get_view(s))
-        .collect();
+    let data: Vec<Value> =
+        all.iter().skip(((page - 1) * per_page) as usize).take(per_page as usize).map(|s| get_view(s)).collect();
     ok(json!({
         "object": "list",
         "meta": {"current_page": page, "per_page": per_page, "total_count": total, "total_pages": (total + per_page - 1) / per_page},
@@ -462,35 +390,21 @@ async fn list(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<Stri
 async fn fetch(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -> R {
     let st = sim.lock();
     let key = platform(&st, &h)?;
-    let s = st
-        .ys
-        .subs
-        .iter()
-        .find(|s| s.key == key && s.obj["id"] == id.as_str());
-    ok(get_view(
-        s.ok_or_else(|| error(404, "", "Subaccount not found"))?,
-    ))
+    let s = st.ys.subs.iter().find(|s| s.key == key && s.obj["id"] == id.as_str());
+    ok(get_view(s.ok_or_else(|| error(404, "", "Subaccount not found"))?))
 }
 
 /// `/accounts/{id}` is driven with the sub-account's own token; its platform may read it too.
 fn own(st: &crate::state::State, h: &HeaderMap, id: &str, write: bool) -> Result<usize, Response> {
     let tok = token_of(h).ok_or_else(|| error(401, "", "Invalid or missing API key"))?;
     let i = st.ys.subs.iter().position(|s| s.obj["id"] == id);
-    let owner = st
-        .ys
-        .subs
-        .iter()
-        .position(|s| s.token.as_ref().is_some_and(|t| t["api_token"] == tok));
+    let owner = st.ys.subs.iter().position(|s| s.token.as_ref().is_some_and(|t| t["api_token"] == tok));
     let platform = st.ys.keys.iter().any(|k| k == tok);
     match (i, owner) {
         (Some(i), Some(o)) if i == o => Ok(i),
         (Some(i), None) if platform && !write && st.ys.subs[i].key == tok => Ok(i),
         (_, Some(_)) => Err(error(403, "", "This API key cannot access that account")),
-        (_, None) if platform => Err(error(
-            403,
-            "",
-            "Use the sub-account's own API key for this account",
-        )),
+        (_, None) if platform => Err(error(403, "", "Use the sub-account's own API key for this account")),
         _ => Err(error(401, "", "Invalid or missing API key")),
     }
 }
@@ -511,13 +425,7 @@ async fn update(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, bo
         if n.trim().is_empty() {
             return Err(invalid("account_name", "can't be blank"));
         }
-        if st
-            .ys
-            .subs
-            .iter()
-            .enumerate()
-            .any(|(j, s)| j != i && s.key == key && s.obj["account_name"] == n.as_str())
-        {
+        if st.ys.subs.iter().enumerate().any(|(j, s)| j != i && s.key == key && s.obj["account_name"] == n.as_str()) {
             return Err(invalid("account_name", "has already been taken"));
         }
     }

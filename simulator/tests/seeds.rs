@@ -32,24 +32,12 @@ async fn recoverbiz_seed_000_examples() {
         "metadata": {"internal_id": "lender_42", "tier": "premium"}, "created_at": "2026-02-15T10:30:00Z"
     });
     assert_shape(&r.body, &seed_create, "create");
-    for k in [
-        "name",
-        "company_name",
-        "slug",
-        "status",
-        "forwarding_number",
-        "branding",
-        "metadata",
-    ] {
+    for k in ["name", "company_name", "slug", "status", "forwarding_number", "branding", "metadata"] {
         assert_eq!(r.body[k], seed_create[k], "{k}");
     }
     let id = r.body["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("acc_") && id.len() == 12, "{id}");
-    assert!(
-        is_e164(&r.body["phone_number"]),
-        "auto-provisioned number: {}",
-        r.body["phone_number"]
-    );
+    assert!(is_e164(&r.body["phone_number"]), "auto-provisioned number: {}", r.body["phone_number"]);
     assert!(is_ts_z(&r.body["created_at"]));
 
     // List Accounts ?limit=10&status=active
@@ -63,11 +51,7 @@ async fn recoverbiz_seed_000_examples() {
     });
     assert_shape(&r.body, &seed_list, "list");
     assert_eq!(
-        (
-            r.body["total"].clone(),
-            r.body["limit"].clone(),
-            r.body["offset"].clone()
-        ),
+        (r.body["total"].clone(), r.body["limit"].clone(), r.body["offset"].clone()),
         (json!(1), json!(10), json!(0))
     );
     assert_eq!(r.body["accounts"][0]["id"], id.as_str());
@@ -90,10 +74,7 @@ async fn recoverbiz_seed_000_examples() {
     .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["company_name"], "Acme Financial Services");
-    assert_eq!(
-        r.body["branding"],
-        json!({"logo_url": "https://acme.com/logo.png", "accent_color": "#DC2626"})
-    );
+    assert_eq!(r.body["branding"], json!({"logo_url": "https://acme.com/logo.png", "accent_color": "#DC2626"}));
     assert_eq!(r.body["name"], "Acme Lending");
 
     // Deactivate Account → 200 {id, status, deactivated_at}.
@@ -109,22 +90,14 @@ async fn recoverbiz_seed_000_examples() {
     assert!(is_ts_z(&r.body["deactivated_at"]));
 
     // To reactivate, PATCH {"status": "active"}.
-    let r = post(
-        s.rb(Method::PATCH, &format!("/accounts/{id}")),
-        json!({"status": "active"}),
-    )
-    .await;
+    let r = post(s.rb(Method::PATCH, &format!("/accounts/{id}")), json!({"status": "active"})).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["status"], "active");
 
     // Team Members invite.
     let invite = json!({"email": "sarah@acme.com", "name": "Sarah Johnson", "role": "member",
                         "phone_number": "+14155555678", "forwarding_number": "+14155559999"});
-    let r = post(
-        s.rb(Method::POST, &format!("/accounts/{id}/team/invite")),
-        invite.clone(),
-    )
-    .await;
+    let r = post(s.rb(Method::POST, &format!("/accounts/{id}/team/invite")), invite.clone()).await;
     assert_eq!(r.status, 201);
     for k in ["email", "name", "role", "phone_number", "forwarding_number"] {
         assert_eq!(r.body[k], invite[k], "{k}");
@@ -138,28 +111,13 @@ async fn recoverbiz_seed_000_examples() {
 async fn vobiz_seed_001_both_url_schemes() {
     let s = start().await;
     // The seed's Plivo-style base URI and the documented lowercase one serve the same objects.
-    let r = post(
-        s.vz(Method::POST, "/Account/MA_SIMVOBIZ/Subaccount/"),
-        json!({"name": "Sales", "enabled": true}),
-    )
-    .await;
+    let r =
+        post(s.vz(Method::POST, "/Account/MA_SIMVOBIZ/Subaccount/"), json!({"name": "Sales", "enabled": true})).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let sub = r.body["auth_credentials"]["auth_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sub = r.body["auth_credentials"]["auth_id"].as_str().unwrap().to_string();
     assert!(sub.starts_with("SA_"));
-    assert!(
-        !r.body["auth_credentials"]["auth_token"]
-            .as_str()
-            .unwrap()
-            .is_empty()
-    );
-    let r = send(s.vz(
-        Method::GET,
-        &format!("/accounts/MA_SIMVOBIZ/sub-accounts/{sub}"),
-    ))
-    .await;
+    assert!(!r.body["auth_credentials"]["auth_token"].as_str().unwrap().is_empty());
+    let r = send(s.vz(Method::GET, &format!("/accounts/MA_SIMVOBIZ/sub-accounts/{sub}"))).await;
     assert_eq!(r.status, 200);
     let object = json!({
         "name": "Sales", "email": null, "phone": null, "description": null, "permissions": {"calls": true, "cdr": true},
@@ -171,38 +129,21 @@ async fn vobiz_seed_001_both_url_schemes() {
     });
     assert_shape(&r.body, &object, "get");
     assert_eq!(r.body["auth_token"], "<redacted>");
-    assert_eq!(
-        r.body["resource_uri"],
-        format!("/v1/Account/MA_SIMVOBIZ/Subaccount/{sub}/")
-    );
+    assert_eq!(r.body["resource_uri"], format!("/v1/Account/MA_SIMVOBIZ/Subaccount/{sub}/"));
     assert_eq!(r.body["account"], "/v1/Account/MA_SIMVOBIZ/");
     // Update = POST on the alias, PUT on the documented route.
     let r = post(
-        s.vz(
-            Method::POST,
-            &format!("/Account/MA_SIMVOBIZ/Subaccount/{sub}/"),
-        ),
+        s.vz(Method::POST, &format!("/Account/MA_SIMVOBIZ/Subaccount/{sub}/")),
         json!({"name": "Sales EU", "enabled": false}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(
-        (r.body["name"].clone(), r.body["enabled"].clone()),
-        (json!("Sales EU"), json!(false))
-    );
+    assert_eq!((r.body["name"].clone(), r.body["enabled"].clone()), (json!("Sales EU"), json!(false)));
     let r = send(s.vz(Method::GET, "/Account/MA_SIMVOBIZ/Subaccount/")).await;
     assert_eq!(r.body["total"], 1);
-    let r = send(s.vz(
-        Method::DELETE,
-        &format!("/Account/MA_SIMVOBIZ/Subaccount/{sub}/"),
-    ))
-    .await;
+    let r = send(s.vz(Method::DELETE, &format!("/Account/MA_SIMVOBIZ/Subaccount/{sub}/"))).await;
     assert_eq!(r.status, 200);
-    let r = send(s.vz(
-        Method::GET,
-        &format!("/accounts/MA_SIMVOBIZ/sub-accounts/{sub}"),
-    ))
-    .await;
+    let r = send(s.vz(Method::GET, &format!("/accounts/MA_SIMVOBIZ/sub-accounts/{sub}"))).await;
     assert_eq!(r.status, 404);
 }
 
@@ -210,41 +151,21 @@ async fn vobiz_seed_001_both_url_schemes() {
 async fn agentphone_seed_002_workflow() {
     let s = start().await;
     // 1. Create a sub-account; the guide reads `.id`.
-    let r = post(
-        s.ap(Method::POST, "/v1/sub-accounts"),
-        json!({"name": "Marketing"}),
-    )
-    .await;
+    let r = post(s.ap(Method::POST, "/v1/sub-accounts"), json!({"name": "Marketing"})).await;
     assert_eq!(r.status, 200);
-    assert_shape(
-        &r.body,
-        &json!({"id": "sub_x", "name": "Marketing", "createdAt": "t"}),
-        "create",
-    );
+    assert_shape(&r.body, &json!({"id": "sub_x", "name": "Marketing", "createdAt": "t"}), "create");
     let sub = r.body["id"].as_str().unwrap().to_string();
     // 2. Buy a number in it.
-    let r = post(
-        s.ap(Method::POST, "/v1/numbers")
-            .header("X-Sub-Account-Id", &sub),
-        json!({"country": "US"}),
-    )
-    .await;
+    let r = post(s.ap(Method::POST, "/v1/numbers").header("X-Sub-Account-Id", &sub), json!({"country": "US"})).await;
     assert_eq!(r.status, 200);
     assert_shape(
         &r.body,
         &json!({"id": "num_xyz789", "phoneNumber": "+1", "country": "US", "status": "active", "type": "sms", "agentId": null, "createdAt": "t"}),
         "number",
     );
-    assert_eq!(
-        (r.body["country"].clone(), r.body["status"].clone()),
-        (json!("US"), json!("active"))
-    );
+    assert_eq!((r.body["country"].clone(), r.body["status"].clone()), (json!("US"), json!("active")));
     // The number lives in the sub-account, not in the master.
-    let r = send(
-        s.ap(Method::GET, "/v1/numbers")
-            .header("X-Sub-Account-Id", &sub),
-    )
-    .await;
+    let r = send(s.ap(Method::GET, "/v1/numbers").header("X-Sub-Account-Id", &sub)).await;
     assert_eq!(r.body["total"], 1);
     let r = send(s.ap(Method::GET, "/v1/numbers")).await;
     assert_eq!(r.body["total"], 0);
@@ -262,30 +183,16 @@ async fn agentphone_seed_002_workflow() {
         "agent",
     );
     assert_eq!(
-        (
-            r.body["voiceMode"].as_str(),
-            r.body["systemPrompt"].as_str()
-        ),
+        (r.body["voiceMode"].as_str(), r.body["systemPrompt"].as_str()),
         (Some("hosted"), Some("You help with marketing inquiries."))
     );
-    assert_eq!(
-        send(
-            s.ap(Method::GET, "/v1/agents")
-                .header("X-Sub-Account-Id", &sub)
-        )
-        .await
-        .body["total"],
-        1
-    );
+    assert_eq!(send(s.ap(Method::GET, "/v1/agents").header("X-Sub-Account-Id", &sub)).await.body["total"], 1);
     assert_eq!(send(s.ap(Method::GET, "/v1/agents")).await.body["total"], 0);
     // 4. List all sub-accounts.
     let r = send(s.ap(Method::GET, "/v1/sub-accounts")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["data"][0]["id"], sub.as_str());
-    assert_eq!(
-        (r.body["hasMore"].clone(), r.body["total"].clone()),
-        (json!(false), json!(1))
-    );
+    assert_eq!((r.body["hasMore"].clone(), r.body["total"].clone()), (json!(false), json!(1)));
 }
 
 fn customer_shape() -> Value {
@@ -339,17 +246,9 @@ async fn vobiz_partner_seed_003_examples() {
     // List ?page=1&per_page=20 and with &search=Acme (the company is not searched; name/email are).
     let r = send(s.vp(Method::GET, "/accounts?page=1&per_page=20")).await;
     assert_eq!(r.status, 200);
-    assert_shape(
-        &r.body,
-        &json!({"accounts": [customer_shape()], "total": 23, "page": 1, "size": 20}),
-        "list",
-    );
+    assert_shape(&r.body, &json!({"accounts": [customer_shape()], "total": 23, "page": 1, "size": 20}), "list");
     assert_eq!(
-        (
-            r.body["total"].clone(),
-            r.body["page"].clone(),
-            r.body["size"].clone()
-        ),
+        (r.body["total"].clone(), r.body["page"].clone(), r.body["size"].clone()),
         (json!(1), json!(1), json!(20))
     );
     assert_eq!(r.body["accounts"][0]["auth_token"], "<redacted>");
@@ -422,11 +321,7 @@ async fn yardstik_seed_004_examples() {
     }
     assert_eq!(r.body["owner_email"], "owner@acme.com");
     assert_eq!(r.body["api_tokens"].as_array().unwrap().len(), 1);
-    assert_shape(
-        &r.body["api_tokens"][0],
-        &json!({"id": "u", "name": "n", "api_token": "t", "header": "h"}),
-        "token",
-    );
+    assert_shape(&r.body["api_tokens"][0], &json!({"id": "u", "name": "n", "api_token": "t", "header": "h"}), "token");
     assert_eq!(r.body["permissible_purposes"][0]["id"], YS_PURPOSE);
     let id = r.body["id"].as_str().unwrap().to_string();
     assert_eq!(id.len(), 36);
@@ -459,9 +354,6 @@ async fn yardstik_seed_004_examples() {
     let r = send(s.ys(Method::GET, "/sub_accounts")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["object"], "list");
-    assert_eq!(
-        r.body["meta"],
-        json!({"current_page": 1, "per_page": 25, "total_count": 1, "total_pages": 1})
-    );
+    assert_eq!(r.body["meta"], json!({"current_page": 1, "per_page": 25, "total_count": 1, "total_pages": 1}));
     assert_eq!(r.body["data"][0]["id"], id.as_str());
 }

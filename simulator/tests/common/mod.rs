@@ -38,14 +38,8 @@ pub async fn start() -> Sim {
 
 pub async fn start_with(seed: Seed) -> Sim {
     let (addr, _task) = Simulator::spawn_local(seed).await;
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .unwrap();
-    Sim {
-        base: format!("http://{addr}"),
-        http,
-    }
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap();
+    Sim { base: format!("http://{addr}"), http }
 }
 
 impl Sim {
@@ -54,19 +48,15 @@ impl Sim {
     }
     /// RecoverBiz with the dev partner key; `path` is below `/recoverbiz/v1`.
     pub fn rb(&self, method: Method, path: &str) -> RequestBuilder {
-        self.req(method, &format!("/recoverbiz/v1{path}"))
-            .header("X-Partner-Key", RB_KEY)
+        self.req(method, &format!("/recoverbiz/v1{path}")).header("X-Partner-Key", RB_KEY)
     }
     /// Vobiz with the dev parent credentials; `path` is below `/vobiz/api/v1`.
     pub fn vz(&self, method: Method, path: &str) -> RequestBuilder {
-        self.req(method, &format!("/vobiz/api/v1{path}"))
-            .header("X-Auth-ID", VZ_ID)
-            .header("X-Auth-Token", VZ_TOKEN)
+        self.req(method, &format!("/vobiz/api/v1{path}")).header("X-Auth-ID", VZ_ID).header("X-Auth-Token", VZ_TOKEN)
     }
     /// AgentPhone with the dev key; `path` is below `/agentphone`.
     pub fn ap(&self, method: Method, path: &str) -> RequestBuilder {
-        self.req(method, &format!("/agentphone{path}"))
-            .bearer_auth(AP_KEY)
+        self.req(method, &format!("/agentphone{path}")).bearer_auth(AP_KEY)
     }
     /// Vobiz Partner with the dev partner; `path` is below `/vobiz-partner/api/v1/partner`.
     pub fn vp(&self, method: Method, path: &str) -> RequestBuilder {
@@ -77,8 +67,7 @@ impl Sim {
     }
     /// Yardstik with the dev platform key; `path` is below `/yardstik`.
     pub fn ys(&self, method: Method, path: &str) -> RequestBuilder {
-        self.req(method, &format!("/yardstik{path}"))
-            .header("Authorization", format!("Account {YS_KEY}"))
+        self.req(method, &format!("/yardstik{path}")).header("Authorization", format!("Account {YS_KEY}"))
     }
 
     pub async fn state(&self) -> Value {
@@ -109,16 +98,8 @@ pub async fn send(rb: RequestBuilder) -> Resp {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let text = r.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    Resp { status, headers, body }
 }
 
 pub async fn post(rb: RequestBuilder, body: Value) -> Resp {
@@ -143,9 +124,7 @@ pub fn assert_shape(actual: &Value, expected: &Value, at: &str) {
         (_, Value::Null) => {}
         (Value::Object(a), Value::Object(e)) => {
             for (k, ev) in e {
-                let av = a
-                    .get(k)
-                    .unwrap_or_else(|| panic!("missing field {at}.{k} in {actual}"));
+                let av = a.get(k).unwrap_or_else(|| panic!("missing field {at}.{k} in {actual}"));
                 assert_shape(av, ev, &format!("{at}.{k}"));
             }
         }
@@ -172,8 +151,5 @@ pub fn is_ts_us_offset(v: &Value) -> bool {
 
 pub fn is_e164(v: &Value) -> bool {
     let s = v.as_str().unwrap_or("");
-    s.starts_with('+')
-        && s.len() >= 3
-        && s[1..].bytes().all(|b| b.is_ascii_digit())
-        && !s.starts_with("+0")
+    s.starts_with('+') && s.len() >= 3 && s[1..].bytes().all(|b| b.is_ascii_digit()) && !s.starts_with("+0")
 }
