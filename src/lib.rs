@@ -1,7 +1,10 @@
 //! tenantline: a Kubernetes operator that manages customer sub-accounts at telephony providers.
 
 pub mod api;
+pub mod leader;
 pub mod metrics;
 pub mod provider;
 pub mod reconcile;
 pub mod secrets;
+pub mod server;
+pub mod telemetry;
