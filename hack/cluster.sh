@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# A real local control plane: etcd + kube-apiserver (RBAC on, locally generated certificates,
+# service-account token signing) + kube-controller-manager (garbage collector, namespace and
+# service-account controllers), on 127.0.0.1 only, on free ports.
+#
+#   hack/cluster.sh up     start it; writes .cache/cluster/kubeconfig (admin, system:masters)
+#   hack/cluster.sh down   stop it and remove its data
+#   hack/cluster.sh env    print the exports to use it from a shell
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN="$ROOT/.cache/bin"
+DIR="$ROOT/.cache/cluster"
+KUBECONFIG_FILE="$DIR/kubeconfig"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# cert <name> <subject> [san]: a key and a certificate signed by the local CA.
+cert() {
+  local name=$1 subject=$2 san=${3:-}
+  openssl req -new -newkey rsa:2048 -nodes -keyout "$DIR/pki/$name.key" -subj "$subject" -out "$DIR/pki/$name.csr" 2>/dev/null
+  local ext=(-extfile <(printf 'extendedKeyUsage=clientAuth,serverAuth\n%s' "${san:+subjectAltName=$san}"))
+  openssl x509 -req -in "$DIR/pki/$name.csr" -CA "$DIR/pki/ca.crt" -CAkey "$DIR/pki/ca.key" -CAcreateserial \
+    -days 2 -out "$DIR/pki/$name.crt" "${ext[@]}" 2>/dev/null
+}
+
+kubeconfig() {
+  local file=$1 user=$2 server=$3
+  cat > "$file" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: tenantline-local
+  cluster:
+    server: $server
+    certificate-authority: $DIR/pki/ca.crt
+users:
+- name: $user
+  user:
+    client-certificate: $DIR/pki/$user.crt
+    client-key: $DIR/pki/$user.key
+contexts:
+- name: tenantline-local
+  context: {cluster: tenantline-local, user: $user}
+current-context: tenantline-local
+EOF
+}
+
+wait_ready() {
+  for _ in $(seq 1 300); do
+    if curl -sf --cacert "$DIR/pki/ca.crt" --cert "$DIR/pki/admin.crt" --key "$DIR/pki/admin.key" \
+      "$1/readyz" >/dev/null 2>&1; then
+      return 0
+    fi
+    for p in "$DIR"/*.pid; do
+      kill -0 "$(cat "$p")" 2>/dev/null || { echo "$(basename "$p" .pid) exited; its log:" >&2; tail -30 "$DIR/$(basename "$p" .pid).log" >&2; return 1; }
+    done
+    sleep 0.2
+  done
+  echo "kube-apiserver did not become ready" >&2
+  return 1
+}
+
+up() {
+  if [ -f "$DIR/apiserver.pid" ] && kill -0 "$(cat "$DIR/apiserver.pid")" 2>/dev/null; then
+    echo "control plane already running; KUBECONFIG=$KUBECONFIG_FILE"
+    return 0
+  fi
+  for tool in etcd kube-apiserver kube-controller-manager; do
+    [ -x "$BIN/$tool" ] || { echo "$BIN/$tool missing: run hack/tools.sh (make tools)" >&2; exit 1; }
+  done
+  rm -rf "$DIR" && mkdir -p "$DIR/pki" "$DIR/etcd"
+  local start=$SECONDS etcd_port peer_port api_port server
+  etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
+  server="https://127.0.0.1:$api_port"
+
+  openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$DIR/pki/ca.key" -subj "/CN=tenantline-local-ca" \
+    -days 2 -out "$DIR/pki/ca.crt" 2>/dev/null
+  cert apiserver "/CN=kube-apiserver" "IP:127.0.0.1,DNS:localhost"
+  cert admin "/O=system:masters/CN=tenantline-admin"
+  cert controller-manager "/CN=system:kube-controller-manager"
+  openssl genrsa -out "$DIR/pki/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$DIR/pki/sa.key" -pubout -out "$DIR/pki/sa.pub" 2>/dev/null
+  kubeconfig "$KUBECONFIG_FILE" admin "$server"
+  kubeconfig "$DIR/controller-manager.kubeconfig" controller-manager "$server"
+
+  "$BIN/etcd" --name local --data-dir "$DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "local=http://127.0.0.1:$peer_port" --unsafe-no-fsync --log-level warn \
+    >"$DIR/etcd.log" 2>&1 &
+  echo $! >"$DIR/etcd.pid"
+
+  "$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --tls-cert-file "$DIR/pki/apiserver.crt" --tls-private-key-file "$DIR/pki/apiserver.key" \
+    --client-ca-file "$DIR/pki/ca.crt" --authorization-mode RBAC \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$DIR/pki/sa.pub" --service-account-signing-key-file "$DIR/pki/sa.key" \
+    --service-cluster-ip-range 10.96.0.0/24 --endpoint-reconciler-type none \
+    >"$DIR/apiserver.log" 2>&1 &
+  echo $! >"$DIR/apiserver.pid"
+
+  # The controllers the operator depends on: the garbage collector (owner references), the
+  # namespace controller (test namespaces are cleaned up) and service accounts with tokens.
+  "$BIN/kube-controller-manager" --kubeconfig "$DIR/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$DIR/controller-manager.kubeconfig" \
+    --authorization-kubeconfig "$DIR/controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
+    --controllers garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller \
+    --use-service-account-credentials=true \
+    --service-account-private-key-file "$DIR/pki/sa.key" --root-ca-file "$DIR/pki/ca.crt" \
+    >"$DIR/controller-manager.log" 2>&1 &
+  echo $! >"$DIR/controller-manager.pid"
+
+  wait_ready "$server"
+  echo "control plane ready in $((SECONDS - start))s at $server; KUBECONFIG=$KUBECONFIG_FILE"
+}
+
+down() {
+  [ -d "$DIR" ] || return 0
+  for name in controller-manager apiserver etcd; do
+    [ -f "$DIR/$name.pid" ] || continue
+    local pid; pid=$(cat "$DIR/$name.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  rm -rf "$DIR"
+  echo "control plane stopped"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  env) echo "export KUBECONFIG=$KUBECONFIG_FILE PATH=$BIN:\$PATH" ;;
+  *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+esac
