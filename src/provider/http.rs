@@ -149,11 +149,16 @@ impl HttpClient {
         let provider = self.0.provider;
         self.pace().await?;
         let url = format!("{}{}", self.0.base, call.path);
-        let mut request = self.0.http.request(call.method.clone(), &url).headers(self.auth_headers());
-        request = request.header("accept", "application/json");
+        let mut headers = self.auth_headers();
+        headers.insert("accept", HeaderValue::from_static("application/json"));
+        // A call's own headers replace the account's (Yardstik updates authenticate as the
+        // sub-account; AgentPhone targets one with X-Sub-Account-Id).
         for (name, value) in &call.headers {
-            request = request.header(*name, value);
+            if let (Ok(name), Some(value)) = (HeaderName::from_bytes(name.as_bytes()), sensitive(value)) {
+                headers.insert(name, value);
+            }
         }
+        let mut request = self.0.http.request(call.method.clone(), &url).headers(headers);
         if !call.query.is_empty() {
             request = request.query(&call.query);
         }
