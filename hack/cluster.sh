@@ -19,9 +19,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 cert() {
   local name=$1 subject=$2 san=${3:-}
   openssl req -new -newkey rsa:2048 -nodes -keyout "$DIR/pki/$name.key" -subj "$subject" -out "$DIR/pki/$name.csr" 2>/dev/null
-  local ext=(-extfile <(printf 'extendedKeyUsage=clientAuth,serverAuth\n%s' "${san:+subjectAltName=$san}"))
+  printf 'extendedKeyUsage=clientAuth,serverAuth\n%s\n' "${san:+subjectAltName=$san}" >"$DIR/pki/$name.ext"
   openssl x509 -req -in "$DIR/pki/$name.csr" -CA "$DIR/pki/ca.crt" -CAkey "$DIR/pki/ca.key" -CAcreateserial \
-    -days 2 -out "$DIR/pki/$name.crt" "${ext[@]}" 2>/dev/null
+    -days 2 -out "$DIR/pki/$name.crt" -extfile "$DIR/pki/$name.ext" 2>/dev/null
 }
 
 kubeconfig() {
