@@ -2,4 +2,6 @@
 //! `KUBECONFIG` works) and the provider simulator over real HTTP.
 
 mod controlplane;
+mod examples;
+mod harness;
 mod support;

@@ -1,0 +1,334 @@
+//! The operator as users run it: its binary, under exactly the Helm chart's RBAC, talking to a
+//! tenantline-sim over real HTTP, watching one fresh namespace per test.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::api::ListParams;
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tenantline::api::SubAccount;
+use tokio::sync::OnceCell;
+
+use crate::support::{self, TestNamespace, eventually};
+
+pub const RELEASE_NAMESPACE: &str = "tenantline-system";
+const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/tenantline");
+
+/// One test's world: a namespace, a simulator and an operator watching that namespace.
+pub struct Env {
+    pub client: Client,
+    pub ns: TestNamespace,
+    pub sim: Sim,
+    pub operator: Operator,
+}
+
+impl Env {
+    pub async fn start(prefix: &str) -> Self {
+        let client = support::client().await;
+        support::install_crds(&client).await;
+        let kubeconfig = chart_identity(&client).await;
+        let ns = TestNamespace::new(&client, prefix).await;
+        let sim = Sim::start().await;
+        let operator = Operator::start(kubeconfig, &ns.name);
+        Self { client, ns, sim, operator }
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.ns.name)
+    }
+
+    /// `kubectl apply` YAML into the test namespace, with the examples' simulator address
+    /// replaced by this test's.
+    pub fn apply(&self, yaml: &str) -> std::process::Output {
+        let yaml = yaml.replace("http://127.0.0.1:8787", &format!("http://{}", self.sim.addr));
+        kubectl(&["apply", "--server-side", "--field-manager=e2e", "-n", &self.ns.name, "-f", "-"], &yaml)
+    }
+
+    pub fn apply_ok(&self, yaml: &str) {
+        let out = self.apply(yaml);
+        assert!(out.status.success(), "kubectl apply failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Every manifest of `examples/<dir>/` (kustomization files aside).
+    pub fn apply_example(&self, dir: &str) {
+        let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/examples")).join(dir);
+        let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for f in files.iter().filter(|f| !f.ends_with("kustomization.yaml")) {
+            self.apply_ok(&std::fs::read_to_string(f).unwrap());
+        }
+    }
+
+    /// Wait until `name` of kind `K` has condition `type_` = `status`; returns the object.
+    pub async fn wait_condition<K>(&self, name: &str, type_: &str, status: &str, timeout: Duration) -> K
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug
+            + serde::Serialize,
+    {
+        let api = self.api::<K>();
+        let found = eventually(timeout, || async {
+            let obj = api.get_opt(name).await.ok()??;
+            let v = serde_json::to_value(&obj).ok()?;
+            let conditions = v.pointer("/status/conditions")?.as_array()?.clone();
+            conditions.iter().any(|c| c["type"] == type_ && c["status"] == status).then_some(obj)
+        })
+        .await;
+        match found {
+            Some(obj) => obj,
+            None => {
+                let current = api.get_opt(name).await.ok().flatten().map(|o| serde_json::to_value(o).unwrap());
+                panic!(
+                    "{} {name}: {type_} never became {status} within {timeout:?}; now: {}\noperator log tail:\n{}",
+                    K::kind(&()),
+                    current.map(|v| v["status"].to_string()).unwrap_or_else(|| "gone".into()),
+                    self.operator.log_tail(40)
+                )
+            }
+        }
+    }
+
+    pub async fn wait_ready<K>(&self, name: &str) -> K
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug
+            + serde::Serialize,
+    {
+        self.wait_condition::<K>(name, "Ready", "True", Duration::from_secs(90)).await
+    }
+
+    /// Wait until the object is gone from the API server.
+    pub async fn wait_gone<K>(&self, name: &str, timeout: Duration) -> bool
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api = self.api::<K>();
+        eventually(timeout, || async { api.get_opt(name).await.ok()?.is_none().then_some(()) }).await.is_some()
+    }
+
+    pub async fn secret(&self, name: &str) -> Option<Secret> {
+        self.api::<Secret>().get_opt(name).await.unwrap()
+    }
+
+    /// Events on objects of this namespace, as `(reason, message)`.
+    pub async fn events(&self) -> Vec<(String, String)> {
+        let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(self.client.clone(), &self.ns.name)
+            .list(&ListParams::default())
+            .await
+            .unwrap();
+        let core = Api::<Event>::namespaced(self.client.clone(), &self.ns.name).list(&ListParams::default()).await.unwrap();
+        events
+            .into_iter()
+            .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+            .chain(core.into_iter().map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default())))
+            .collect()
+    }
+
+    /// Fail if any of `secrets` appears in the operator's log, in an Event, or in the status of a
+    /// SubAccount of this namespace.
+    pub async fn assert_no_leak(&self, secrets: &[String]) {
+        let log = self.operator.log();
+        let events = format!("{:?}", self.events().await);
+        let statuses: Vec<Value> = self
+            .api::<SubAccount>()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| serde_json::to_value(s.status).unwrap())
+            .collect();
+        let statuses = serde_json::to_string(&statuses).unwrap();
+        for s in secrets.iter().filter(|s| s.len() >= 6) {
+            assert!(!log.contains(s.as_str()), "a credential appears in the operator log");
+            assert!(!events.contains(s.as_str()), "a credential appears in an Event");
+            assert!(!statuses.contains(s.as_str()), "a credential appears in a status");
+        }
+    }
+
+    pub async fn finish(self) {
+        self.ns.delete().await;
+    }
+}
+
+/// Run kubectl (the one `make` built, on PATH) with the admin KUBECONFIG.
+pub fn kubectl(args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl on PATH (make test puts the built one there)");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+static CHART_IDENTITY: OnceCell<PathBuf> = OnceCell::const_new();
+
+/// Install the chart's ServiceAccount and RBAC (rendered by helm, nothing else) and return a
+/// kubeconfig for that ServiceAccount: the operator runs in tests with exactly the chart's rights.
+pub async fn chart_identity(client: &Client) -> PathBuf {
+    CHART_IDENTITY
+        .get_or_init(|| async {
+            let rendered = Command::new("helm")
+                .args(["template", "tenantline", CHART, "--namespace", RELEASE_NAMESPACE])
+                .args(["--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"])
+                .output()
+                .expect("helm on PATH (make test builds it)");
+            assert!(rendered.status.success(), "helm template: {}", String::from_utf8_lossy(&rendered.stderr));
+            let ns = kubectl(&["create", "namespace", RELEASE_NAMESPACE], "");
+            assert!(
+                ns.status.success() || String::from_utf8_lossy(&ns.stderr).contains("AlreadyExists"),
+                "{}",
+                String::from_utf8_lossy(&ns.stderr)
+            );
+            let applied = kubectl(&["apply", "--server-side", "-f", "-"], &String::from_utf8(rendered.stdout).unwrap());
+            assert!(applied.status.success(), "applying the chart's RBAC: {}", String::from_utf8_lossy(&applied.stderr));
+            support::service_account_kubeconfig(client, RELEASE_NAMESPACE, "tenantline").await
+        })
+        .await
+        .clone()
+}
+
+/// The operator binary, as a child process with its log captured to a file.
+pub struct Operator {
+    child: Option<Child>,
+    kubeconfig: PathBuf,
+    namespace: String,
+    pub log_path: PathBuf,
+    pub metrics: SocketAddr,
+    pub starts: u32,
+}
+
+impl Operator {
+    pub fn start(kubeconfig: PathBuf, namespace: &str) -> Self {
+        let log_path = std::env::temp_dir().join(format!("tenantline-e2e/{namespace}.operator.log"));
+        std::fs::create_dir_all(log_path.parent().unwrap()).unwrap();
+        let metrics = free_addr();
+        let mut op = Self { child: None, kubeconfig, namespace: namespace.to_owned(), log_path, metrics, starts: 0 };
+        op.spawn();
+        op
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tenantline"))
+            .args(["run", "--watch-namespace", &self.namespace, "--provider-timeout-seconds", "3"])
+            .args(["--metrics-addr", &self.metrics.to_string()])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("RUST_LOG", "info,tenantline=debug")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start the operator binary");
+        self.child = Some(child);
+        self.starts += 1;
+    }
+
+    /// SIGKILL: no shutdown, no cleanup, whatever it was doing.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self.log();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// A tenantline-sim for one test, over real HTTP on loopback.
+pub struct Sim {
+    pub addr: SocketAddr,
+    http: reqwest::Client,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Sim {
+    pub async fn start() -> Self {
+        let (addr, task) = tenantline_sim::Simulator::spawn_local(tenantline_sim::Seed::default()).await;
+        Self { addr, http: reqwest::Client::new(), _task: task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn state(&self) -> Value {
+        self.http.get(self.url("/_sim/state")).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Calls to `provider` (`recoverbiz`, `vobiz`, …) with `method`, on routes containing `route_part`.
+    pub async fn calls(&self, provider: &str, method: &str, route_part: &str) -> u64 {
+        let body: Value = self.http.get(self.url("/_sim/calls")).send().await.unwrap().json().await.unwrap();
+        body["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["provider"] == provider && c["method"] == method)
+            .filter(|c| c["route"].as_str().unwrap_or_default().contains(route_part))
+            .map(|c| c["count"].as_u64().unwrap())
+            .sum()
+    }
+
+    pub async fn all_calls(&self) -> u64 {
+        let body: Value = self.http.get(self.url("/_sim/calls")).send().await.unwrap().json().await.unwrap();
+        body["calls"].as_array().unwrap().iter().map(|c| c["count"].as_u64().unwrap()).sum()
+    }
+
+    /// Inject a fault rule (see simulator/README.md); `extra` holds `count` or `probability`.
+    pub async fn fault(&self, provider: &str, method: &str, fault: Value, extra: Value) {
+        let mut rule = json!({"provider": provider, "method": method, "fault": fault});
+        rule.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let r = self.http.post(self.url("/_sim/faults")).json(&rule).send().await.unwrap();
+        assert!(r.status().is_success(), "fault rejected: {}", r.text().await.unwrap());
+    }
+
+    pub async fn clear_faults(&self) {
+        self.http.delete(self.url("/_sim/faults")).send().await.unwrap();
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
