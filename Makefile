@@ -28,9 +28,10 @@ down:
 env:
 	@hack/cluster.sh env
 
-## make crds: regenerate crds/ from the Rust types.
+## make crds: regenerate crds/ (and the chart's copy) from the Rust types.
 crds:
 	cargo run -q -- crds > crds/tenantline.io.yaml
+	cp crds/tenantline.io.yaml charts/tenantline/crds/tenantline.io.yaml
 
 lint:
 	cargo fmt --check

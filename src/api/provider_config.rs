@@ -64,11 +64,11 @@ pub struct RateLimit {
     /// Sustained requests per second to the provider.
     #[serde(default = "default_rps")]
     #[schemars(range(min = 1, max = 1000))]
-    pub requests_per_second: u32,
+    pub requests_per_second: i32,
     /// Requests that may be sent at once after a quiet period.
     #[serde(default = "default_burst")]
     #[schemars(range(min = 1, max = 1000))]
-    pub burst: u32,
+    pub burst: i32,
 }
 
 impl Default for RateLimit {
@@ -77,10 +77,10 @@ impl Default for RateLimit {
     }
 }
 
-fn default_rps() -> u32 {
+fn default_rps() -> i32 {
     5
 }
-fn default_burst() -> u32 {
+fn default_burst() -> i32 {
     10
 }
 

@@ -178,7 +178,7 @@ pub struct VobizSettings {
     /// API requests allowed per period (Vobiz default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000000))]
-    pub rate_limit: Option<u32>,
+    pub rate_limit: Option<i32>,
     /// What the sub-account may do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<VobizPermissions>,

@@ -143,8 +143,8 @@ pub async fn connect(
         provider,
         endpoint: endpoint.clone(),
         credentials,
-        requests_per_second: rate.requests_per_second.max(1),
-        burst: rate.burst.max(1),
+        requests_per_second: rate.requests_per_second.max(1).unsigned_abs(),
+        burst: rate.burst.max(1).unsigned_abs(),
         timeout: ctx.settings.provider_timeout,
     };
     let clients = match provider::connect(connection) {

@@ -179,7 +179,7 @@ pub fn desired(sa: &SubAccount, provider: ProviderKind) -> Result<provider::SubA
         metadata: s.metadata.clone().unwrap_or_default(),
         password: None,
         vobiz: s.vobiz.as_ref().map(|v| provider::VobizOptions {
-            rate_limit: v.rate_limit,
+            rate_limit: v.rate_limit.map(i32::unsigned_abs),
             permissions_calls: v.permissions.as_ref().and_then(|p| p.calls),
             permissions_cdr: v.permissions.as_ref().and_then(|p| p.cdr),
             kyc_mode: v.kyc_mode.map(|m| m.as_str().to_owned()),
