@@ -38,13 +38,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crds_folder_is_current() {
-        let committed =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/tenantline.io.yaml")).unwrap();
-        assert!(
-            committed == crds_yaml().unwrap(),
-            "crds/tenantline.io.yaml is stale: run `cargo run -q -- crds > crds/tenantline.io.yaml`"
-        );
+    fn crds_folder_and_chart_are_current() {
+        let generated = crds_yaml().unwrap();
+        for path in ["crds/tenantline.io.yaml", "charts/tenantline/crds/tenantline.io.yaml"] {
+            let committed = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            assert!(committed == generated, "{path} is stale: run `make crds`");
+        }
     }
 
     #[test]
