@@ -5,3 +5,4 @@ mod controlplane;
 mod examples;
 mod harness;
 mod support;
+mod validation;
