@@ -29,7 +29,8 @@ pub const FINALIZER: &str = "tenantline.io/finalizer";
 /// The provider's id of the object: set by the operator the moment the provider returns it, or
 /// by a user beforehand to adopt an existing object.
 pub const EXTERNAL_ID: &str = "tenantline.io/external-id";
-/// Set (with an optimistic-locked write) before the first create is attempted.
+/// Set (with an optimistic-locked write) before the first create is attempted, and kept: it
+/// marks objects this resource created, as opposed to adopted ones.
 pub const CREATE_PENDING: &str = "tenantline.io/create-pending";
 pub const MANAGEMENT_POLICY: &str = "tenantline.io/management-policy";
 pub const RECONCILE_REQUESTED_AT: &str = "tenantline.io/reconcile-requested-at";
@@ -236,10 +237,16 @@ async fn sync<K: Managed>(
     let observe_only = observe_only(obj);
     seen.deletion =
         Some(if observe_only { DeletionAction::Orphan } else { deletion_action(obj.deletion_policy(), &caps) });
+    // Only an object this resource created (or was creating) may ever be replaced: one a user
+    // handed over for adoption may be in use.
+    let mut created_here = annotation(obj, CREATE_PENDING).is_some();
     let id = match annotation(obj, EXTERNAL_ID) {
         Some(id) => id.to_owned(),
         None => match create_or_adopt(obj, api, ctx, r, observe_only).await? {
-            Some(id) => id,
+            Some(id) => {
+                created_here |= !observe_only;
+                id
+            }
             None => {
                 return Ok(Step::Done(Outcome::stalled(
                     reason::EXTERNAL_MISSING,
@@ -282,7 +289,7 @@ async fn sync<K: Managed>(
                     format!("{} issued new credentials for {id}; the Secret {secret} was updated", r.provider),
                 )
                 .await;
-            } else if caps.one_time_credentials && caps.delete && !observe_only {
+            } else if caps.one_time_credentials && caps.delete && !observe_only && created_here {
                 return recreate_for_lost_credentials(obj, api, ctx, r, &id).await;
             } else {
                 return Ok(Step::Done(Outcome::stalled(
@@ -423,7 +430,7 @@ async fn recreate_for_lost_credentials<K: Managed>(
 }
 
 async fn persist_external_id<K: Managed>(api: &Api<K>, obj: &K, id: &str) -> Result<(), Error> {
-    let patch = json!({"metadata": {"annotations": {EXTERNAL_ID: id, CREATE_PENDING: null}}});
+    let patch = json!({"metadata": {"annotations": {EXTERNAL_ID: id}}});
     api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     Ok(())
 }
