@@ -298,15 +298,16 @@ impl Sim {
         self.http.get(self.url("/_sim/state")).send().await.unwrap().json().await.unwrap()
     }
 
-    /// Calls to `provider` (`recoverbiz`, `vobiz`, …) with `method`, on routes containing `route_part`.
-    pub async fn calls(&self, provider: &str, method: &str, route_part: &str) -> u64 {
+    /// Calls to `provider` (`recoverbiz`, `vobiz`, …) with `method` on `route` (the simulator's
+    /// route template without the provider prefix, e.g. `/v1/accounts`).
+    pub async fn calls(&self, provider: &str, method: &str, route: &str) -> u64 {
         let body: Value = self.http.get(self.url("/_sim/calls")).send().await.unwrap().json().await.unwrap();
         body["calls"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|c| c["provider"] == provider && c["method"] == method)
-            .filter(|c| c["route"].as_str().unwrap_or_default().contains(route_part))
+            .filter(|c| c["route"] == route)
             .map(|c| c["count"].as_u64().unwrap())
             .sum()
     }

@@ -1,8 +1,13 @@
 //! End-to-end tests against a real control plane (`make test` starts one; any cluster named by
-//! `KUBECONFIG` works) and the provider simulator over real HTTP.
+//! `KUBECONFIG` works), the operator binary under the Helm chart's RBAC, and the provider
+//! simulator over real HTTP.
 
 mod controlplane;
+mod crash;
+mod deletion;
 mod examples;
 mod harness;
+mod lifecycle;
+mod rejections;
 mod support;
 mod validation;

@@ -1,0 +1,163 @@
+//! Day-2 behaviour: spec changes reach the provider, changes made behind tenantline's back are
+//! corrected (or reported where the provider cannot update), activation toggles, adoption.
+
+use std::time::Duration;
+
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+use tenantline::api::SubAccount;
+
+use crate::harness::Env;
+use crate::support::eventually;
+
+const RB_KEY: &str = "pk_live_sim_recoverbiz_0000000000000000";
+
+/// The example ProviderConfig of `dir`, polling every 2 s so drift is seen quickly.
+pub fn fast_provider(env: &Env, dir: &str) {
+    let path = format!("{}/examples/{dir}/provider.yaml", env!("CARGO_MANIFEST_DIR"));
+    env.apply_ok(&std::fs::read_to_string(path).unwrap().replace("pollInterval: 10m", "").replace(
+        "  credentialsSecretRef:",
+        "  pollInterval: 2s\n  credentialsSecretRef:",
+    ));
+}
+
+pub fn sub_account(name: &str, config: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: tenantline.io/v1alpha1\nkind: SubAccount\nmetadata:\n  name: {name}\nspec:\n  providerConfigRef: {{name: {config}}}\n  displayName: {name}\n{extra}"
+    )
+}
+
+async fn merge(env: &Env, name: &str, spec: Value) {
+    env.api::<SubAccount>()
+        .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(json!({
+            "apiVersion": "tenantline.io/v1alpha1", "kind": "SubAccount", "metadata": {"name": name}, "spec": spec
+        })))
+        .await
+        .unwrap();
+}
+
+async fn recoverbiz_account(env: &Env, id: &str) -> Value {
+    env.sim
+        .http()
+        .get(env.sim.url(&format!("/recoverbiz/v1/accounts/{id}")))
+        .header("X-Partner-Key", RB_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn spec_changes_reach_the_provider_and_drift_is_corrected_or_reported() {
+    let env = Env::start("e2e-drift").await;
+    fast_provider(&env, "recoverbiz");
+    fast_provider(&env, "vobiz-partner");
+    env.apply_ok(&sub_account("lending", "recoverbiz", "  companyName: Acme Lending Corp\n"));
+    let sa = env.wait_ready::<SubAccount>("lending").await;
+    let id = sa.status.unwrap().external_id.unwrap();
+
+    // A spec change is applied in place.
+    merge(&env, "lending", json!({"providerConfigRef": {"name": "recoverbiz"}, "displayName": "lending", "companyName": "Acme Financial"})).await;
+    let updated = eventually(Duration::from_secs(30), || async {
+        (recoverbiz_account(&env, &id).await["company_name"] == "Acme Financial").then_some(())
+    })
+    .await;
+    assert!(updated.is_some(), "companyName never reached RecoverBiz\n{}", env.operator.log_tail(30));
+
+    // Someone changes it at the provider: the next poll puts the spec back.
+    let r = env
+        .sim
+        .http()
+        .patch(env.sim.url(&format!("/recoverbiz/v1/accounts/{id}")))
+        .header("X-Partner-Key", RB_KEY)
+        .json(&json!({"company_name": "Changed Behind Our Back"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let corrected = eventually(Duration::from_secs(30), || async {
+        (recoverbiz_account(&env, &id).await["company_name"] == "Acme Financial").then_some(())
+    })
+    .await;
+    assert!(corrected.is_some(), "drift at RecoverBiz was not corrected\n{}", env.operator.log_tail(30));
+
+    // Vobiz Partner cannot update a customer: the change is reported, not hidden.
+    let extra = "  owner: {email: drift@acme.example, phone: \"+14155550100\"}\n  address: {country: US}\n";
+    env.apply_ok(&sub_account("collections", "vobiz-partner", extra));
+    env.wait_ready::<SubAccount>("collections").await;
+    env.apply_ok(&sub_account("collections", "vobiz-partner", &format!("{extra}  companyName: Renamed Corp\n")));
+    let sa = env.wait_condition::<SubAccount>("collections", "Stalled", "True", Duration::from_secs(30)).await;
+    let ready = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(ready.reason, "DriftDetected");
+    assert!(ready.message.contains("companyName") && ready.message.contains("VobizPartner"), "{}", ready.message);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn active_false_deactivates_and_true_reactivates() {
+    let env = Env::start("e2e-active").await;
+    fast_provider(&env, "recoverbiz");
+    fast_provider(&env, "vobiz");
+    env.apply_ok(&sub_account("rb", "recoverbiz", ""));
+    env.apply_ok(&sub_account("vz", "vobiz", ""));
+    let rb = env.wait_ready::<SubAccount>("rb").await.status.unwrap().external_id.unwrap();
+    let vz = env.wait_ready::<SubAccount>("vz").await.status.unwrap().external_id.unwrap();
+
+    let vobiz_enabled = |state: &Value| {
+        state["vobiz"]["subAccounts"].as_array().unwrap().iter().find(|s| s["auth_id"] == vz.as_str()).unwrap()["enabled"]
+            .as_bool()
+            .unwrap()
+    };
+    for (active, rb_status, state) in [(false, "deactivated", "Deactivated"), (true, "active", "Active")] {
+        env.apply_ok(&sub_account("rb", "recoverbiz", &format!("  active: {active}\n")));
+        env.apply_ok(&sub_account("vz", "vobiz", &format!("  active: {active}\n")));
+        let done = eventually(Duration::from_secs(30), || async {
+            let rb_ok = recoverbiz_account(&env, &rb).await["status"] == rb_status;
+            let vz_ok = vobiz_enabled(&env.sim.state().await) == active;
+            (rb_ok && vz_ok).then_some(())
+        })
+        .await;
+        assert!(done.is_some(), "active: {active} did not reach both providers\n{}", env.operator.log_tail(30));
+        for name in ["rb", "vz"] {
+            let seen = eventually(Duration::from_secs(20), || async {
+                let sa = env.api::<SubAccount>().get(name).await.ok()?;
+                (sa.status?.state.as_deref() == Some(state)).then_some(())
+            })
+            .await;
+            assert!(seen.is_some(), "{name}: status.state never became {state}");
+        }
+    }
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn an_existing_account_named_by_annotation_is_adopted_without_a_create() {
+    let env = Env::start("e2e-adopt").await;
+    fast_provider(&env, "recoverbiz");
+    let created: Value = env
+        .sim
+        .http()
+        .post(env.sim.url("/recoverbiz/v1/accounts"))
+        .header("X-Partner-Key", RB_KEY)
+        .json(&json!({"name": "Existing Customer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let creates_before = env.sim.calls("recoverbiz", "POST", "/v1/accounts").await;
+
+    let yaml = sub_account("existing", "recoverbiz", "")
+        .replace("  name: existing\n", &format!("  name: existing\n  annotations: {{tenantline.io/external-id: {id}}}\n"))
+        .replace("displayName: existing", "displayName: Existing Customer");
+    env.apply_ok(&yaml);
+    let sa = env.wait_ready::<SubAccount>("existing").await;
+    assert_eq!(sa.status.unwrap().external_id.as_deref(), Some(id.as_str()));
+    assert_eq!(env.sim.calls("recoverbiz", "POST", "/v1/accounts").await, creates_before, "adoption created an account");
+    assert_eq!(env.sim.state().await["recoverbiz"]["accounts"].as_array().unwrap().len(), 1);
+    env.finish().await;
+}

@@ -1,0 +1,77 @@
+//! A provider's "no" becomes `Stalled` with an actionable message and an Event, and the operator
+//! stops calling the provider for that object until its spec changes.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tenantline::api::{SubAccount, TeamMember};
+
+use crate::harness::Env;
+use crate::lifecycle::{fast_provider, sub_account};
+
+async fn stalled_reason(env: &Env, name: &str) -> (String, String) {
+    let sa = env.wait_condition::<SubAccount>(name, "Stalled", "True", Duration::from_secs(60)).await;
+    let c = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap();
+    (c.reason, c.message)
+}
+
+#[tokio::test]
+async fn provider_rejections_stall_with_an_event_and_no_further_calls() {
+    let env = Env::start("e2e-reject").await;
+    fast_provider(&env, "vobiz-partner");
+    fast_provider(&env, "agentphone");
+    fast_provider(&env, "vobiz");
+
+    // Vobiz Partner: an email already in use on the platform.
+    let owner = "  owner: {email: taken@acme.example, phone: \"+14155550100\"}\n  address: {country: US}\n";
+    env.apply_ok(&sub_account("first", "vobiz-partner", owner));
+    env.wait_ready::<SubAccount>("first").await;
+    env.apply_ok(&sub_account("second", "vobiz-partner", owner));
+    let (reason, message) = stalled_reason(&env, "second").await;
+    assert_eq!(reason, "ProviderRejected");
+    assert!(message.contains("email"), "the message names the field: {message}");
+
+    // AgentPhone: the 26th sub-account of a master key.
+    for i in 0..25 {
+        let r = env
+            .sim
+            .http()
+            .post(env.sim.url("/agentphone/v1/sub-accounts"))
+            .bearer_auth("sk_live_sim_agentphone")
+            .json(&json!({"name": format!("pre-existing-{i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    env.apply_ok(&sub_account("twenty-sixth", "agentphone", ""));
+    let (reason, message) = stalled_reason(&env, "twenty-sixth").await;
+    assert_eq!(reason, "ProviderRejected");
+    assert!(message.contains("AgentPhone"), "{message}");
+
+    // A kind the provider does not have.
+    env.apply_ok(&sub_account("vz", "vobiz", ""));
+    env.wait_ready::<SubAccount>("vz").await;
+    env.apply_ok("apiVersion: tenantline.io/v1alpha1\nkind: TeamMember\nmetadata: {name: member}\nspec:\n  subAccountRef: {name: vz}\n  email: m@acme.example\n  name: Member\n");
+    let member = env.wait_condition::<TeamMember>("member", "Stalled", "True", Duration::from_secs(60)).await;
+    let c = member.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap();
+    assert_eq!(c.reason, "UnsupportedByProvider");
+    assert!(c.message.contains("Vobiz") && c.message.contains("team members"), "{}", c.message);
+
+    let events = env.events().await;
+    for reason in ["ProviderRejected", "UnsupportedByProvider"] {
+        assert!(events.iter().any(|(r, _)| r == reason), "no {reason} Event in {events:?}");
+    }
+
+    // Nothing more is sent for the stalled objects, although their providers poll every 2 s.
+    let partner_creates = env.sim.calls("vobizPartner", "POST", "/api/v1/partner/accounts").await;
+    let agentphone_creates = env.sim.calls("agentphone", "POST", "/v1/sub-accounts").await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(env.sim.calls("vobizPartner", "POST", "/api/v1/partner/accounts").await, partner_creates);
+    assert_eq!(env.sim.calls("agentphone", "POST", "/v1/sub-accounts").await, agentphone_creates);
+
+    // A spec change is a new attempt.
+    env.apply_ok(&sub_account("second", "vobiz-partner", &owner.replace("taken@", "free@")));
+    env.wait_ready::<SubAccount>("second").await;
+    env.finish().await;
+}
