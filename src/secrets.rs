@@ -21,9 +21,15 @@ pub async fn get(client: &Client, namespace: &str, name: &str) -> Result<Option<
     Ok(secret.map(|s| credentials(&s)))
 }
 
-/// The Secret's data as credentials; empty when there is no such Secret.
+/// The keys tenantline owns in a credentials Secret; other tools may add their own beside them.
+pub const KEYS: [&str; 9] =
+    ["provider", "endpoint", "accountId", "authId", "authToken", "apiToken", "subAccountId", "password", "phoneNumber"];
+
+/// Our keys of a credentials Secret; empty when there is no such Secret.
 pub async fn read(client: &Client, namespace: &str, name: &str) -> Result<Credentials, kube::Error> {
-    Ok(get(client, namespace, name).await?.unwrap_or_default())
+    let mut credentials = get(client, namespace, name).await?.unwrap_or_default();
+    credentials.0.retain(|k, _| KEYS.contains(&k.as_str()));
+    Ok(credentials)
 }
 
 fn credentials(secret: &Secret) -> Credentials {

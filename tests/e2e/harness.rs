@@ -163,7 +163,13 @@ impl Env {
         }
     }
 
+    /// Delete the test's resources while the operator still runs (their finalizers need it),
+    /// then the namespace.
     pub async fn finish(self) {
+        let _ = kubectl(
+            &["delete", "subaccounts,teammembers,phonenumbers", "--all", "-n", &self.ns.name, "--timeout=120s"],
+            "",
+        );
         self.ns.delete().await;
     }
 }
