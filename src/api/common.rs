@@ -7,9 +7,13 @@ use serde::{Deserialize, Serialize};
 pub const E164: &str = r"^\+[1-9][0-9]{1,14}$";
 /// ISO 3166-1 alpha-2 country code.
 pub const ISO_COUNTRY: &str = "^[A-Z]{2}$";
+/// `#RRGGBB`.
 pub const HEX_COLOUR: &str = "^#[0-9A-Fa-f]{6}$";
 /// A Go-style duration such as `90s`, `10m` or `1h30m`.
 pub const DURATION: &str = "^([0-9]+[hms])+$";
+/// An RFC 4122 UUID (any version, either case).
+pub const UUID: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+/// A DNS-1123 subdomain: the name of most Kubernetes objects, Secrets included.
 pub const DNS_LABEL: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
 /// The provider API a ProviderConfig talks to.

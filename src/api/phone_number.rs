@@ -25,11 +25,13 @@ use super::common::{E164, ISO_COUNTRY, LocalObjectRef, unobserved};
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     cel
 )]
-#[x_kube(validation = Rule::new("has(self.number) != has(self.search)").message("exactly one of spec.number or spec.search must be set").field_path(".number"))]
+#[x_kube(validation = Rule::new("has(self.number) != has(self.search)")
+    .message(Message::Expression("has(self.number) ? 'spec.number and spec.search are mutually exclusive: set exactly one of them' : 'exactly one of spec.number or spec.search must be set'".into()))
+    .field_path(".number"))]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneNumberSpec {
     /// The SubAccount (same namespace) that holds the number. Immutable.
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.subAccountRef is immutable"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.subAccountRef is immutable: delete and recreate the PhoneNumber to move it"))]
     pub sub_account_ref: LocalObjectRef,
     /// A specific E.164 number to acquire (or adopt). Exactly one of `number` and `search`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,15 +78,18 @@ pub enum PhoneNumberDeletionPolicy {
 }
 
 /// What tenantline observed.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, KubeSchema, PartialEq)]
+#[schemars(extend("default" = {}))]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneNumberStatus {
     /// The generation last reconciled; -1 before the first reconcile.
     #[serde(default = "unobserved")]
     #[schemars(extend("default" = -1))]
     pub observed_generation: i64,
-    /// `Ready`, `Reconciling`, `Stalled`.
+    /// The kstatus conditions `Ready`, `Reconciling` and `Stalled`, one of each type, with a
+    /// PascalCase reason and a message a person can act on.
     #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
     /// The provider's id of the number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,11 +97,15 @@ pub struct PhoneNumberStatus {
     /// The E.164 number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<String>,
-    /// `Active` or `Deactivated`.
+    /// `Active` or `Deactivated` at the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Active", "Deactivated"]))]
     pub state: Option<String>,
-    /// What deleting this resource will do at this provider.
+    /// What deleting this resource will do at this provider, known in advance: `Delete`,
+    /// `Deactivate`, `Retain` (the provider can neither delete nor deactivate it) or `Orphan`
+    /// (left alone, also under the ObserveOnly management policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Delete", "Deactivate", "Retain", "Orphan"]))]
     pub deletion: Option<String>,
     /// The last `tenantline.io/reconcile-requested-at` token acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::common::{DURATION, Provider, unobserved};
+use super::common::{DNS_LABEL, DURATION, Provider, unobserved};
 
 /// How to reach one account at a provider.
 #[derive(CustomResource, KubeSchema, Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -22,26 +22,34 @@ use super::common::{DURATION, Provider, unobserved};
     printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"REASON","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("!has(self.spec.credentialsSecretRef.__namespace__)")
+        .message("spec.credentialsSecretRef.namespace is only for a ClusterProviderConfig: a ProviderConfig always reads the Secret from its own namespace")
+        .field_path(".spec.credentialsSecretRef.namespace")
+        .reason(Reason::FieldValueForbidden),
     cel
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderConfigSpec {
     /// The provider API: RecoverBiz, Vobiz, AgentPhone, VobizPartner or Yardstik. Immutable.
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.provider is immutable"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.provider is immutable: create a new configuration for another provider"))]
     pub provider: Provider,
-    /// Base URL of the provider API; each provider has a production default.
+    /// Base URL of the provider API (`http://` or `https://`); each provider has a production
+    /// default. Point it at a sandbox or at `tenantline-sim` for tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://"))]
+    #[schemars(regex(pattern = r"^https?://[^\s/]+(/\S*)?$"), length(max = 2048))]
     pub endpoint: Option<String>,
     /// The Secret holding the parent-account credentials. Keys per provider: RecoverBiz
     /// `partnerKey`; Vobiz and VobizPartner `authId`, `authToken`; AgentPhone and Yardstik `apiKey`.
     pub credentials_secret_ref: SecretRef,
-    /// Request pacing shared by every resource using this configuration.
+    /// Request pacing shared by every resource using this configuration. Default 5 requests per
+    /// second with a burst of 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = {}))]
     pub rate_limit: Option<RateLimit>,
-    /// How often each resource is compared with the provider (drift check), e.g. `10m`; jittered.
+    /// How often each resource is compared with the provider (drift check): a duration of hours,
+    /// minutes and seconds such as `90s`, `10m` or `1h30m`; jittered. Default `10m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = DURATION))]
+    #[schemars(regex(pattern = DURATION), length(max = 32), extend("default" = "10m"))]
     pub poll_interval: Option<String>,
 }
 
@@ -49,11 +57,12 @@ pub struct ProviderConfigSpec {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct SecretRef {
     /// Name of the Secret.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS_LABEL))]
     pub name: String,
-    /// Namespace of the Secret; only for ClusterProviderConfig (a ProviderConfig always reads
-    /// its own namespace). Defaults to `default`.
+    /// Namespace of the Secret; only for a ClusterProviderConfig, where it defaults to `default`
+    /// (a ProviderConfig always reads its own namespace and rejects this field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
     pub namespace: Option<String>,
 }
 
@@ -85,20 +94,23 @@ fn default_burst() -> i32 {
 }
 
 /// Whether the configuration is usable.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, KubeSchema, PartialEq)]
+#[schemars(extend("default" = {}))]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderConfigStatus {
     /// The generation last reconciled; -1 before the first reconcile.
     #[serde(default = "unobserved")]
     #[schemars(extend("default" = -1))]
     pub observed_generation: i64,
-    /// `Ready`, `Reconciling`, `Stalled`.
+    /// The kstatus conditions `Ready`, `Reconciling` and `Stalled`, one of each type, with a
+    /// PascalCase reason and a message a person can act on.
     #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
 }
 
 /// The cluster-scoped twin of ProviderConfig, usable from any namespace.
-#[derive(CustomResource, Clone, Debug, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
+#[derive(CustomResource, KubeSchema, Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[kube(
     group = "tenantline.io",
     version = "v1alpha1",
@@ -110,7 +122,8 @@ pub struct ProviderConfigStatus {
     printcolumn = r#"{"name":"PROVIDER","type":"string","jsonPath":".spec.provider"}"#,
     printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"REASON","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
-    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    cel
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterProviderConfigSpec {

@@ -7,7 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{DNS_LABEL, E164, HEX_COLOUR, ISO_COUNTRY, ProviderConfigRef, unobserved};
+use super::common::{DNS_LABEL, E164, HEX_COLOUR, ISO_COUNTRY, ProviderConfigRef, UUID, unobserved};
 
 /// A customer sub-account at a provider, with its credentials written to a Secret.
 #[derive(CustomResource, KubeSchema, Clone, Debug, Serialize, Deserialize)]
@@ -25,12 +25,19 @@ use super::common::{DNS_LABEL, E164, HEX_COLOUR, ISO_COUNTRY, ProviderConfigRef,
     printcolumn = r#"{"name":"EXTERNAL-ID","type":"string","jsonPath":".status.externalId"}"#,
     printcolumn = r#"{"name":"STATE","type":"string","jsonPath":".status.state"}"#,
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"CONFIG","type":"string","jsonPath":".spec.providerConfigRef.name","priority":1}"#,
+    printcolumn = r#"{"name":"PHONE","type":"string","jsonPath":".status.phoneNumber","priority":1}"#,
+    printcolumn = r#"{"name":"SECRET","type":"string","jsonPath":".status.credentialsSecretName","priority":1}"#,
     cel
 )]
+#[x_kube(validation = Rule::new("!has(self.vobiz) || !has(self.vobiz.kycMode) || self.vobiz.kycMode != 'customer_use' || (has(self.owner) && has(self.owner.email))")
+    .message("spec.owner.email is required when spec.vobiz.kycMode is customer_use")
+    .field_path(".owner.email")
+    .reason(Reason::FieldValueRequired))]
 #[serde(rename_all = "camelCase")]
 pub struct SubAccountSpec {
     /// The ProviderConfig (or ClusterProviderConfig) to create the account with. Immutable.
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.providerConfigRef is immutable"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.providerConfigRef is immutable: the account lives at the provider it was created with"))]
     pub provider_config_ref: ProviderConfigRef,
     /// The account's display name at the provider.
     #[schemars(length(min = 1, max = 100))]
@@ -241,8 +248,8 @@ pub struct AgentPhoneSettings {}
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct YardstikSettings {
-    /// Permissible purpose ids (UUIDs); at least one.
-    #[schemars(length(min = 1))]
+    /// Permissible purpose ids (UUIDs) the account may order reports for; at least one.
+    #[schemars(length(min = 1, max = 50), inner(regex(pattern = UUID)))]
     pub permissible_purpose_ids: Vec<String>,
     /// The account's legal business name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -255,21 +262,25 @@ pub struct YardstikSettings {
 }
 
 /// What tenantline observed.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, KubeSchema, PartialEq)]
+#[schemars(extend("default" = {}))]
 #[serde(rename_all = "camelCase")]
 pub struct SubAccountStatus {
     /// The generation last reconciled; -1 before the first reconcile.
     #[serde(default = "unobserved")]
     #[schemars(extend("default" = -1))]
     pub observed_generation: i64,
-    /// `Ready`, `Reconciling`, `Stalled`.
+    /// The kstatus conditions `Ready`, `Reconciling` and `Stalled`, one of each type, with a
+    /// PascalCase reason and a message a person can act on.
     #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
     /// The provider's id of the account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
-    /// `Active` or `Deactivated`.
+    /// `Active` or `Deactivated` at the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Active", "Deactivated"]))]
     pub state: Option<String>,
     /// The account's phone number at the provider, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -277,8 +288,11 @@ pub struct SubAccountStatus {
     /// The Secret holding the issued credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_name: Option<String>,
-    /// What deleting this resource will do at this provider: Delete, Deactivate, Retain or Orphan.
+    /// What deleting this resource will do at this provider, known in advance: `Delete`,
+    /// `Deactivate`, `Retain` (the provider can neither delete nor deactivate it) or `Orphan`
+    /// (left alone, also under the ObserveOnly management policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Delete", "Deactivate", "Retain", "Orphan"]))]
     pub deletion: Option<String>,
     /// The last `tenantline.io/reconcile-requested-at` token acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]

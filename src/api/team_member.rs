@@ -24,12 +24,13 @@ use super::common::{E164, LocalObjectRef, unobserved};
     printcolumn = r#"{"name":"REASON","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"EXTERNAL-ID","type":"string","jsonPath":".status.externalId"}"#,
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"ROLE","type":"string","jsonPath":".spec.role","priority":1}"#,
     cel
 )]
 #[serde(rename_all = "camelCase")]
 pub struct TeamMemberSpec {
     /// The SubAccount (same namespace) the member belongs to. Immutable.
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.subAccountRef is immutable"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.subAccountRef is immutable: delete and recreate the TeamMember to move it"))]
     pub sub_account_ref: LocalObjectRef,
     /// The member's email address; the invitation goes there.
     #[schemars(email, length(min = 3, max = 254))]
@@ -83,24 +84,31 @@ pub enum TeamMemberDeletionPolicy {
 }
 
 /// What tenantline observed.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, KubeSchema, PartialEq)]
+#[schemars(extend("default" = {}))]
 #[serde(rename_all = "camelCase")]
 pub struct TeamMemberStatus {
     /// The generation last reconciled; -1 before the first reconcile.
     #[serde(default = "unobserved")]
     #[schemars(extend("default" = -1))]
     pub observed_generation: i64,
-    /// `Ready`, `Reconciling`, `Stalled`.
+    /// The kstatus conditions `Ready`, `Reconciling` and `Stalled`, one of each type, with a
+    /// PascalCase reason and a message a person can act on.
     #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
     /// The provider's id of the member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
-    /// `Active` or `Deactivated`.
+    /// `Active` or `Deactivated` at the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Active", "Deactivated"]))]
     pub state: Option<String>,
-    /// What deleting this resource will do at this provider.
+    /// What deleting this resource will do at this provider, known in advance: `Delete`,
+    /// `Deactivate`, `Retain` (the provider can neither delete nor deactivate it) or `Orphan`
+    /// (left alone, also under the ObserveOnly management policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["Delete", "Deactivate", "Retain", "Orphan"]))]
     pub deletion: Option<String>,
     /// The last `tenantline.io/reconcile-requested-at` token acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
