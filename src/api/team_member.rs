@@ -104,9 +104,9 @@ pub struct TeamMemberStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["Active", "Deactivated"]))]
     pub state: Option<String>,
-    /// What deleting this resource will do at this provider, known in advance: `Delete`,
-    /// `Deactivate`, `Retain` (the provider can neither delete nor deactivate it) or `Orphan`
-    /// (left alone, also under the ObserveOnly management policy).
+    /// What deleting this resource will do at this provider, known in advance: `Delete` (the
+    /// member is removed), `Deactivate`, `Retain` (the provider cannot remove it: it stays) or
+    /// `Orphan` (left alone: deletionPolicy `Orphan`, or the ObserveOnly management policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["Delete", "Deactivate", "Retain", "Orphan"]))]
     pub deletion: Option<String>,
