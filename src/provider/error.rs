@@ -90,3 +90,19 @@ impl Error {
         Self::Unsupported { provider, capability: capability.into() }
     }
 }
+
+/// A read or removal where "the object does not exist" is an answer, not a failure.
+pub(super) trait Absent<T> {
+    /// `NotFound` becomes `Ok(None)`.
+    fn absent_ok(self) -> Result<Option<T>>;
+}
+
+impl<T> Absent<T> for Result<T> {
+    fn absent_ok(self) -> Result<Option<T>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

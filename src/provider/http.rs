@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{Connection, Error, ExposeSecret, ProviderKind, Result};
@@ -92,10 +91,6 @@ impl HttpClient {
         })))
     }
 
-    pub fn provider(&self) -> ProviderKind {
-        self.0.provider
-    }
-
     /// A parent-account credential (e.g. the Vobiz `authId` that appears in paths).
     pub fn credential(&self, key: &str) -> &str {
         self.0.credentials.get(key).unwrap_or_default()
@@ -133,16 +128,6 @@ impl HttpClient {
                 other => return other,
             }
         }
-    }
-
-    /// `send` and deserialize; a body that does not parse is a transient provider fault.
-    pub async fn send_as<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T> {
-        let operation = call.operation;
-        let body = self.send(call).await?;
-        serde_json::from_value(body).map_err(|e| Error::Transient {
-            provider: self.0.provider,
-            message: format!("unexpected {operation} response: {e}"),
-        })
     }
 
     async fn send_once(&self, call: &Call<'_>) -> Result<Value> {
@@ -184,8 +169,10 @@ impl HttpClient {
             return if text.trim().is_empty() {
                 Ok(Value::Null)
             } else {
-                serde_json::from_str(&text)
-                    .map_err(|e| Error::Transient { provider, message: format!("unreadable {} response: {e}", call.operation) })
+                serde_json::from_str(&text).map_err(|e| Error::Transient {
+                    provider,
+                    message: format!("unreadable {} response: {e}", call.operation),
+                })
             };
         }
         Err(classify(provider, status, &text, retry_after))
@@ -225,9 +212,7 @@ impl HttpClient {
     pub async fn list_offset(&self, call: impl Fn() -> Call<'static>, items: &str, limit: u32) -> Result<Vec<Value>> {
         let mut out = Vec::new();
         for page in 0..MAX_PAGES {
-            let body = self
-                .send(call().query("limit", limit).query("offset", page * limit))
-                .await?;
+            let body = self.send(call().query("limit", limit).query("offset", page * limit)).await?;
             let batch = body.get(items).and_then(Value::as_array).cloned().unwrap_or_default();
             let n = batch.len() as u32;
             out.extend(batch);
@@ -255,10 +240,7 @@ impl HttpClient {
             let batch = body.get(items).and_then(Value::as_array).cloned().unwrap_or_default();
             let n = batch.len() as u32;
             out.extend(batch);
-            let total = body
-                .get("total")
-                .or_else(|| body.pointer("/meta/total_count"))
-                .and_then(Value::as_u64);
+            let total = body.get("total").or_else(|| body.pointer("/meta/total_count")).and_then(Value::as_u64);
             if n < size || total.is_some_and(|t| out.len() as u64 >= t) {
                 break;
             }
@@ -386,7 +368,8 @@ mod tests {
     fn statuses_map_to_classes() {
         assert_eq!(class(401, json!({"error": {"code": "unauthorized", "message": "no"}})).class(), ErrorClass::Auth);
         assert_eq!(class(403, json!({"error": {"code": "FORBIDDEN", "message": "no"}})).class(), ErrorClass::Auth);
-        let limit = class(403, json!({"status": "error", "error": {"code": "MAX_ACCOUNTS_REACHED", "message": "limit"}}));
+        let limit =
+            class(403, json!({"status": "error", "error": {"code": "MAX_ACCOUNTS_REACHED", "message": "limit"}}));
         assert_eq!(limit.class(), ErrorClass::Invalid, "a business 403 is a rejection, not bad credentials");
         assert_eq!(class(404, json!({})).class(), ErrorClass::NotFound);
         assert_eq!(class(409, json!({})).class(), ErrorClass::Invalid);
@@ -400,7 +383,10 @@ mod tests {
 
     #[test]
     fn rejection_messages_name_the_field() {
-        let e = class(422, json!({"status": "error", "error": {"code": "EMAIL_ALREADY_EXISTS", "message": "Email is already in use", "details": {"field": "email"}}}));
+        let e = class(
+            422,
+            json!({"status": "error", "error": {"code": "EMAIL_ALREADY_EXISTS", "message": "Email is already in use", "details": {"field": "email"}}}),
+        );
         let text = e.to_string();
         assert!(text.contains("email") && text.contains("EMAIL_ALREADY_EXISTS"), "{text}");
     }

@@ -6,6 +6,7 @@
 //! types below and turns [`Observation`]s and [`Error`]s back into status.
 
 mod agentphone;
+mod drift;
 mod error;
 mod http;
 mod recoverbiz;
@@ -296,7 +297,8 @@ where
     async fn set_active(&self, id: &str, active: bool) -> Result<()>;
 
     /// Remove the object (hard delete, or release for a number). A missing object is `Ok`.
-    async fn delete(&self, id: &str) -> Result<()>;
+    /// `desired` says where it lives (children are addressed through their sub-account).
+    async fn delete(&self, id: &str, desired: &S) -> Result<()>;
 
     /// Re-issue credentials for an existing object where the provider allows it (Yardstik).
     /// `Ok(None)` when it cannot.

@@ -1,6 +1,321 @@
-use super::ProviderClients;
-use super::http::HttpClient;
+//! Vobiz sub-accounts and numbers (PROVIDERS.md §2): hard delete, `enabled` for activation, and
+//! an `auth_token` shown only in the create response.
+//!
+//! No idempotency key exists, so the resource's key is appended to the sub-account's
+//! `description` as a marker that `find` looks for.
 
-pub(super) fn clients(_http: HttpClient) -> ProviderClients {
-    todo!("provider engineer")
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::drift::Drift;
+use super::error::Absent;
+use super::http::{Call, HttpClient};
+use super::{
+    Capabilities, Created, Credentials, Error, External, NumberSpec, Observation, ProviderClients, ProviderKind,
+    Result, SubAccountSpec,
+};
+
+const PAGE: u32 = 100;
+
+pub(super) fn clients(http: HttpClient) -> ProviderClients {
+    ProviderClients {
+        provider: ProviderKind::Vobiz,
+        sub_accounts: Arc::new(SubAccounts(http.clone())),
+        members: None,
+        numbers: Some(Arc::new(Numbers(http))),
+    }
+}
+
+/// `+` is a reserved character in a path segment.
+fn segment(e164: &str) -> String {
+    e164.replace('+', "%2B")
+}
+
+struct SubAccounts(HttpClient);
+
+impl SubAccounts {
+    fn path(&self, sub: Option<&str>) -> String {
+        let parent = self.0.credential("authId");
+        format!("/accounts/{parent}/sub-accounts/{}", sub.unwrap_or_default())
+    }
+}
+
+fn marker(key: &str) -> String {
+    format!("[tenantline.io/uid={key}]")
+}
+
+/// The description as stored: the user's text, then the marker.
+fn description(d: &SubAccountSpec) -> String {
+    let user = d.vobiz.as_ref().and_then(|v| v.description.as_deref()).filter(|s| !s.is_empty());
+    match user {
+        Some(text) => format!("{text} {}", marker(&d.idempotency_key)),
+        None => marker(&d.idempotency_key),
+    }
+}
+
+/// The create/PUT body (PUT is a partial update, so unset fields are left out).
+fn body(d: &SubAccountSpec) -> Value {
+    let o = d.owner.clone().unwrap_or_default();
+    let v = d.vobiz.clone().unwrap_or_default();
+    let mut body = json!({"name": d.display_name, "description": description(d), "enabled": d.active});
+    let mut set = |k: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            body[k] = value;
+        }
+    };
+    set("email", o.email.map(Value::from));
+    set("phone", o.phone.map(Value::from));
+    set("rate_limit", v.rate_limit.map(Value::from));
+    set("kyc_mode", v.kyc_mode.map(Value::from));
+    if v.permissions_calls.is_some() || v.permissions_cdr.is_some() {
+        body["permissions"] =
+            json!({"calls": v.permissions_calls.unwrap_or(true), "cdr": v.permissions_cdr.unwrap_or(true)});
+    }
+    body
+}
+
+fn drift(d: &SubAccountSpec, s: &Value) -> Vec<String> {
+    let o = d.owner.clone().unwrap_or_default();
+    let v = d.vobiz.clone().unwrap_or_default();
+    Drift::default()
+        .text("displayName", Some(&d.display_name), &s["name"])
+        .text_ci("owner.email", o.email.as_deref(), &s["email"])
+        .text("owner.phone", o.phone.as_deref(), &s["phone"])
+        .text("vobiz.description", Some(&description(d)), &s["description"])
+        .value("vobiz.rateLimit", v.rate_limit.map(Value::from), &s["rate_limit"])
+        .value("vobiz.permissions.calls", v.permissions_calls.map(Value::from), &s["permissions"]["calls"])
+        .value("vobiz.permissions.cdr", v.permissions_cdr.map(Value::from), &s["permissions"]["cdr"])
+        .text("vobiz.kycMode", v.kyc_mode.as_deref(), &s["kyc_mode"])
+        .fields()
+}
+
+#[async_trait]
+impl External<SubAccountSpec> for SubAccounts {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            update: true,
+            deactivate: true,
+            delete: true,
+            lookup: true,
+            credential_keys: &["authId", "authToken"],
+            one_time_credentials: true,
+            generated_password: false,
+        }
+    }
+
+    async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
+        let marker = marker(&d.idempotency_key);
+        let path = self.path(None);
+        let all = self.0.list_pages(|| Call::get(path.clone()), "sub_accounts", "size", PAGE).await?;
+        Ok(all.into_iter().find_map(|s| {
+            let ours = s["description"].as_str().is_some_and(|text| text.contains(&marker));
+            ours.then(|| s["auth_id"].as_str().map(str::to_owned)).flatten()
+        }))
+    }
+
+    async fn observe(&self, id: &str, d: &SubAccountSpec) -> Result<Option<Observation>> {
+        let Some(s) = self.0.send(Call::get(self.path(Some(id)))).await.absent_ok()? else {
+            return Ok(None);
+        };
+        Ok(Some(Observation {
+            id: id.to_owned(),
+            active: s["enabled"] != false && s["is_active"] != false,
+            drift: drift(d, &s),
+            // The token reads back as "<redacted>": only the id is shown again.
+            credentials: Credentials::default().with("authId", id),
+            number: None,
+        }))
+    }
+
+    async fn create(&self, d: &SubAccountSpec) -> Result<Created> {
+        let r = self.0.send(Call::new(Method::POST, self.path(None), "create").json(body(d))).await?;
+        let creds = &r["auth_credentials"];
+        let id = creds["auth_id"].as_str().or(r["sub_account"]["auth_id"].as_str()).unwrap_or_default().to_owned();
+        let mut credentials = Credentials::default().with("authId", id.clone());
+        if let Some(token) = creds["auth_token"].as_str().or(r["sub_account"]["auth_token"].as_str()) {
+            credentials.insert("authToken", token);
+        }
+        Ok(Created { id, credentials, number: None })
+    }
+
+    async fn update(&self, id: &str, d: &SubAccountSpec, _: &Credentials) -> Result<()> {
+        self.0.send(Call::new(Method::PUT, self.path(Some(id)), "update").json(body(d))).await.map(drop)
+    }
+
+    async fn set_active(&self, id: &str, active: bool) -> Result<()> {
+        let call = Call::new(Method::PUT, self.path(Some(id)), "set_active").json(json!({"enabled": active}));
+        self.0.send(call).await.map(drop)
+    }
+
+    async fn delete(&self, id: &str, _: &SubAccountSpec) -> Result<()> {
+        let call = Call::new(Method::DELETE, self.path(Some(id)), "delete");
+        self.0.send(call).await.absent_ok().map(drop)
+    }
+}
+
+/// Numbers are bought from the parent's inventory, then assigned to the sub-account; the id is
+/// the E.164 number.
+struct Numbers(HttpClient);
+
+impl Numbers {
+    fn parent(&self) -> &str {
+        self.0.credential("authId")
+    }
+
+    /// The parent's number `e164`, whoever it is assigned to.
+    async fn get(&self, e164: &str) -> Result<Option<Value>> {
+        let path = format!("/Account/{}/numbers", self.parent());
+        let numbers = self.0.list_pages(|| Call::get(path.clone()).query("search", e164), "items", "per_page", PAGE);
+        Ok(numbers.await?.into_iter().find(|n| n["e164"] == e164))
+    }
+
+    /// An inventory number that matches the search.
+    async fn available(&self, d: &NumberSpec) -> Result<String> {
+        let search = d.search.clone().unwrap_or_default();
+        let path = format!("/Account/{}/inventory/numbers", self.parent());
+        let call = Call::get(path).query("country", &search.country).query("per_page", PAGE);
+        let call = match &search.area_code {
+            Some(area) => call.query("search", area),
+            None => call,
+        };
+        let items = self.0.send(call).await?;
+        let items = items["items"].as_array().cloned().unwrap_or_default();
+        items.iter().filter_map(|n| n["e164"].as_str()).find(|e| matches(d, e)).map(str::to_owned).ok_or_else(|| {
+            Error::Invalid {
+                provider: ProviderKind::Vobiz,
+                field: Some("search".into()),
+                message: "no number in the inventory matches the search".into(),
+            }
+        })
+    }
+
+    async fn assign(&self, e164: &str, sub: &str) -> Result<()> {
+        let path = format!("/account/{}/numbers/{}/assign-subaccount", self.parent(), segment(e164));
+        let call = Call::new(Method::POST, path, "assign").json(json!({"sub_account_id": sub}));
+        self.0.send(call).await.map(drop)
+    }
+}
+
+/// Whether `e164` is what the spec asks for: that number, or one in the searched area.
+fn matches(d: &NumberSpec, e164: &str) -> bool {
+    if let Some(number) = &d.number {
+        return number == e164;
+    }
+    let area = d.search.as_ref().and_then(|s| s.area_code.as_deref());
+    // North American numbers put the area code right after +1; elsewhere any position counts.
+    area.is_none_or(|a| e164.strip_prefix("+1").map_or(e164.contains(a), |rest| rest.starts_with(a)))
+}
+
+#[async_trait]
+impl External<NumberSpec> for Numbers {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { update: true, delete: true, lookup: true, ..Default::default() }
+    }
+
+    async fn find(&self, d: &NumberSpec) -> Result<Option<String>> {
+        if let Some(number) = &d.number {
+            // A named number the parent already owns is taken over, assigned or not.
+            return Ok(self.get(number).await?.filter(|n| n["status"] == "active").map(|_| number.clone()));
+        }
+        let path = format!("/Account/{}/numbers", self.parent());
+        let numbers = self.0.list_pages(|| Call::get(path.clone()), "items", "per_page", PAGE).await?;
+        Ok(numbers.iter().find_map(|n| {
+            let e164 = n["e164"].as_str()?;
+            let ours = n["sub_account_id"] == d.sub_account_id.as_str() && n["status"] == "active";
+            (ours && matches(d, e164) && !d.claimed.iter().any(|c| c == e164)).then(|| e164.to_owned())
+        }))
+    }
+
+    async fn observe(&self, id: &str, d: &NumberSpec) -> Result<Option<Observation>> {
+        // A number waiting out its release cooldown is as good as gone.
+        let Some(n) = self.get(id).await?.filter(|n| n["status"] == "active") else {
+            return Ok(None);
+        };
+        let drift = Drift::default().check("subAccountRef", n["sub_account_id"] != d.sub_account_id.as_str());
+        Ok(Some(Observation {
+            id: id.to_owned(),
+            active: true,
+            drift: drift.fields(),
+            credentials: Credentials::default(),
+            number: Some(id.to_owned()),
+        }))
+    }
+
+    async fn create(&self, d: &NumberSpec) -> Result<Created> {
+        let e164 = match &d.number {
+            Some(number) => number.clone(),
+            None => self.available(d).await?,
+        };
+        let path = format!("/Account/{}/numbers/purchase-from-inventory", self.parent());
+        self.0.send(Call::new(Method::POST, path, "create").json(json!({"e164": e164}))).await?;
+        // The number is ours now: report it even if the assignment fails, so that the id is
+        // kept and the next observe re-assigns it instead of buying another.
+        if let Err(e) = self.assign(&e164, &d.sub_account_id).await {
+            tracing::warn!(error = %e, "bought {e164} but could not assign it yet");
+        }
+        Ok(Created { id: e164.clone(), credentials: Credentials::default(), number: Some(e164) })
+    }
+
+    async fn update(&self, id: &str, d: &NumberSpec, _: &Credentials) -> Result<()> {
+        self.assign(id, &d.sub_account_id).await
+    }
+
+    async fn set_active(&self, _: &str, _: bool) -> Result<()> {
+        Err(Error::unsupported(ProviderKind::Vobiz, "deactivating numbers"))
+    }
+
+    async fn delete(&self, id: &str, _: &NumberSpec) -> Result<()> {
+        let path = format!("/Account/{}/numbers/{}", self.parent(), segment(id));
+        let call = Call::new(Method::DELETE, path, "delete").query("immediate", true);
+        self.0.send(call).await.absent_ok().map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{NumberSearch, Owner, VobizOptions};
+
+    fn spec() -> SubAccountSpec {
+        SubAccountSpec {
+            idempotency_key: "uid-1".into(),
+            display_name: "Support".into(),
+            active: true,
+            owner: Some(Owner { email: Some("a@x.io".into()), ..Default::default() }),
+            vobiz: Some(VobizOptions { rate_limit: Some(500), description: Some("Line".into()), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_description_carries_the_marker_after_the_users_text() {
+        let b = body(&spec());
+        assert_eq!(b["description"], "Line [tenantline.io/uid=uid-1]");
+        assert_eq!(b["rate_limit"], 500);
+        assert!(b.get("permissions").is_none() && b.get("phone").is_none());
+    }
+
+    #[test]
+    fn drift_compares_what_the_spec_sets() {
+        let same = json!({"name": "Support", "email": "A@x.io", "description": "Line [tenantline.io/uid=uid-1]",
+                          "rate_limit": 500, "permissions": {"calls": true, "cdr": true}});
+        assert!(drift(&spec(), &same).is_empty());
+        let changed = json!({"name": "Support", "email": "b@x.io", "description": "edited", "rate_limit": 1000});
+        assert_eq!(drift(&spec(), &changed), ["owner.email", "vobiz.description", "vobiz.rateLimit"]);
+    }
+
+    #[test]
+    fn area_codes_match_after_the_country_code() {
+        let d = NumberSpec {
+            search: Some(NumberSearch { country: "US".into(), area_code: Some("415".into()) }),
+            ..Default::default()
+        };
+        assert!(matches(&d, "+14155550101"));
+        assert!(!matches(&d, "+12124155555"));
+        let named = NumberSpec { number: Some("+14155550101".into()), ..Default::default() };
+        assert!(matches(&named, "+14155550101") && !matches(&named, "+14155550102"));
+    }
 }

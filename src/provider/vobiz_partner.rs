@@ -1,6 +1,184 @@
-use super::ProviderClients;
-use super::http::HttpClient;
+//! Vobiz Partner API (PROVIDERS.md §4): customer accounts that can be created and read, never
+//! changed or removed, with a login password we generate and a wallet we fund once.
+//!
+//! Emails are unique across the platform, so `find` looks for the owner's email.
 
-pub(super) fn clients(_http: HttpClient) -> ProviderClients {
-    todo!("provider engineer")
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::drift::Drift;
+use super::error::Absent;
+use super::http::{Call, HttpClient};
+use super::{
+    Capabilities, Created, Credentials, Error, ExposeSecret, External, Observation, ProviderClients, ProviderKind,
+    Result, SubAccountSpec,
+};
+
+const PAGE: u32 = 100;
+
+pub(super) fn clients(http: HttpClient) -> ProviderClients {
+    ProviderClients {
+        provider: ProviderKind::VobizPartner,
+        sub_accounts: Arc::new(Customers(http)),
+        members: None,
+        numbers: None,
+    }
+}
+
+struct Customers(HttpClient);
+
+fn body(d: &SubAccountSpec) -> Value {
+    let o = d.owner.clone().unwrap_or_default();
+    let a = d.address.clone().unwrap_or_default();
+    let street = match (a.line1, a.line2) {
+        (Some(l1), Some(l2)) => Some(format!("{l1}, {l2}")),
+        (l1, l2) => l1.or(l2),
+    };
+    let fields = [
+        ("name", Some(d.display_name.clone())),
+        ("email", o.email),
+        ("password", d.password.as_ref().map(|p| p.expose_secret().to_owned())),
+        ("phone", o.phone),
+        ("company", d.company_name.clone()),
+        ("address", street),
+        ("city", a.city),
+        ("state", a.state),
+        ("zip_code", a.postal_code),
+        ("country", a.country),
+        ("timezone", d.timezone.clone()),
+    ];
+    Value::Object(fields.into_iter().filter_map(|(k, v)| Some((k.to_owned(), Value::from(v?)))).collect())
+}
+
+fn drift(d: &SubAccountSpec, c: &Value) -> Vec<String> {
+    let o = d.owner.clone().unwrap_or_default();
+    let a = d.address.clone().unwrap_or_default();
+    Drift::default()
+        .text("displayName", Some(&d.display_name), &c["name"])
+        .text("companyName", d.company_name.as_deref(), &c["company"])
+        .text_ci("owner.email", o.email.as_deref(), &c["email"])
+        .text("owner.phone", o.phone.as_deref(), &c["phone"])
+        .text("timezone", d.timezone.as_deref(), &c["timezone"])
+        .text("address.city", a.city.as_deref(), &c["city"])
+        .text("address.state", a.state.as_deref(), &c["state"])
+        .text("address.postalCode", a.postal_code.as_deref(), &c["zip_code"])
+        .text_ci("address.country", a.country.as_deref(), &c["country"])
+        .fields()
+}
+
+#[async_trait]
+impl External<SubAccountSpec> for Customers {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            lookup: true,
+            credential_keys: &["authId", "authToken", "password"],
+            generated_password: true,
+            ..Default::default()
+        }
+    }
+
+    async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
+        let Some(email) = d.owner.as_ref().and_then(|o| o.email.clone()) else { return Ok(None) };
+        let call = || Call::get("/accounts").query("search", email.clone());
+        let found = self.0.list_pages(call, "accounts", "per_page", PAGE).await?;
+        Ok(found.into_iter().find_map(|c| {
+            let same = c["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(&email));
+            same.then(|| c["auth_id"].as_str().map(str::to_owned)).flatten()
+        }))
+    }
+
+    async fn observe(&self, id: &str, d: &SubAccountSpec) -> Result<Option<Observation>> {
+        let Some(c) = self.0.send(Call::get(format!("/accounts/{id}"))).await.absent_ok()? else {
+            return Ok(None);
+        };
+        // Unlike the list, a single read shows the token in clear.
+        let mut credentials = Credentials::default().with("authId", id);
+        if let Some(token) = c["auth_token"].as_str().filter(|t| !t.starts_with('<')) {
+            credentials.insert("authToken", token);
+        }
+        Ok(Some(Observation {
+            id: id.to_owned(),
+            active: c["is_active"] != false && c["enabled"] != false,
+            drift: drift(d, &c),
+            credentials,
+            number: None,
+        }))
+    }
+
+    async fn create(&self, d: &SubAccountSpec) -> Result<Created> {
+        let c = self.0.send(Call::new(Method::POST, "/accounts", "create").json(body(d))).await?;
+        let id = c["auth_id"].as_str().unwrap_or_default().to_owned();
+        let mut credentials = Credentials::default().with("authId", id.clone());
+        if let Some(token) = c["auth_token"].as_str() {
+            credentials.insert("authToken", token);
+        }
+        if let Some(funding) = &d.vobiz_partner
+            && let Some(amount) = funding.opening_balance.filter(|a| *a > 0.0)
+        {
+            // Transfers have no idempotency key, so the opening one is made exactly once, here;
+            // if it fails the account still exists and the id must be kept.
+            let body = json!({
+                "amount": amount,
+                "currency": funding.currency.as_deref().unwrap_or("USD"),
+                "description": "opening balance (tenantline)",
+            });
+            let call = Call::new(Method::POST, format!("/accounts/{id}/transfer-balance"), "transfer").json(body);
+            if let Err(e) = self.0.send(call).await {
+                tracing::warn!(error = %e, "created {id} but the opening balance transfer failed; fund it by hand");
+            }
+        }
+        Ok(Created { id, credentials, number: None })
+    }
+
+    async fn update(&self, _: &str, _: &SubAccountSpec, _: &Credentials) -> Result<()> {
+        Err(Error::unsupported(ProviderKind::VobizPartner, "changing customer accounts"))
+    }
+
+    async fn set_active(&self, _: &str, _: bool) -> Result<()> {
+        Err(Error::unsupported(ProviderKind::VobizPartner, "deactivating customer accounts"))
+    }
+
+    async fn delete(&self, _: &str, _: &SubAccountSpec) -> Result<()> {
+        Err(Error::unsupported(ProviderKind::VobizPartner, "deleting customer accounts"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{Address, Owner, SecretString};
+
+    fn spec() -> SubAccountSpec {
+        SubAccountSpec {
+            display_name: "Collections".into(),
+            owner: Some(Owner { email: Some("c@acme.example".into()), ..Default::default() }),
+            address: Some(Address {
+                line1: Some("1 Main St".into()),
+                line2: Some("Floor 2".into()),
+                country: Some("US".into()),
+                ..Default::default()
+            }),
+            password: Some(SecretString::from("S3cure!pass-123")),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_body_flattens_the_address_and_leaves_out_unset_fields() {
+        let b = body(&spec());
+        assert_eq!(b["address"], "1 Main St, Floor 2");
+        assert_eq!(b["password"], "S3cure!pass-123");
+        assert!(b.get("company").is_none() && b.get("timezone").is_none());
+    }
+
+    #[test]
+    fn drift_is_reported_by_spec_field() {
+        let c = json!({"name": "Collections", "email": "C@ACME.example", "country": "us"});
+        assert!(drift(&spec(), &c).is_empty());
+        let c = json!({"name": "Renamed", "email": "c@acme.example", "country": "IN"});
+        assert_eq!(drift(&spec(), &c), ["displayName", "address.country"]);
+    }
 }

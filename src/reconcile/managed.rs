@@ -414,7 +414,7 @@ async fn recreate_for_lost_credentials<K: Managed>(
 ) -> Result<Step, Error> {
     let patch = json!({"metadata": {"annotations": {EXTERNAL_ID: null}}});
     api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
-    r.external.delete(id).await?;
+    r.external.delete(id, &r.desired).await?;
     ctx.event(
         obj,
         EventType::Warning,
@@ -487,7 +487,7 @@ async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Act
     };
     let result = match deletion_action(policy, &r.external.capabilities()) {
         DeletionAction::Delete => {
-            r.external.delete(&id).await.map(|()| ("Deleted", format!("deleted {id} at {}", r.provider)))
+            r.external.delete(&id, &r.desired).await.map(|()| ("Deleted", format!("deleted {id} at {}", r.provider)))
         }
         DeletionAction::Deactivate => match r.external.set_active(&id, false).await {
             Err(provider::Error::NotFound { .. }) => Ok(()),
