@@ -166,6 +166,14 @@ pub struct SubAccountSpec {
     pub yardstik: Option<YardstikOptions>,
 }
 
+impl SubAccountSpec {
+    /// The idempotency key as a marker in a free-text field, for providers that have no better
+    /// place to keep it (Vobiz and Vobiz Partner descriptions).
+    fn key_marker(&self) -> String {
+        format!("[tenantline.io/uid={}]", self.idempotency_key)
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Owner {
     pub email: Option<String>,

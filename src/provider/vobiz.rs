@@ -43,16 +43,12 @@ impl SubAccounts {
     }
 }
 
-fn marker(key: &str) -> String {
-    format!("[tenantline.io/uid={key}]")
-}
-
 /// The description as stored: the user's text, then the marker.
 fn description(d: &SubAccountSpec) -> String {
     let user = d.vobiz.as_ref().and_then(|v| v.description.as_deref()).filter(|s| !s.is_empty());
     match user {
-        Some(text) => format!("{text} {}", marker(&d.idempotency_key)),
-        None => marker(&d.idempotency_key),
+        Some(text) => format!("{text} {}", d.key_marker()),
+        None => d.key_marker(),
     }
 }
 
@@ -107,7 +103,7 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
-        let marker = marker(&d.idempotency_key);
+        let marker = d.key_marker();
         let path = self.path(None);
         let all = self.0.list_pages(|| Call::get(path.clone()), "sub_accounts", "size", PAGE).await?;
         Ok(all.into_iter().find_map(|s| {

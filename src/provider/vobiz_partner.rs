@@ -1,7 +1,9 @@
 //! Vobiz Partner API (PROVIDERS.md §4): customer accounts that can be created and read, never
 //! changed or removed, with a login password we generate and a wallet we fund once.
 //!
-//! Emails are unique across the platform, so `find` looks for the owner's email.
+//! No idempotency key exists: the resource's key goes into the customer's `description`, and
+//! `find` looks for it on the account with the owner's email (emails are unique platform-wide,
+//! but the account may be another resource's).
 
 use std::sync::Arc;
 
@@ -49,6 +51,7 @@ fn body(d: &SubAccountSpec) -> Value {
         ("zip_code", a.postal_code),
         ("country", a.country),
         ("timezone", d.timezone.clone()),
+        ("description", Some(d.key_marker())),
     ];
     Value::Object(fields.into_iter().filter_map(|(k, v)| Some((k.to_owned(), Value::from(v?)))).collect())
 }
@@ -84,9 +87,11 @@ impl External<SubAccountSpec> for Customers {
         let Some(email) = d.owner.as_ref().and_then(|o| o.email.clone()) else { return Ok(None) };
         let call = || Call::get("/accounts").query("search", email.clone());
         let found = self.0.list_pages(call, "accounts", "per_page", PAGE).await?;
+        let marker = d.key_marker();
         Ok(found.into_iter().find_map(|c| {
             let same = c["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(&email));
-            same.then(|| c["auth_id"].as_str().map(str::to_owned)).flatten()
+            let ours = c["description"].as_str().is_some_and(|t| t.contains(&marker));
+            (same && ours).then(|| c["auth_id"].as_str().map(str::to_owned)).flatten()
         }))
     }
 

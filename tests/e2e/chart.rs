@@ -11,7 +11,12 @@ const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/tenantline");
 
 fn helm(args: &[&str]) -> String {
     let out = Command::new("helm").args(args).output().expect("helm on PATH (make test builds it)");
-    assert!(out.status.success(), "helm {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "helm {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -43,11 +48,16 @@ async fn the_operator_runs_under_the_charts_rbac_and_serves_probes_and_metrics()
     assert!(ready.is_some(), "/readyz never answered 200\n{}", env.operator.log_tail(20));
     env.apply_example("yardstik");
     env.wait_ready::<tenantline::api::SubAccount>("acme-screening").await;
-    let metrics = http.get(format!("http://{}/metrics", env.operator.metrics)).send().await.unwrap().text().await.unwrap();
+    let metrics =
+        http.get(format!("http://{}/metrics", env.operator.metrics)).send().await.unwrap().text().await.unwrap();
     for name in ["tenantline_reconcile_total", "tenantline_provider_requests_total"] {
         assert!(metrics.contains(name), "/metrics lacks {name}");
     }
     let log = env.operator.log();
-    assert!(!log.to_lowercase().contains("forbidden"), "the chart's RBAC denied something:\n{}", env.operator.log_tail(30));
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "the chart's RBAC denied something:\n{}",
+        env.operator.log_tail(30)
+    );
     env.finish().await;
 }

@@ -46,7 +46,11 @@ async fn garbage_collector_deletes_dependents_of_a_custom_resource() {
     let owner = widget.controller_owner_ref(&ApiResource::from_gvk(&gvk)).unwrap();
     let config_maps = Api::<ConfigMap>::namespaced(client.clone(), &ns.name);
     let dependent = ConfigMap {
-        metadata: ObjectMeta { name: Some("dependent".into()), owner_references: Some(vec![owner]), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some("dependent".into()),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
         ..Default::default()
     };
     config_maps.create(&PostParams::default(), &dependent).await.expect("create dependent ConfigMap");

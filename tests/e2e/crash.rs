@@ -38,7 +38,9 @@ async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicat
         ("vobizPartner", "/api/v1/partner/accounts"),
         ("yardstik", "/sub_accounts"),
     ] {
-        env.sim.fault(provider, "POST", json!({"kind": "afterApply"}), json!({"route": route, "probability": 0.3})).await;
+        env.sim
+            .fault(provider, "POST", json!({"kind": "afterApply"}), json!({"route": route, "probability": 0.3}))
+            .await;
     }
     let mut names = Vec::new();
     for config in configs {
@@ -65,7 +67,9 @@ async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicat
         let ready = list
             .iter()
             .filter(|sa| {
-                sa.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                sa.status
+                    .as_ref()
+                    .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
             })
             .count();
         (ready == names.len()).then_some(())
@@ -75,7 +79,11 @@ async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicat
         let list = api.list(&ListParams::default()).await.unwrap();
         let not_ready: Vec<_> = list
             .iter()
-            .filter(|sa| !sa.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")))
+            .filter(|sa| {
+                !sa.status
+                    .as_ref()
+                    .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
             .map(|sa| (sa.metadata.name.clone(), sa.status.as_ref().map(|s| s.conditions.clone())))
             .collect();
         panic!("not Ready after {kills} kills: {not_ready:?}\n{}", env.operator.log_tail(40));
@@ -105,7 +113,11 @@ async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicat
         let check = |pointer: &str, key: &str, field: &str, secret_key: &str| {
             let item = state.pointer(pointer).unwrap().as_array().unwrap().iter().find(|i| i[key] == id.as_str());
             let item = item.unwrap_or_else(|| panic!("{name}: {id} not at the provider"));
-            assert_eq!(item[field].as_str().unwrap(), data[secret_key], "{name}: {secret_key} differs from the provider's");
+            assert_eq!(
+                item[field].as_str().unwrap(),
+                data[secret_key],
+                "{name}: {secret_key} differs from the provider's"
+            );
         };
         if name.starts_with("vobiz-partner") {
             check("/vobizPartner/accounts", "auth_id", "auth_token", "authToken");

@@ -76,7 +76,11 @@ async fn deleting_a_sub_account_removes_its_members_and_numbers_first() {
     assert!(env.wait_gone::<TeamMember>("sarah-johnson", Duration::from_secs(5)).await);
     assert!(env.wait_gone::<PhoneNumber>("acme-support-main", Duration::from_secs(5)).await);
     let state = env.sim.state().await;
-    assert!(state["recoverbiz"]["members"].as_array().unwrap().is_empty(), "the member was removed: {}", state["recoverbiz"]);
+    assert!(
+        state["recoverbiz"]["members"].as_array().unwrap().is_empty(),
+        "the member was removed: {}",
+        state["recoverbiz"]
+    );
     assert!(find(&state, "/vobiz/subAccounts", "auth_id", &vobiz_id).is_none());
     let held = find(&state, "/vobiz/numbers", "e164", &number);
     assert!(held.is_none_or(|n| n["sub_account_id"] != vobiz_id.as_str()), "the number was released first: {held:?}");
@@ -102,14 +106,20 @@ async fn a_provider_outage_during_deletion_keeps_the_finalizer_without_a_hot_loo
     tokio::time::sleep(window).await;
     let attempts = env.sim.calls("vobiz", "DELETE", route).await;
     assert!((2..=8).contains(&attempts), "{attempts} DELETE attempts in {window:?}: expected a few, with backoff");
-    let sa = env.api::<SubAccount>().get("doomed").await.expect("the finalizer holds the object while the provider is down");
+    let sa =
+        env.api::<SubAccount>().get("doomed").await.expect("the finalizer holds the object while the provider is down");
     let reconciling = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Reconciling").unwrap();
     assert_eq!((reconciling.status.as_str(), reconciling.reason.as_str()), ("True", "Deleting"));
 
     env.sim.clear_faults().await;
     assert!(env.wait_gone::<SubAccount>("doomed", Duration::from_secs(90)).await, "deleted once the provider is back");
     let gone = eventually(Duration::from_secs(5), || async {
-        env.sim.state().await["vobiz"]["subAccounts"].as_array().unwrap().iter().all(|s| s["name"] != "doomed").then_some(())
+        env.sim.state().await["vobiz"]["subAccounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["name"] != "doomed")
+            .then_some(())
     })
     .await;
     assert!(gone.is_some());

@@ -10,12 +10,7 @@ use tenantline::api::{PhoneNumber, SubAccount, TeamMember};
 use crate::harness::{Env, kubectl};
 
 fn data(secret: &Secret) -> BTreeMap<String, String> {
-    secret
-        .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), String::from_utf8(v.0.clone()).unwrap()))
-        .collect()
+    secret.data.iter().flatten().map(|(k, v)| (k.clone(), String::from_utf8(v.0.clone()).unwrap())).collect()
 }
 
 fn only<'a>(state: &'a Value, pointer: &str) -> &'a Value {
@@ -64,7 +59,8 @@ async fn every_providers_example_becomes_ready_with_the_issued_credentials() {
     let secret = data(&env.secret("acme-marketing-credentials").await.unwrap());
     assert_eq!(secret["subAccountId"], ap["id"].as_str().unwrap());
     let number = agentphone_number.status.unwrap().number.unwrap();
-    let bought = state["agentphone"]["numbers"].as_array().unwrap().iter().find(|n| n["phoneNumber"] == number.as_str());
+    let bought =
+        state["agentphone"]["numbers"].as_array().unwrap().iter().find(|n| n["phoneNumber"] == number.as_str());
     assert_eq!(bought.unwrap()["subAccountId"], ap["id"]);
 
     let vp = only(&state, "/vobizPartner/accounts");

@@ -134,7 +134,8 @@ impl Env {
             .list(&ListParams::default())
             .await
             .unwrap();
-        let core = Api::<Event>::namespaced(self.client.clone(), &self.ns.name).list(&ListParams::default()).await.unwrap();
+        let core =
+            Api::<Event>::namespaced(self.client.clone(), &self.ns.name).list(&ListParams::default()).await.unwrap();
         events
             .into_iter()
             .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
@@ -207,7 +208,11 @@ pub async fn chart_identity(client: &Client) -> PathBuf {
                 String::from_utf8_lossy(&ns.stderr)
             );
             let applied = kubectl(&["apply", "--server-side", "-f", "-"], &String::from_utf8(rendered.stdout).unwrap());
-            assert!(applied.status.success(), "applying the chart's RBAC: {}", String::from_utf8_lossy(&applied.stderr));
+            assert!(
+                applied.status.success(),
+                "applying the chart's RBAC: {}",
+                String::from_utf8_lossy(&applied.stderr)
+            );
             support::service_account_kubeconfig(client, RELEASE_NAMESPACE, "tenantline").await
         })
         .await

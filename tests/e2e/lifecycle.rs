@@ -15,10 +15,12 @@ const RB_KEY: &str = "pk_live_sim_recoverbiz_0000000000000000";
 /// The example ProviderConfig of `dir`, polling every 2 s so drift is seen quickly.
 pub fn fast_provider(env: &Env, dir: &str) {
     let path = format!("{}/examples/{dir}/provider.yaml", env!("CARGO_MANIFEST_DIR"));
-    env.apply_ok(&std::fs::read_to_string(path).unwrap().replace("pollInterval: 10m", "").replace(
-        "  credentialsSecretRef:",
-        "  pollInterval: 2s\n  credentialsSecretRef:",
-    ));
+    env.apply_ok(
+        &std::fs::read_to_string(path)
+            .unwrap()
+            .replace("pollInterval: 10m", "")
+            .replace("  credentialsSecretRef:", "  pollInterval: 2s\n  credentialsSecretRef:"),
+    );
 }
 
 pub fn sub_account(name: &str, config: &str, extra: &str) -> String {
@@ -29,9 +31,13 @@ pub fn sub_account(name: &str, config: &str, extra: &str) -> String {
 
 async fn merge(env: &Env, name: &str, spec: Value) {
     env.api::<SubAccount>()
-        .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(json!({
-            "apiVersion": "tenantline.io/v1alpha1", "kind": "SubAccount", "metadata": {"name": name}, "spec": spec
-        })))
+        .patch(
+            name,
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(json!({
+                "apiVersion": "tenantline.io/v1alpha1", "kind": "SubAccount", "metadata": {"name": name}, "spec": spec
+            })),
+        )
         .await
         .unwrap();
 }
@@ -59,7 +65,12 @@ async fn spec_changes_reach_the_provider_and_drift_is_corrected_or_reported() {
     let id = sa.status.unwrap().external_id.unwrap();
 
     // A spec change is applied in place.
-    merge(&env, "lending", json!({"providerConfigRef": {"name": "recoverbiz"}, "displayName": "lending", "companyName": "Acme Financial"})).await;
+    merge(
+        &env,
+        "lending",
+        json!({"providerConfigRef": {"name": "recoverbiz"}, "displayName": "lending", "companyName": "Acme Financial"}),
+    )
+    .await;
     let updated = eventually(Duration::from_secs(30), || async {
         (recoverbiz_account(&env, &id).await["company_name"] == "Acme Financial").then_some(())
     })
@@ -152,12 +163,19 @@ async fn an_existing_account_named_by_annotation_is_adopted_without_a_create() {
     let creates_before = env.sim.calls("recoverbiz", "POST", "/v1/accounts").await;
 
     let yaml = sub_account("existing", "recoverbiz", "")
-        .replace("  name: existing\n", &format!("  name: existing\n  annotations: {{tenantline.io/external-id: {id}}}\n"))
+        .replace(
+            "  name: existing\n",
+            &format!("  name: existing\n  annotations: {{tenantline.io/external-id: {id}}}\n"),
+        )
         .replace("displayName: existing", "displayName: Existing Customer");
     env.apply_ok(&yaml);
     let sa = env.wait_ready::<SubAccount>("existing").await;
     assert_eq!(sa.status.unwrap().external_id.as_deref(), Some(id.as_str()));
-    assert_eq!(env.sim.calls("recoverbiz", "POST", "/v1/accounts").await, creates_before, "adoption created an account");
+    assert_eq!(
+        env.sim.calls("recoverbiz", "POST", "/v1/accounts").await,
+        creates_before,
+        "adoption created an account"
+    );
     assert_eq!(env.sim.state().await["recoverbiz"]["accounts"].as_array().unwrap().len(), 1);
     env.finish().await;
 }

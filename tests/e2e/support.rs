@@ -11,7 +11,7 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::config::{AuthInfo, Kubeconfig, KubeConfigOptions, NamedAuthInfo};
+use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig, NamedAuthInfo};
 use kube::{Api, Client, Config};
 use tokio::sync::OnceCell;
 
@@ -21,9 +21,12 @@ pub fn kubeconfig_path() -> PathBuf {
 }
 
 pub async fn client() -> Client {
-    let config = Config::from_custom_kubeconfig(Kubeconfig::read_from(kubeconfig_path()).unwrap(), &KubeConfigOptions::default())
-        .await
-        .expect("kubeconfig from KUBECONFIG");
+    let config = Config::from_custom_kubeconfig(
+        Kubeconfig::read_from(kubeconfig_path()).unwrap(),
+        &KubeConfigOptions::default(),
+    )
+    .await
+    .expect("kubeconfig from KUBECONFIG");
     Client::try_from(config).unwrap()
 }
 
@@ -84,7 +87,10 @@ pub async fn apply_crd(api: &Api<CustomResourceDefinition>, crd: &CustomResource
 /// a bound token from the TokenRequest API: the identity the operator runs with in a cluster.
 pub async fn service_account_kubeconfig(client: &Client, namespace: &str, name: &str) -> PathBuf {
     let sas = Api::<ServiceAccount>::namespaced(client.clone(), namespace);
-    let sa = ServiceAccount { metadata: ObjectMeta { name: Some(name.to_owned()), ..Default::default() }, ..Default::default() };
+    let sa = ServiceAccount {
+        metadata: ObjectMeta { name: Some(name.to_owned()), ..Default::default() },
+        ..Default::default()
+    };
     match sas.create(&PostParams::default(), &sa).await {
         Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 409 => {}
@@ -121,7 +127,9 @@ pub async fn service_account_kubeconfig(client: &Client, namespace: &str, name: 
 }
 
 pub async fn client_from(path: &PathBuf) -> Client {
-    let config = Config::from_custom_kubeconfig(Kubeconfig::read_from(path).unwrap(), &KubeConfigOptions::default()).await.unwrap();
+    let config = Config::from_custom_kubeconfig(Kubeconfig::read_from(path).unwrap(), &KubeConfigOptions::default())
+        .await
+        .unwrap();
     Client::try_from(config).unwrap()
 }
 
