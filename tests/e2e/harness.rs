@@ -166,11 +166,21 @@ impl Env {
 
     /// Delete the test's resources while the operator still runs (their finalizers need it),
     /// then the namespace.
+    /// A deletion that does not finish is a bug the test reports.
     pub async fn finish(self) {
-        let _ = kubectl(
-            &["delete", "subaccounts,teammembers,phonenumbers", "--all", "-n", &self.ns.name, "--timeout=120s"],
+        let out = kubectl(
+            &["delete", "subaccounts,teammembers,phonenumbers", "--all", "-n", &self.ns.name, "--timeout=60s"],
             "",
         );
+        if !out.status.success() {
+            let left = kubectl(&["get", "tenantline", "-n", &self.ns.name, "-o", "yaml"], "");
+            panic!(
+                "the test's resources were not deleted: {}\n{}\noperator log tail:\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&left.stdout),
+                self.operator.log_tail(60)
+            );
+        }
         self.ns.delete().await;
     }
 }
@@ -288,17 +298,27 @@ fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
-/// A tenantline-sim for one test, over real HTTP on loopback.
+/// A tenantline-sim for one test, over real HTTP on loopback. It runs on its own thread: a test
+/// blocked on kubectl must not stop the provider from answering the operator.
 pub struct Sim {
     pub addr: SocketAddr,
     http: reqwest::Client,
-    _task: tokio::task::JoinHandle<()>,
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Sim {
     pub async fn start() -> Self {
-        let (addr, task) = tenantline_sim::Simulator::spawn_local(tenantline_sim::Seed::default()).await;
-        Self { addr, http: reqwest::Client::new(), _task: task }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, addr) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let (addr, task) = tenantline_sim::Simulator::spawn_local(tenantline_sim::Seed::default()).await;
+                ready.send(addr).unwrap();
+                tokio::select! { _ = task => {}, _ = stopped => {} }
+            });
+        });
+        Self { addr: addr.await.unwrap(), http: reqwest::Client::new(), _stop: stop }
     }
 
     pub fn url(&self, path: &str) -> String {
