@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
-.PHONY: test demo tools up down env crds lint bench
+.PHONY: test demo tools up down env crds lint
 
 ## make test: build what is missing, start a local control plane (or use $KUBECONFIG), run every test.
 test: tools

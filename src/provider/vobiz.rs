@@ -213,7 +213,11 @@ impl External<NumberSpec> for Numbers {
 
     async fn find(&self, d: &NumberSpec) -> Result<Option<String>> {
         if let Some(number) = &d.number {
-            // A named number the parent already owns is taken over, assigned or not.
+            // A named number the parent already owns is taken over, assigned or not, unless
+            // another resource holds it.
+            if d.claimed.contains(number) {
+                return Ok(None);
+            }
             return Ok(self.get(number).await?.filter(|n| n["status"] == "active").map(|_| number.clone()));
         }
         let path = format!("/Account/{}/numbers", self.parent());
