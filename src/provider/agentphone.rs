@@ -74,7 +74,7 @@ impl External<SubAccountSpec> for SubAccounts {
     async fn create(&self, d: &SubAccountSpec) -> Result<Created> {
         let call = Call::new(Method::POST, "/v1/sub-accounts", "create").json(json!({"name": d.display_name}));
         let id = id_of(&self.0.send(call).await?);
-        Ok(Created { credentials: Credentials::default().with("subAccountId", id.clone()), id, number: None })
+        Ok(Created { credentials: Credentials::default().with("subAccountId", id.clone()), id, ..Default::default() })
     }
 
     async fn update(&self, id: &str, d: &SubAccountSpec, _: &Credentials) -> Result<()> {
@@ -145,11 +145,7 @@ impl External<NumberSpec> for Numbers {
         let body = json!({"country": search.country, "areaCode": search.area_code});
         let call = Call::new(Method::POST, "/v1/numbers", "create").header(SUB_ACCOUNT, d.sub_account_id.clone());
         let n = self.0.send(call.json(body)).await?;
-        Ok(Created {
-            id: id_of(&n),
-            credentials: Credentials::default(),
-            number: n["phoneNumber"].as_str().map(str::to_owned),
-        })
+        Ok(Created { id: id_of(&n), number: n["phoneNumber"].as_str().map(str::to_owned), ..Default::default() })
     }
 
     async fn update(&self, _: &str, _: &NumberSpec, _: &Credentials) -> Result<()> {

@@ -276,6 +276,9 @@ pub struct Created {
     pub id: String,
     pub credentials: Credentials,
     pub number: Option<String>,
+    /// A follow-up step that failed although the object exists (e.g. the opening balance
+    /// transfer), for a person to finish; the object is kept.
+    pub warning: Option<String>,
 }
 
 /// One kind of provider object (sub-account, team member or phone number) at one provider.

@@ -108,8 +108,8 @@ impl External<SubAccountSpec> for Accounts {
         let a = self.0.send(Call::new(Method::POST, "/accounts", "create").json(account_body(d))).await?;
         Ok(Created {
             id: a["id"].as_str().unwrap_or_default().to_owned(),
-            credentials: Credentials::default(),
             number: a["phone_number"].as_str().map(str::to_owned),
+            ..Default::default()
         })
     }
 
@@ -182,8 +182,8 @@ impl External<MemberSpec> for Members {
         let m = self.0.send(Call::new(Method::POST, path, "create").json(body)).await?;
         Ok(Created {
             id: m["id"].as_str().unwrap_or_default().to_owned(),
-            credentials: Credentials::default(),
             number: m["phone_number"].as_str().map(str::to_owned),
+            ..Default::default()
         })
     }
 

@@ -134,7 +134,7 @@ impl External<SubAccountSpec> for SubAccounts {
         if let Some(token) = creds["auth_token"].as_str().or(r["sub_account"]["auth_token"].as_str()) {
             credentials.insert("authToken", token);
         }
-        Ok(Created { id, credentials, number: None })
+        Ok(Created { id, credentials, ..Default::default() })
     }
 
     async fn update(&self, id: &str, d: &SubAccountSpec, _: &Credentials) -> Result<()> {
@@ -256,7 +256,7 @@ impl External<NumberSpec> for Numbers {
         if let Err(e) = self.assign(&e164, &d.sub_account_id).await {
             tracing::warn!(error = %e, "bought {e164} but could not assign it yet");
         }
-        Ok(Created { id: e164.clone(), credentials: Credentials::default(), number: Some(e164) })
+        Ok(Created { id: e164.clone(), number: Some(e164), ..Default::default() })
     }
 
     async fn update(&self, id: &str, d: &NumberSpec, _: &Credentials) -> Result<()> {

@@ -132,10 +132,12 @@ impl External<SubAccountSpec> for Customers {
             });
             let call = Call::new(Method::POST, format!("/accounts/{id}/transfer-balance"), "transfer").json(body);
             if let Err(e) = self.0.send(call).await {
-                tracing::warn!(error = %e, "created {id} but the opening balance transfer failed; fund it by hand");
+                let warning =
+                    format!("the opening balance transfer to {id} failed ({e}); check its wallet and fund it by hand");
+                return Ok(Created { id, credentials, warning: Some(warning), ..Default::default() });
             }
         }
-        Ok(Created { id, credentials, number: None })
+        Ok(Created { id, credentials, ..Default::default() })
     }
 
     async fn update(&self, _: &str, _: &SubAccountSpec, _: &Credentials) -> Result<()> {

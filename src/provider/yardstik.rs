@@ -108,7 +108,11 @@ impl External<SubAccountSpec> for SubAccounts {
         body["create_api_key"] = json!(true);
         body["permissible_purpose_ids"] = json!(d.yardstik.as_ref().map(|y| &y.permissible_purpose_ids));
         let r = self.0.send(Call::new(Method::POST, "/sub_accounts", "create").json(body)).await?;
-        Ok(Created { id: r["id"].as_str().unwrap_or_default().to_owned(), credentials: token(&r), number: None })
+        Ok(Created {
+            id: r["id"].as_str().unwrap_or_default().to_owned(),
+            credentials: token(&r),
+            ..Default::default()
+        })
     }
 
     async fn update(&self, id: &str, d: &SubAccountSpec, credentials: &Credentials) -> Result<()> {

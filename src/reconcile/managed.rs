@@ -399,6 +399,9 @@ async fn create_or_adopt<K: Managed>(
         secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
     }
     ctx.event(obj, EventType::Normal, "Created", "Create", format!("created {} at {}", created.id, r.provider)).await;
+    if let Some(warning) = created.warning {
+        ctx.event(obj, EventType::Warning, "CreateIncomplete", "Create", warning).await;
+    }
     Ok(Some(created.id))
 }
 
