@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tenantline::provider::{self, Connection, Credentials, ProviderClients, ProviderKind};
+use tenantline::provider::{
+    self, Address, Connection, Credentials, Owner, ProviderClients, ProviderKind, SecretString, SubAccountSpec,
+    YardstikOptions,
+};
 use tenantline_sim::{Seed, Simulator};
 
 pub struct Sim {
@@ -17,7 +20,11 @@ pub struct Sim {
 
 impl Sim {
     pub async fn start() -> Self {
-        let (addr, task) = Simulator::spawn_local(Seed::default()).await;
+        Self::start_with(Seed::default()).await
+    }
+
+    pub async fn start_with(seed: Seed) -> Self {
+        let (addr, task) = Simulator::spawn_local(seed).await;
         Self { addr, http: reqwest::Client::new(), _task: task }
     }
 
@@ -90,4 +97,68 @@ impl Sim {
     pub fn raw(&self) -> &reqwest::Client {
         &self.http
     }
+}
+
+/// A sub-account spec each provider accepts, named `name`, with its own idempotency key.
+pub fn sub_account(provider: ProviderKind, name: &str) -> SubAccountSpec {
+    let mut spec = SubAccountSpec {
+        idempotency_key: format!("uid-{name}"),
+        display_name: name.to_owned(),
+        active: true,
+        ..Default::default()
+    };
+    match provider {
+        ProviderKind::VobizPartner => {
+            spec.owner = Some(Owner {
+                email: Some(format!("{name}@acme.example")),
+                phone: Some("+14155550100".into()),
+                ..Default::default()
+            });
+            spec.address = Some(Address { country: Some("US".into()), ..Default::default() });
+            spec.password = Some(SecretString::from("S3cure!pass-123"));
+        }
+        ProviderKind::Yardstik => {
+            spec.owner = Some(Owner {
+                email: Some("owner@acme.example".into()),
+                first_name: Some("Ana".into()),
+                last_name: Some("Diaz".into()),
+                ..Default::default()
+            });
+            spec.address = Some(Address {
+                line1: Some("1 Main St".into()),
+                city: Some("Austin".into()),
+                state: Some("TX".into()),
+                postal_code: Some("78701".into()),
+                country: Some("US".into()),
+                ..Default::default()
+            });
+            spec.yardstik = Some(YardstikOptions {
+                permissible_purpose_ids: vec![PURPOSE.into()],
+                legal_business_name: Some(format!("{name} LLC")),
+                url: None,
+            });
+        }
+        _ => {}
+    }
+    spec
+}
+
+/// The dev seed's Yardstik permissible purpose.
+pub const PURPOSE: &str = "3f1c2a9e-7b4d-4e8a-9c21-5d6e7f8a9b0c";
+
+/// The items of `pointer` in the simulator's state.
+pub fn items<'a>(state: &'a Value, pointer: &str) -> &'a Vec<Value> {
+    state.pointer(pointer).and_then(Value::as_array).unwrap_or_else(|| panic!("{pointer} in {state}"))
+}
+
+/// A connection to `provider` whose key the simulator does not know.
+pub fn bad_credentials(sim: &Sim, provider: ProviderKind) -> Connection {
+    let mut connection = sim.connection(provider);
+    let keys: Vec<String> = connection.credentials.0.keys().cloned().collect();
+    for key in keys {
+        let value = connection.credentials.get(&key).unwrap().to_owned();
+        let value = if key == "authId" { value } else { format!("{value}-wrong") };
+        connection.credentials.insert(&key, value);
+    }
+    connection
 }
