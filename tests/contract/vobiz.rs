@@ -1,1 +1,192 @@
-//! Contract tests for the vobiz client.
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tenantline::provider::{self, Credentials, ErrorClass, NumberSearch, NumberSpec, ProviderKind, VobizOptions};
+
+use crate::support::{Sim, bad_credentials, items, sub_account};
+
+const P: ProviderKind = ProviderKind::Vobiz;
+const PARENT: &str = "MA_SIMVOBIZ";
+const SUBS: &str = "/api/v1/accounts/{auth_id}/sub-accounts/";
+
+fn sub<'a>(state: &'a Value, id: &str) -> &'a Value {
+    items(state, "/vobiz/subAccounts").iter().find(|s| s["auth_id"] == id).unwrap_or_else(|| panic!("{id}"))
+}
+
+#[tokio::test]
+async fn sub_accounts_round_trip_with_one_time_tokens_and_hard_delete() {
+    let sim = Sim::start().await;
+    let subs = sim.clients(P).sub_accounts;
+    let caps = subs.capabilities();
+    assert!(caps.update && caps.deactivate && caps.delete && caps.lookup && caps.one_time_credentials);
+
+    let mut spec = sub_account(P, "Support");
+    spec.vobiz = Some(VobizOptions { rate_limit: Some(500), description: Some("Line".into()), ..Default::default() });
+    let created = subs.create(&spec).await.unwrap();
+    let state = sim.state().await;
+    let stored = sub(&state, &created.id);
+    assert_eq!(created.credentials.get("authToken"), stored["auth_token"].as_str(), "the one-time token");
+    assert_eq!(stored["description"], "Line [tenantline.io/uid=uid-Support]");
+    assert_eq!(stored["rate_limit"], 500);
+
+    let seen = subs.observe(&created.id, &spec).await.unwrap().unwrap();
+    assert!(seen.active && seen.drift.is_empty(), "{:?}", seen.drift);
+    assert_eq!(seen.credentials.get("authId"), Some(created.id.as_str()));
+    assert_eq!(seen.credentials.get("authToken"), None, "the token is never shown again");
+
+    spec.display_name = "Support Desk".into();
+    assert_eq!(subs.observe(&created.id, &spec).await.unwrap().unwrap().drift, ["displayName"]);
+    subs.update(&created.id, &spec, &Credentials::default()).await.unwrap();
+    assert_eq!(sub(&sim.state().await, &created.id)["name"], "Support Desk");
+
+    subs.set_active(&created.id, false).await.unwrap();
+    assert_eq!(sub(&sim.state().await, &created.id)["enabled"], false);
+    assert!(!subs.observe(&created.id, &spec).await.unwrap().unwrap().active);
+    subs.set_active(&created.id, true).await.unwrap();
+    assert!(subs.observe(&created.id, &spec).await.unwrap().unwrap().active);
+
+    subs.delete(&created.id, &spec).await.unwrap();
+    assert!(items(&sim.state().await, "/vobiz/subAccounts").is_empty());
+    assert!(subs.observe(&created.id, &spec).await.unwrap().is_none());
+    subs.delete(&created.id, &spec).await.expect("deleting a deleted sub-account is done");
+}
+
+#[tokio::test]
+async fn drift_made_behind_our_back_is_seen_and_corrected() {
+    let sim = Sim::start().await;
+    let subs = sim.clients(P).sub_accounts;
+    let spec = sub_account(P, "Drifty");
+    let id = subs.create(&spec).await.unwrap().id;
+    let r = sim
+        .raw()
+        .put(format!("{}/accounts/{PARENT}/sub-accounts/{id}", sim.endpoint(P)))
+        .header("X-Auth-ID", PARENT)
+        .header("X-Auth-Token", "sim-vobiz-parent-token")
+        .json(&json!({"name": "Renamed", "description": "someone edited this"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    assert_eq!(subs.observe(&id, &spec).await.unwrap().unwrap().drift, ["displayName", "vobiz.description"]);
+    subs.update(&id, &spec, &Credentials::default()).await.unwrap();
+    assert!(subs.observe(&id, &spec).await.unwrap().unwrap().drift.is_empty());
+}
+
+#[tokio::test]
+async fn a_lost_create_response_is_found_by_the_marker_across_pages() {
+    let sim = Sim::start().await;
+    let subs = sim.clients(P).sub_accounts;
+    // 150 others (two pages of 100, newest first) with the same name.
+    for i in 0..150 {
+        subs.create(&sub_account(P, &format!("other-{i}"))).await.unwrap();
+    }
+    let spec = sub_account(P, "Lost");
+    sim.fault("vobiz", "POST", Some(SUBS), json!({"kind": "afterApply"}), 1).await;
+    let err = subs.create(&spec).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    let found = subs.find(&spec).await.unwrap().expect("the sub-account the lost create made");
+    assert!(sub(&sim.state().await, &found)["description"].as_str().unwrap().contains("uid-Lost"));
+    assert_eq!(items(&sim.state().await, "/vobiz/subAccounts").len(), 151);
+    // The first-created one sits on the last page.
+    let first = sub_account(P, "other-0");
+    assert!(subs.find(&first).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn errors_are_classified() {
+    let sim = Sim::start().await;
+    let subs = sim.clients(P).sub_accounts;
+    let spec = sub_account(P, "Errors");
+
+    sim.fault("vobiz", "POST", Some(SUBS), json!({"kind": "status", "status": 503}), 1).await;
+    assert_eq!(subs.create(&spec).await.unwrap_err().class(), ErrorClass::Transient);
+    sim.fault("vobiz", "POST", Some(SUBS), json!({"kind": "rateLimit", "retryAfter": 7}), 1).await;
+    assert_eq!(subs.create(&spec).await.unwrap_err().retry_after(), Some(Duration::from_secs(7)));
+    sim.fault("vobiz", "POST", Some(SUBS), json!({"kind": "drop"}), 1).await;
+    assert_eq!(subs.create(&spec).await.unwrap_err().class(), ErrorClass::Transient);
+
+    let mut bad = spec.clone();
+    bad.owner = Some(provider::Owner { phone: Some("12345".into()), ..Default::default() });
+    let err = subs.create(&bad).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Invalid);
+    assert!(err.to_string().contains("phone"), "{err}");
+
+    let wrong = provider::connect(bad_credentials(&sim, P)).unwrap().sub_accounts;
+    let err = wrong.find(&spec).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Auth);
+    assert!(!format!("{err} {err:?}").contains("sim-vobiz-parent-token"));
+    assert!(items(&sim.state().await, "/vobiz/subAccounts").is_empty());
+}
+
+#[tokio::test]
+async fn numbers_are_bought_assigned_found_and_released() {
+    let sim = Sim::start().await;
+    let clients = sim.clients(P);
+    let account = clients.sub_accounts.create(&sub_account(P, "Numbers")).await.unwrap().id;
+    let numbers = clients.numbers.expect("Vobiz has numbers");
+    let spec = NumberSpec {
+        sub_account_id: account.clone(),
+        search: Some(NumberSearch { country: "US".into(), area_code: Some("415".into()) }),
+        ..Default::default()
+    };
+    let created = numbers.create(&spec).await.unwrap();
+    assert!(created.id.starts_with("+1415"), "{}", created.id);
+    let state = sim.state().await;
+    let held = items(&state, "/vobiz/numbers").iter().find(|n| n["e164"] == created.id.as_str()).unwrap();
+    assert_eq!(held["sub_account_id"], account.as_str());
+
+    let seen = numbers.observe(&created.id, &spec).await.unwrap().unwrap();
+    assert!(seen.drift.is_empty() && seen.number.as_deref() == Some(created.id.as_str()));
+    assert_eq!(numbers.find(&spec).await.unwrap(), Some(created.id.clone()));
+    let sibling = NumberSpec { claimed: vec![created.id.clone()], ..spec.clone() };
+    assert_eq!(numbers.find(&sibling).await.unwrap(), None, "a number another resource holds is not found");
+
+    // Unassigned behind our back: reported, and update assigns it again.
+    let r = sim
+        .raw()
+        .delete(format!(
+            "{}/account/{PARENT}/numbers/{}/assign-subaccount",
+            sim.endpoint(P),
+            created.id.replace('+', "%2B")
+        ))
+        .header("X-Auth-ID", PARENT)
+        .header("X-Auth-Token", "sim-vobiz-parent-token")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    assert_eq!(numbers.observe(&created.id, &spec).await.unwrap().unwrap().drift, ["subAccountRef"]);
+    numbers.update(&created.id, &spec, &Credentials::default()).await.unwrap();
+    assert!(numbers.observe(&created.id, &spec).await.unwrap().unwrap().drift.is_empty());
+
+    numbers.delete(&created.id, &spec).await.unwrap();
+    let state = sim.state().await;
+    assert!(items(&state, "/vobiz/numbers").is_empty());
+    assert!(items(&state, "/vobiz/inventory").iter().any(|n| n["e164"] == created.id.as_str()), "back in inventory");
+    assert!(numbers.observe(&created.id, &spec).await.unwrap().is_none());
+    numbers.delete(&created.id, &spec).await.expect("releasing a released number is done");
+
+    let nowhere = NumberSpec {
+        search: Some(NumberSearch { country: "US".into(), area_code: Some("999".into()) }),
+        ..spec.clone()
+    };
+    assert_eq!(numbers.create(&nowhere).await.unwrap_err().class(), ErrorClass::Invalid);
+}
+
+#[tokio::test]
+async fn a_lost_purchase_is_recovered_without_buying_twice() {
+    let sim = Sim::start().await;
+    let clients = sim.clients(P);
+    let account = clients.sub_accounts.create(&sub_account(P, "Lost number")).await.unwrap().id;
+    let numbers = clients.numbers.unwrap();
+    let spec = NumberSpec { sub_account_id: account, number: Some("+14155550105".into()), ..Default::default() };
+    let route = "/api/v1/Account/{auth_id}/numbers/purchase-from-inventory";
+    sim.fault("vobiz", "POST", Some(route), json!({"kind": "afterApply"}), 1).await;
+    assert!(numbers.create(&spec).await.unwrap_err().is_retryable());
+    let found = numbers.find(&spec).await.unwrap();
+    assert_eq!(found.as_deref(), Some("+14155550105"));
+    assert_eq!(numbers.observe("+14155550105", &spec).await.unwrap().unwrap().drift, ["subAccountRef"]);
+    numbers.update("+14155550105", &spec, &Credentials::default()).await.unwrap();
+    assert_eq!(items(&sim.state().await, "/vobiz/numbers").len(), 1);
+    assert_eq!(sim.calls("vobiz", "POST", route).await, 1, "bought once");
+}
