@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# A real local control plane: etcd + kube-apiserver (RBAC on, locally generated certificates,
-# service-account token signing) + kube-controller-manager (garbage collector, namespace and
-# service-account controllers), on 127.0.0.1 only, on free ports.
+# A real local cluster: etcd + kube-apiserver (Node and RBAC authorization, locally generated
+# certificates, service-account token signing) + kube-controller-manager (every default
+# controller: garbage collector, namespaces, service accounts, Deployments, EndpointSlices…), on
+# free ports. With TENANTLINE_NODE=1 also a node (hack/node.sh: kube-scheduler, kubelet,
+# containerd, kube-proxy): the API server then listens on the pod bridge's 10.244.0.1, which pods
+# reach through the `kubernetes` Service; without it, on 127.0.0.1 only.
 #
 #   hack/cluster.sh up     start it; writes .cache/cluster/kubeconfig (admin, system:masters)
-#   hack/cluster.sh down   stop it and remove its data
+#   hack/cluster.sh down   stop it (and the node) and remove their data
 #   hack/cluster.sh env    print the exports to use it from a shell
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,14 +73,22 @@ up() {
     [ -x "$BIN/$tool" ] || { echo "$BIN/$tool missing: run hack/tools.sh (make tools)" >&2; exit 1; }
   done
   rm -rf "$DIR" && mkdir -p "$DIR/pki" "$DIR/etcd"
-  local start=$SECONDS etcd_port peer_port api_port server
+  local start=$SECONDS etcd_port peer_port api_port server address=127.0.0.1 endpoints=none
+  if [ "${TENANTLINE_NODE:-0}" = 1 ]; then
+    hack/node.sh network
+    # Pods reach the API server at the bridge's address; the `kubernetes` Service points there.
+    address=10.244.0.1 endpoints=lease
+    touch "$DIR/node"
+  fi
   etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
-  server="https://127.0.0.1:$api_port"
+  server="https://$address:$api_port"
 
   openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$DIR/pki/ca.key" -subj "/CN=tenantline-local-ca" \
     -days 2 -out "$DIR/pki/ca.crt" 2>/dev/null
-  cert apiserver "/CN=kube-apiserver" "IP:127.0.0.1,DNS:localhost"
+  cert apiserver "/CN=kube-apiserver" \
+    "IP:127.0.0.1,IP:10.244.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   cert admin "/O=system:masters/CN=tenantline-admin"
+  cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
   cert controller-manager "/CN=system:kube-controller-manager"
   openssl genrsa -out "$DIR/pki/sa.key" 2048 2>/dev/null
   openssl rsa -in "$DIR/pki/sa.key" -pubout -out "$DIR/pki/sa.pub" 2>/dev/null
@@ -92,22 +103,25 @@ up() {
   echo $! >"$DIR/etcd.pid"
 
   "$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --bind-address "$address" --advertise-address "$address" --secure-port "$api_port" \
     --tls-cert-file "$DIR/pki/apiserver.crt" --tls-private-key-file "$DIR/pki/apiserver.key" \
-    --client-ca-file "$DIR/pki/ca.crt" --authorization-mode RBAC \
+    --client-ca-file "$DIR/pki/ca.crt" --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+    --kubelet-client-certificate "$DIR/pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key "$DIR/pki/apiserver-kubelet-client.key" --kubelet-preferred-address-types InternalIP \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$DIR/pki/sa.pub" --service-account-signing-key-file "$DIR/pki/sa.key" \
-    --service-cluster-ip-range 10.96.0.0/24 --endpoint-reconciler-type none \
+    --service-cluster-ip-range 10.96.0.0/24 --endpoint-reconciler-type "$endpoints" \
     >"$DIR/apiserver.log" 2>&1 &
   echo $! >"$DIR/apiserver.pid"
 
-  # The controllers the operator depends on: the garbage collector (owner references), the
-  # namespace controller (test namespaces are cleaned up) and service accounts with tokens.
+  # Every default controller: the operator depends on the garbage collector (owner references),
+  # the tests on the namespace controller, the chart's pods on Deployments, EndpointSlices,
+  # service-account tokens and the kube-root-ca.crt ConfigMap.
   "$BIN/kube-controller-manager" --kubeconfig "$DIR/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$DIR/controller-manager.kubeconfig" \
     --authorization-kubeconfig "$DIR/controller-manager.kubeconfig" \
     --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
-    --controllers garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller \
+    --controllers '*' \
     --use-service-account-credentials=true \
     --service-account-private-key-file "$DIR/pki/sa.key" --root-ca-file "$DIR/pki/ca.crt" \
     >"$DIR/controller-manager.log" 2>&1 &
@@ -115,9 +129,12 @@ up() {
 
   wait_ready "$server"
   echo "control plane ready in $((SECONDS - start))s at $server; KUBECONFIG=$KUBECONFIG_FILE"
+  [ -f "$DIR/node" ] && hack/node.sh up
+  return 0
 }
 
 down() {
+  hack/node.sh down
   [ -d "$DIR" ] || return 0
   for name in controller-manager apiserver etcd; do
     [ -f "$DIR/$name.pid" ] || continue
