@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Builds the local control plane and helm from their official Go modules into .cache/bin, once
-# per version: kube-apiserver, kube-controller-manager, kubectl (k8s.io/kubernetes), etcd
-# (go.etcd.io/etcd/server/v3) and helm (helm.sh/helm/v4). A second run builds nothing.
+# Builds the local cluster's parts and helm from their official Go modules into .cache/bin, once
+# per version: kube-apiserver, kube-controller-manager, kubectl, and for the node kube-scheduler,
+# kubelet and kube-proxy (k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3), helm
+# (helm.sh/helm/v4), crictl (sigs.k8s.io/cri-tools) and actionlint (github.com/rhysd/actionlint).
+# A second run builds nothing. `hack/tools.sh kubectl helm` builds only the tools named.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$PWD/.cache/bin"
 mkdir -p "$BIN"
+ONLY=" $* "
 
 # version <module dir> <module path>: the version the module dir pins.
 version() { (cd "hack/$1" && go list -m -f '{{.Version}}' "$2"); }
@@ -14,6 +17,7 @@ version() { (cd "hack/$1" && go list -m -f '{{.Version}}' "$2"); }
 build() {
   local dir=$1 pkg=$2 name=$3 ver=$4 ldflags=${5:-}
   local out="$BIN/$name-$ver"
+  [ "$ONLY" = "  " ] || [[ "$ONLY" == *" $name "* ]] || return 0
   if [ ! -x "$out" ]; then
     echo "building $name $ver (once; cached in .cache/bin)"
     local start=$SECONDS
@@ -27,6 +31,8 @@ build() {
 K8S=$(version kubernetes k8s.io/kubernetes)
 ETCD=$(version etcd go.etcd.io/etcd/server/v3)
 HELM=$(version helm helm.sh/helm/v4)
+CRICTL=$(version cri-tools sigs.k8s.io/cri-tools)
+ACTIONLINT=$(version actionlint github.com/rhysd/actionlint)
 
 # What `--version` prints: k8s's own build stamps these from git, which a module build has not.
 minor=${K8S#v1.}; minor=${minor%%.*}
@@ -36,5 +42,10 @@ stamp="$stamp -X k8s.io/client-go/pkg/version.gitVersion=$K8S -X k8s.io/client-g
 build kubernetes k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$K8S" "$stamp"
 build kubernetes k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager "$K8S" "$stamp"
 build kubernetes k8s.io/kubernetes/cmd/kubectl kubectl "$K8S" "$stamp"
+build kubernetes k8s.io/kubernetes/cmd/kube-scheduler kube-scheduler "$K8S" "$stamp"
+build kubernetes k8s.io/kubernetes/cmd/kubelet kubelet "$K8S" "$stamp"
+build kubernetes k8s.io/kubernetes/cmd/kube-proxy kube-proxy "$K8S" "$stamp"
 build etcd . etcd "$ETCD"
 build helm helm.sh/helm/v4/cmd/helm helm "$HELM" "-X helm.sh/helm/v4/internal/version.version=$HELM"
+build cri-tools sigs.k8s.io/cri-tools/cmd/crictl crictl "$CRICTL"
+build actionlint github.com/rhysd/actionlint/cmd/actionlint actionlint "$ACTIONLINT"
