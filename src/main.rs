@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use tenantline::leader::LeaderElection;
 use tenantline::reconcile::{self, Settings};
-use tenantline::server::{self, Readiness};
+use tenantline::server;
 use tenantline::telemetry::{self, LogFormat};
 
 /// tenantline: manage customer sub-accounts at telephony providers as Kubernetes resources.
@@ -72,8 +72,9 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let version = client.apiserver_version().await?;
     tracing::info!(version = %version.git_version, "connected to the API server");
 
-    let ready = Readiness::default();
-    let server = tokio::spawn(server::serve(args.metrics_addr, ready.clone()));
+    // Serving starts once the API server answered; a follower serves (and is ready) too, so a
+    // rolling update of two replicas proceeds while the old leader still holds the Lease.
+    let server = tokio::spawn(server::serve(args.metrics_addr));
 
     let leader = args.leader_election.then(|| {
         let namespace = args
@@ -94,7 +95,6 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         concurrency: args.concurrency,
         provider_timeout: Duration::from_secs(args.provider_timeout_seconds),
     };
-    ready.set(true);
     let controllers = reconcile::run(client, settings, shutdown_signal());
     match &leader {
         Some(leader) => tokio::select! {
