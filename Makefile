@@ -1,29 +1,55 @@
 # tenantline — see README.md. Everything built or downloaded goes to .cache/ and target/.
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
+VERSION := $(shell awk -F'"' '/^version = / {print $$2; exit}' Cargo.toml)
+IMAGE_ARCHIVE := .cache/image/tenantline-$(VERSION).tar
+NODE ?= 0
 
-.PHONY: test demo tools up down env crds lint
+.PHONY: test demo tools up down env crds lint image load unit e2e
 
-## make test: build what is missing, start a local control plane (or use $KUBECONFIG), run every test.
-test: tools
+## make test: build what is missing (tools, the image), start a local cluster with a node (or use
+## $KUBECONFIG), put the image on it and run every test; the same targets as the CI workflow.
+test: tools image
 	cargo build --workspace --bins
-	hack/with-cluster.sh cargo test --workspace
+	TENANTLINE_NODE=1 hack/with-cluster.sh $(MAKE) --no-print-directory load unit e2e
 
 ## make demo: control plane, simulator, operator and examples/quickstart, ending in Ready resources.
 demo: tools
 	cargo build --workspace --bins
 	hack/with-cluster.sh hack/demo.sh
 
-## make tools: kube-apiserver, kube-controller-manager, kubectl, etcd and helm from their Go modules.
+## make tools: the cluster's parts, kubectl, helm, crictl and actionlint from their Go modules.
 tools:
 	hack/tools.sh
 
-## make up / make down / make env: a persistent local control plane for development.
+## make image: the container image as a docker-archive in .cache/image (no registry, no daemon).
+image:
+	hack/image.sh >/dev/null
+
+## make load: put the image on the cluster's nodes: `kind load` with KIND_CLUSTER set, else the
+## local node's containerd.
+load: image
+	@if [ -n "$(KIND_CLUSTER)" ]; then kind load image-archive $(IMAGE_ARCHIVE) --name $(KIND_CLUSTER); \
+	else hack/node.sh load $(IMAGE_ARCHIVE); fi
+
+## make unit: unit, simulator and provider-contract tests (no cluster).
+unit:
+	cargo test -p tenantline-sim
+	cargo test -p tenantline --lib --bins --test contract
+
+## make e2e: the end-to-end tests against the cluster KUBECONFIG names.
+e2e:
+	cargo test -p tenantline --test e2e
+
+## make up / make down / make env: a persistent local cluster for development (NODE=1: with a node
+## and the image on it).
 up: tools
-	hack/cluster.sh up
+	TENANTLINE_NODE=$(NODE) hack/cluster.sh up
+	@[ "$(NODE)" != 1 ] || { hack/image.sh >/dev/null && hack/node.sh load $(IMAGE_ARCHIVE); }
 
 down:
 	hack/cluster.sh down
+	hack/node.sh leftovers
 
 env:
 	@hack/cluster.sh env
@@ -36,3 +62,5 @@ crds:
 lint:
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	hack/tools.sh actionlint
+	actionlint .github/workflows/*.yml

@@ -123,6 +123,7 @@ EOF
   kubeconfig kube-proxy
   kubeconfig scheduler
 
+  printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$GATEWAY" >"$DIR/resolv.conf"
   cat >"$DIR/kubelet/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -143,7 +144,10 @@ authentication:
   x509: {clientCAFile: $PKI/ca.crt}
 authorization: {mode: Webhook}
 failSwapOn: false
-resolvConf: /etc/resolv.conf
+# The node has no cluster DNS: pods get a nameserver where none listens, with a short timeout,
+# so a name from hostAliases (/etc/hosts) resolves at once and a lookup of anything else fails
+# within a second. The host's resolver is none of theirs.
+resolvConf: $DIR/resolv.conf
 # Test pods are few and small: never evict for a full disk, never collect our images.
 evictionHard: {memory.available: 100Mi, nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 imageGCHighThresholdPercent: 100
@@ -249,7 +253,7 @@ remove_rules() {
   local cmd=$1 table line
   command -v "$cmd-save" >/dev/null || return 0
   for table in filter nat mangle; do
-    "$cmd-save" -t "$table" 2>/dev/null | grep -E '^-A [A-Z]+ .*-j (KUBE|CNI)-' | while read -r line; do
+    "$cmd-save" -t "$table" 2>/dev/null | { grep -E '^-A [A-Z]+ .*-j (KUBE|CNI)-' || true; } | while read -r line; do
       eval "$cmd -t $table -D ${line#-A }" 2>/dev/null || true
     done
     "$cmd-save" -t "$table" 2>/dev/null | awk '/^:(KUBE|CNI)-/ {print substr($1, 2)}' | while read -r line; do
@@ -279,7 +283,7 @@ down() {
     sleep 0.2
   done
   for m in $(our_mounts); do umount -l "$m" 2>/dev/null || true; done
-  for n in $(our_netns); do umount "$n" 2>/dev/null; rm -f "$n"; done
+  for n in $(our_netns); do umount "$n" 2>/dev/null || true; rm -f "$n"; done
   for cg in $(our_cgroups); do rmdir "$cg" 2>/dev/null || true; done
   [ -x "$BIN/kube-proxy" ] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   remove_rules iptables
@@ -291,8 +295,8 @@ down() {
 leftovers() {
   local found=0 line
   report() { echo "$1"; found=1; }
-  for p in containerd kubelet kube-proxy kube-scheduler containerd-shim-runc-v2 pause; do
-    pgrep -f "$ROOT/.cache|$RUN" -a 2>/dev/null | grep -w "$p" >/dev/null && report "process: $p"
+  for pid in $(pgrep -f "$ROOT/.cache/|$RUN/"); do
+    [ "$pid" = $$ ] || report "process: $(ps -o pid=,comm= -p "$pid")"
   done
   while read -r line; do [ -n "$line" ] && report "mount: $line"; done < <(our_mounts)
   while read -r line; do [ -n "$line" ] && report "cgroup: $line"; done < <(our_cgroups)

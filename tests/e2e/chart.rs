@@ -61,3 +61,88 @@ async fn the_operator_runs_under_the_charts_rbac_and_serves_probes_and_metrics()
     );
     env.finish().await;
 }
+
+#[test]
+fn the_image_tag_the_charts_app_version_and_the_crate_version_agree() {
+    let version = env!("CARGO_PKG_VERSION");
+    let chart: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(format!("{CHART}/Chart.yaml")).unwrap()).unwrap();
+    assert_eq!(chart["appVersion"], version, "Chart.yaml appVersion");
+    let image = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hack/image.sh")).arg("--ref").output().unwrap();
+    let image = String::from_utf8(image.stdout).unwrap();
+    assert_eq!(image.trim(), format!("ghcr.io/tenantline/tenantline:{version}"), "make image's tag");
+    let rendered = helm(&["template", "tl", CHART, "--show-only", "templates/deployment.yaml"]);
+    assert!(rendered.contains(&format!("image: \"{}\"", image.trim())), "the chart's default image:\n{rendered}");
+}
+
+#[tokio::test]
+async fn a_bad_value_fails_helm_install_naming_the_value() {
+    let client = support::client().await;
+    let ns = support::TestNamespace::new(&client, "e2e-chart-values").await;
+    for (set, named) in [
+        ("logFormat=xml", "logFormat"),
+        ("replicas=two", "replicas"),
+        ("image.pullPolicy=Sometimes", "pullPolicy"),
+        ("watchNamespace=Not_A_Namespace", "watchNamespace"),
+        ("imagePullSecret=regcred", "imagePullSecret"),
+    ] {
+        let out = Command::new("helm").args(["install", "bad", CHART, "-n", &ns.name, "--set", set]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--set {set} was accepted");
+        assert!(stderr.contains(named), "--set {set}: the error names {named}: {stderr}");
+    }
+    let releases = helm(&["list", "-n", &ns.name, "-q"]);
+    assert!(releases.trim().is_empty(), "nothing was installed: {releases}");
+    ns.delete().await;
+}
+
+/// With watchNamespace set, Secrets and the namespaced kinds are granted in that namespace only:
+/// the operator's identity is Forbidden from a Secret anywhere else.
+#[tokio::test]
+async fn with_watch_namespace_the_operator_can_read_secrets_only_there() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::Api;
+    use kube::api::{ListParams, PostParams};
+    use tenantline::api::SubAccount;
+
+    let client = support::client().await;
+    support::install_crds(&client).await;
+    let release_ns = support::TestNamespace::new(&client, "e2e-scoped").await;
+    let watched = support::TestNamespace::new(&client, "e2e-scoped-watched").await;
+    let elsewhere = support::TestNamespace::new(&client, "e2e-scoped-other").await;
+    let release = release_ns.name.clone();
+    let rbac = helm(&[
+        "template", &release, CHART, "--namespace", &release_ns.name, "--set", &format!("watchNamespace={}", watched.name),
+        "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml",
+    ]);
+    let applied = kubectl(&["apply", "--server-side", "-f", "-"], &rbac);
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let secret: Secret = serde_json::from_value(serde_json::json!({"metadata": {"name": "parent"}, "stringData": {"k": "v"}})).unwrap();
+    for ns in [&watched.name, &elsewhere.name] {
+        Api::<Secret>::namespaced(client.clone(), ns).create(&PostParams::default(), &secret).await.unwrap();
+    }
+
+    let kubeconfig = support::service_account_kubeconfig(&client, &release_ns.name, &format!("{release}-tenantline")).await;
+    let operator = support::client_from(&kubeconfig).await;
+    let allowed = eventually(Duration::from_secs(10), || async {
+        Api::<Secret>::namespaced(operator.clone(), &watched.name).get("parent").await.ok()
+    })
+    .await;
+    assert!(allowed.is_some(), "the operator reads Secrets in the watched namespace");
+    Api::<SubAccount>::namespaced(operator.clone(), &watched.name).list(&ListParams::default()).await.unwrap();
+    for denied in [
+        Api::<Secret>::namespaced(operator.clone(), &elsewhere.name).get("parent").await.map(|_| ()),
+        Api::<Secret>::all(operator.clone()).list(&ListParams::default()).await.map(|_| ()),
+        Api::<SubAccount>::namespaced(operator.clone(), &elsewhere.name).list(&ListParams::default()).await.map(|_| ()),
+    ] {
+        match denied {
+            Err(kube::Error::Api(e)) => assert_eq!(e.code, 403, "Forbidden: {e:?}"),
+            other => panic!("expected Forbidden, got {other:?}"),
+        }
+    }
+    let deleted = kubectl(&["delete", "clusterrole,clusterrolebinding", &format!("{release}-tenantline")], "");
+    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    for ns in [release_ns, watched, elsewhere] {
+        ns.delete().await;
+    }
+}

@@ -9,6 +9,7 @@ mod deletion;
 mod examples;
 mod harness;
 mod lifecycle;
+mod node;
 mod rejections;
 mod support;
 mod validation;

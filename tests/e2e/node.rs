@@ -1,0 +1,409 @@
+//! The chart as users install it, on a real node: the image `make image` built, run by kubelet
+//! and containerd, reaching the API server through in-cluster config with the chart's
+//! ServiceAccount, reconciling against the simulator running as a pod from the same image;
+//! leader failover between two replicas; an upgrade from the previous chart version.
+//!
+//! These need a cluster with a schedulable node that has the image: `make test` starts one and
+//! loads it (and sets TENANTLINE_REQUIRE_NODE=1, so a missing node fails instead of skipping);
+//! in kind, `kind load image-archive` does the loading.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use kube::api::{DeleteParams, ListParams};
+use kube::{Api, Client};
+use serde_json::Value;
+use tenantline::api::SubAccount;
+
+use crate::harness::kubectl;
+use crate::support::{self, TestNamespace, eventually};
+
+const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/tenantline");
+/// The chart as released before this one (0.1.0), rendered from git history for the upgrade test.
+const PREVIOUS_CHART_COMMIT: &str = "7c2708e";
+const SIM_HOST: &str = "provider.sim.test";
+
+pub fn helm(args: &[&str]) -> std::process::Output {
+    Command::new("helm").args(args).output().expect("helm on PATH (make test builds it)")
+}
+
+fn helm_ok(args: &[&str]) -> String {
+    let out = helm(args);
+    assert!(out.status.success(), "helm {args:?}: {}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    stdout(&out)
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn kubectl_ok(args: &[&str], stdin: &str) -> String {
+    let out = kubectl(args, stdin);
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    stdout(&out)
+}
+
+/// A Ready node to run pods on, or `None` (the test is skipped) when the cluster has none and
+/// TENANTLINE_REQUIRE_NODE is not set.
+async fn node_or_skip(client: &Client) -> Option<()> {
+    let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await.unwrap();
+    let ready = nodes.iter().any(|n| {
+        n.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| {
+            c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    });
+    if ready {
+        return Some(());
+    }
+    assert!(std::env::var_os("TENANTLINE_REQUIRE_NODE").is_none(), "TENANTLINE_REQUIRE_NODE is set but no node is Ready");
+    eprintln!("skipped: the cluster has no Ready node (make test starts one)");
+    None
+}
+
+/// The simulator as a pod from the image, behind a Service; read through the API server's
+/// service proxy, which works from the host and from kind alike.
+struct SimPod {
+    client: Client,
+    ns: String,
+    ip: String,
+}
+
+impl SimPod {
+    async fn start(client: &Client, ns: &str) -> Self {
+        let image = image();
+        kubectl_ok(
+            &["apply", "-n", ns, "-f", "-"],
+            &format!(
+                r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: sim, labels: {{app: sim}}}}
+spec:
+  securityContext: {{runAsNonRoot: true, runAsUser: 65532, seccompProfile: {{type: RuntimeDefault}}}}
+  containers:
+  - name: sim
+    image: {image}
+    imagePullPolicy: IfNotPresent
+    command: [/tenantline-sim, --listen, "0.0.0.0:8787"]
+    ports: [{{containerPort: 8787}}]
+    readinessProbe: {{tcpSocket: {{port: 8787}}, periodSeconds: 1}}
+    securityContext: {{allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {{drop: [ALL]}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: sim}}
+spec:
+  selector: {{app: sim}}
+  ports: [{{port: 8787, targetPort: 8787}}]
+"#
+            ),
+        );
+        kubectl_ok(&["wait", "-n", ns, "--for=condition=Ready", "pod/sim", "--timeout=120s"], "");
+        let svc = Api::<Service>::namespaced(client.clone(), ns).get("sim").await.unwrap();
+        let ip = svc.spec.unwrap().cluster_ip.unwrap();
+        Self { client: client.clone(), ns: ns.to_owned(), ip }
+    }
+
+    async fn state(&self) -> Value {
+        let path = format!("/api/v1/namespaces/{}/services/sim:8787/proxy/_sim/state", self.ns);
+        let text = self.client.request_text(http::Request::get(path).body(Vec::new()).unwrap()).await.unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Chart values that let the operator reach the simulator by name: an /etc/hosts entry for
+    /// the Service's address (name resolution inside the scratch image, through kube-proxy).
+    fn host_alias(&self) -> String {
+        format!("hostAliases[0].ip={},hostAliases[0].hostnames[0]={SIM_HOST}", self.ip)
+    }
+}
+
+fn image() -> String {
+    format!("ghcr.io/tenantline/tenantline:{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The quickstart (every provider's example), in `ns`, pointed at the simulator pod.
+fn quickstart(ns: &str) -> String {
+    let rendered = kubectl_ok(&["kustomize", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart")], "");
+    rendered
+        .split("\n---\n")
+        .filter(|doc| !doc.contains("kind: Namespace"))
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+        .replace("namespace: tenantline-demo", &format!("namespace: {ns}"))
+        .replace("http://127.0.0.1:8787", &format!("http://{SIM_HOST}:8787"))
+}
+
+fn vobiz_sub_accounts(count: usize) -> String {
+    let provider = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/vobiz/provider.yaml"))
+        .unwrap()
+        .replace("http://127.0.0.1:8787", &format!("http://{SIM_HOST}:8787"));
+    let mut yaml = provider;
+    for i in 0..count {
+        yaml.push_str(&format!(
+            "\n---\napiVersion: tenantline.io/v1alpha1\nkind: SubAccount\nmetadata: {{name: tenant-{i:03}}}\nspec:\n  providerConfigRef: {{name: vobiz}}\n  displayName: Tenant {i}\n  deletionPolicy: Orphan\n"
+        ));
+    }
+    yaml
+}
+
+fn accounts(state: &Value, pointer: &str) -> usize {
+    state.pointer(pointer).and_then(Value::as_array).map_or(0, Vec::len)
+}
+
+/// What the provider holds, per provider, for the quickstart.
+fn quickstart_accounts(state: &Value) -> [usize; 5] {
+    [
+        accounts(state, "/recoverbiz/accounts"),
+        accounts(state, "/vobiz/subAccounts"),
+        accounts(state, "/agentphone/subAccounts"),
+        accounts(state, "/vobizPartner/accounts"),
+        accounts(state, "/yardstik/subAccounts"),
+    ]
+}
+
+fn wait_all_ready(ns: &str, timeout: &str) {
+    let out = kubectl(
+        &["wait", "-n", ns, "--for=condition=Ready", "subaccounts,teammembers,phonenumbers", "--all", &format!("--timeout={timeout}")],
+        "",
+    );
+    if !out.status.success() {
+        let now = kubectl(&["get", "tenantline", "-n", ns, "-o", "yaml"], "");
+        let logs = kubectl(&["logs", "-n", ns, "-l", "app.kubernetes.io/name=tenantline", "--tail=40"], "");
+        panic!(
+            "not all Ready: {}\n{}\noperator log:\n{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            stdout(&now),
+            stdout(&logs),
+            String::from_utf8_lossy(&logs.stderr)
+        );
+    }
+}
+
+/// Remove what a test left without an operator to finish it: finalizers, then the namespace.
+async fn abandon(ns: TestNamespace) {
+    for kind in ["subaccounts", "teammembers", "phonenumbers"] {
+        let names = kubectl(&["get", kind, "-n", &ns.name, "-o", "name"], "");
+        for name in stdout(&names).lines() {
+            kubectl(&["patch", name, "-n", &ns.name, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#], "");
+        }
+    }
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn the_chart_runs_on_a_node_and_reconciles_the_quickstart_through_in_cluster_config() {
+    let client = support::client().await;
+    if node_or_skip(&client).await.is_none() {
+        return;
+    }
+    support::install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "e2e-node").await;
+    let sim = SimPod::start(&client, &ns.name).await;
+    let release = ns.name.clone();
+
+    let started = Instant::now();
+    helm_ok(&[
+        "install", &release, CHART, "-n", &ns.name, "--set", &format!("watchNamespace={}", ns.name),
+        "--set", &sim.host_alias(), "--wait", "--timeout", "120s",
+    ]);
+    let deployment = format!("deployment/{release}-tenantline");
+    kubectl_ok(&["wait", "-n", &ns.name, "--for=condition=Available", &deployment, "--timeout=60s"], "");
+    eprintln!("chart installed and Available in {:.1}s", started.elapsed().as_secs_f64());
+
+    // The pod runs the image as shipped, with no kubeconfig: the ServiceAccount's token it is.
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns.name)
+        .list(&ListParams::default().labels("app.kubernetes.io/name=tenantline"))
+        .await
+        .unwrap();
+    let pod = &pods.items[0];
+    let spec = pod.spec.as_ref().unwrap();
+    assert_eq!(spec.containers[0].image.as_deref(), Some(image().as_str()));
+    assert_eq!(spec.service_account_name.as_deref(), Some(format!("{release}-tenantline").as_str()));
+    assert!(spec.containers[0].env.iter().flatten().all(|e| e.name != "KUBECONFIG"));
+    let status = pod.status.as_ref().unwrap();
+    assert!(
+        status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True"),
+        "the readiness probe answers"
+    );
+
+    let started = Instant::now();
+    kubectl_ok(&["apply", "--server-side", "-f", "-"], &quickstart(&ns.name));
+    wait_all_ready(&ns.name, "180s");
+    eprintln!("quickstart Ready through the chart's pod in {:.1}s", started.elapsed().as_secs_f64());
+    let state = sim.state().await;
+    assert_eq!(quickstart_accounts(&state), [1; 5], "one account per SubAccount at each provider");
+    eprintln!("operator memory after the quickstart: {}", working_set(&client, &ns.name, pod).await);
+    let log = kubectl_ok(&["logs", "-n", &ns.name, &deployment], "");
+    assert!(log.contains("connected to the API server"), "{log}");
+    assert!(!log.to_lowercase().contains("forbidden"), "the chart's RBAC denied something:\n{log}");
+
+    // Uninstall keeps the CRDs and every user resource (and so the accounts at the provider).
+    helm_ok(&["uninstall", &release, "-n", &ns.name, "--wait"]);
+    kubectl_ok(&["get", "crd", "subaccounts.tenantline.io"], "");
+    let left = Api::<SubAccount>::namespaced(client.clone(), &ns.name).list(&ListParams::default()).await.unwrap();
+    assert_eq!(left.items.len(), 5, "uninstall left the SubAccounts alone");
+    assert_eq!(quickstart_accounts(&sim.state().await), [1; 5]);
+    abandon(ns).await;
+}
+
+#[tokio::test]
+async fn a_second_replica_takes_over_when_the_leader_dies_mid_create_and_nothing_is_made_twice() {
+    const ACCOUNTS: usize = 30;
+    let client = support::client().await;
+    if node_or_skip(&client).await.is_none() {
+        return;
+    }
+    support::install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "e2e-failover").await;
+    let sim = SimPod::start(&client, &ns.name).await;
+    let release = ns.name.clone();
+    helm_ok(&[
+        "install", &release, CHART, "-n", &ns.name, "--set", &format!("watchNamespace={}", ns.name),
+        "--set", &sim.host_alias(), "--set", "replicas=2", "--wait", "--timeout", "120s",
+    ]);
+    kubectl_ok(&["get", "pdb", "-n", &ns.name, &format!("{release}-tenantline")], "");
+    let leases = Api::<Lease>::namespaced(client.clone(), &ns.name);
+    let holder = || async {
+        leases.get_opt("tenantline-leader").await.ok()??.spec?.holder_identity
+    };
+    let leader = eventually(Duration::from_secs(60), holder).await.expect("a replica takes the Lease");
+
+    kubectl_ok(&["apply", "--server-side", "-n", &ns.name, "-f", "-"], &vobiz_sub_accounts(ACCOUNTS));
+    // Kill the leader once it has created some accounts but not all.
+    let some = eventually(Duration::from_secs(60), || async {
+        let n = accounts(&sim.state().await, "/vobiz/subAccounts");
+        (n >= 3).then_some(n)
+    })
+    .await
+    .expect("the leader creates accounts");
+    let killed = Instant::now();
+    Api::<Pod>::namespaced(client.clone(), &ns.name)
+        .delete(&leader, &DeleteParams { grace_period_seconds: Some(0), ..Default::default() })
+        .await
+        .unwrap();
+    let successor = eventually(Duration::from_secs(60), || async {
+        holder().await.filter(|h| *h != leader)
+    })
+    .await
+    .expect("another replica takes the Lease");
+    let takeover = killed.elapsed();
+    assert!(some < ACCOUNTS, "the leader was killed mid-create ({some} of {ACCOUNTS} made)");
+    wait_all_ready(&ns.name, "240s");
+
+    let state = sim.state().await;
+    let ids: BTreeSet<String> = Api::<SubAccount>::namespaced(client.clone(), &ns.name)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|s| s.status?.external_id)
+        .collect();
+    eprintln!(
+        "failover: leader {leader} killed with {some}/{ACCOUNTS} accounts made; {successor} took the Lease after {:.1}s; provider holds {} accounts for {ACCOUNTS} SubAccounts",
+        takeover.as_secs_f64(),
+        accounts(&state, "/vobiz/subAccounts")
+    );
+    assert_eq!(accounts(&state, "/vobiz/subAccounts"), ACCOUNTS, "exactly one account per SubAccount");
+    assert_eq!(ids.len(), ACCOUNTS, "every SubAccount has its own account");
+    helm_ok(&["uninstall", &release, "-n", &ns.name, "--wait"]);
+    abandon(ns).await;
+}
+
+#[tokio::test]
+async fn upgrading_from_the_previous_chart_keeps_everything_ready_and_creates_nothing_twice() {
+    let client = support::client().await;
+    if node_or_skip(&client).await.is_none() {
+        return;
+    }
+    support::install_crds(&client).await;
+    let ns = TestNamespace::new(&client, "e2e-upgrade").await;
+    let sim = SimPod::start(&client, &ns.name).await;
+    let release = ns.name.clone();
+
+    let previous = previous_chart(&ns.name);
+    // The previous chart's default image never existed; it runs today's.
+    helm_ok(&[
+        "install", &release, previous.to_str().unwrap(), "-n", &ns.name, "--set", &format!("watchNamespace={}", ns.name),
+        "--set", &format!("image.tag={}", env!("CARGO_PKG_VERSION")), "--wait", "--timeout", "120s",
+    ]);
+    // That chart has no hostAliases: the Service's address stands in the examples.
+    let manifests = quickstart(&ns.name).replace(SIM_HOST, &sim.ip);
+    kubectl_ok(&["apply", "--server-side", "-f", "-"], &manifests);
+    wait_all_ready(&ns.name, "180s");
+    let before = sim.state().await;
+
+    helm_ok(&[
+        "upgrade", &release, CHART, "-n", &ns.name, "--set", &format!("watchNamespace={}", ns.name), "--wait",
+        "--timeout", "120s",
+    ]);
+    let revision = helm_ok(&["history", &release, "-n", &ns.name, "-o", "json"]);
+    assert!(revision.contains("\"chart\":\"tenantline-0.1.0\"") && revision.contains(&format!("\"chart\":\"tenantline-{}\"", chart_version())));
+    // The new pod has taken over (it logs its start) and every resource is still Ready.
+    eventually(Duration::from_secs(60), || async {
+        let pods = Api::<Pod>::namespaced(client.clone(), &ns.name)
+            .list(&ListParams::default().labels("app.kubernetes.io/name=tenantline"))
+            .await
+            .ok()?;
+        (pods.items.len() == 1 && pods.items[0].metadata.deletion_timestamp.is_none()).then_some(())
+    })
+    .await
+    .expect("one operator pod after the upgrade");
+    let deployment = format!("deployment/{release}-tenantline");
+    eventually(Duration::from_secs(60), || async {
+        stdout(&kubectl(&["logs", "-n", &ns.name, &deployment], "")).contains("controllers started").then_some(())
+    })
+    .await
+    .expect("the upgraded operator runs its controllers");
+    wait_all_ready(&ns.name, "60s");
+    let after = sim.state().await;
+    assert_eq!(quickstart_accounts(&before), [1; 5]);
+    assert_eq!(quickstart_accounts(&after), [1; 5], "the upgrade created nothing twice");
+    assert_eq!(before.pointer("/vobiz/numbers"), after.pointer("/vobiz/numbers"), "no number bought again");
+    assert_eq!(before.pointer("/agentphone/numbers"), after.pointer("/agentphone/numbers"));
+    helm_ok(&["uninstall", &release, "-n", &ns.name, "--wait"]);
+    abandon(ns).await;
+}
+
+/// The container's working set as kubelet reports it (what the chart's memory request is sized
+/// from), read through the API server's node proxy.
+async fn working_set(client: &Client, ns: &str, pod: &Pod) -> String {
+    let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+    let path = format!("/api/v1/nodes/{node}/proxy/stats/summary");
+    let Ok(text) = client.request_text(http::Request::get(path).body(Vec::new()).unwrap()).await else {
+        return "unknown (no stats from kubelet)".into();
+    };
+    let summary: Value = serde_json::from_str(&text).unwrap_or_default();
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let bytes = summary["pods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["podRef"]["name"] == name && p["podRef"]["namespace"] == ns)
+        .find_map(|p| p["containers"][0]["memory"]["workingSetBytes"].as_u64());
+    bytes.map_or("unknown".into(), |b| format!("{:.1} MiB working set", b as f64 / 1048576.0))
+}
+
+fn chart_version() -> String {
+    let chart = std::fs::read_to_string(format!("{CHART}/Chart.yaml")).unwrap();
+    let chart: Value = serde_saphyr::from_str(&chart).unwrap();
+    chart["version"].as_str().unwrap().to_owned()
+}
+
+/// The chart at PREVIOUS_CHART_COMMIT, from git.
+fn previous_chart(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tenantline-e2e/previous-chart-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let archive = Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "archive", PREVIOUS_CHART_COMMIT, "charts/tenantline"])
+        .output()
+        .expect("git");
+    assert!(archive.status.success(), "git archive: {}", String::from_utf8_lossy(&archive.stderr));
+    let mut tar = Command::new("tar").args(["-x", "-C"]).arg(&dir).stdin(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(tar.stdin.as_mut().unwrap(), &archive.stdout).unwrap();
+    assert!(tar.wait().unwrap().success());
+    dir.join("charts/tenantline")
+}
