@@ -251,7 +251,10 @@ impl Operator {
 
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tenantline"))
+        // TENANTLINE_E2E_OPERATOR runs the tests against another build (a release, an older commit).
+        let binary =
+            std::env::var("TENANTLINE_E2E_OPERATOR").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tenantline").into());
+        let child = Command::new(binary)
             .args(["run", "--watch-namespace", &self.namespace, "--provider-timeout-seconds", "3"])
             .args(["--metrics-addr", &self.metrics.to_string()])
             .env("KUBECONFIG", &self.kubeconfig)
@@ -341,6 +344,22 @@ impl Sim {
             .filter(|c| c["route"] == route)
             .map(|c| c["count"].as_u64().unwrap())
             .sum()
+    }
+
+    /// Calls to `provider` whose method is (`get: true`) or is not (`get: false`) GET.
+    pub async fn calls_by_kind(&self, provider: &str, get: bool) -> u64 {
+        let body: Value = self.http.get(self.url("/_sim/calls")).send().await.unwrap().json().await.unwrap();
+        body["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["provider"] == provider && (c["method"] == "GET") == get)
+            .map(|c| c["count"].as_u64().unwrap())
+            .sum()
+    }
+
+    pub async fn clear_calls(&self) {
+        self.http.delete(self.url("/_sim/calls")).send().await.unwrap();
     }
 
     pub async fn all_calls(&self) -> u64 {
