@@ -205,17 +205,33 @@ async fn apply<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Actio
         Err(Error::Provider(e)) => {
             let outcome = provider_outcome(&e, resolved.provider);
             report(obj, api, ctx, &outcome, &seen).await?;
-            if e.is_retryable() {
-                Err(Error::Provider(e))
-            } else {
-                Ok(if outcome.reason == reason::CREDENTIALS_INVALID {
-                    Action::requeue(Duration::from_secs(300))
-                } else {
-                    Action::await_change()
-                })
+            match after_provider_error(&outcome) {
+                Retry::Backoff => Err(Error::Provider(e)),
+                Retry::After(delay) => Ok(Action::requeue(delay)),
+                Retry::OnChange => Ok(Action::await_change()),
             }
         }
         Err(e) => Err(e),
+    }
+}
+
+/// When to look again after a provider error.
+#[derive(Debug, PartialEq, Eq)]
+enum Retry {
+    /// Per-object exponential backoff (or the provider's `Retry-After`).
+    Backoff,
+    After(Duration),
+    /// Only a change to the resource can help.
+    OnChange,
+}
+
+/// Pure policy: whatever the outcome tells a person is in progress is retried; a stall waits for
+/// a change, except bad credentials, whose Secret is not watched.
+fn after_provider_error(outcome: &Outcome) -> Retry {
+    match outcome.phase {
+        Phase::Progressing | Phase::Ready => Retry::Backoff,
+        Phase::Stalled if outcome.reason == reason::CREDENTIALS_INVALID => Retry::After(Duration::from_secs(300)),
+        Phase::Stalled => Retry::OnChange,
     }
 }
 
@@ -610,6 +626,25 @@ mod tests {
         assert_eq!(deletion_action(P::Deactivate, &caps(true, false)), A::Retain);
         assert_eq!(deletion_action(P::Deactivate, &caps(true, true)), A::Deactivate);
         assert_eq!(deletion_action(P::Orphan, &caps(true, true)), A::Orphan);
+    }
+
+    #[test]
+    fn whatever_says_it_is_in_progress_is_looked_at_again() {
+        let p = ProviderKind::AgentPhone;
+        let missing = provider::Error::NotFound { provider: p, what: "sub-account".into() };
+        let outcome = provider_outcome(&missing, p);
+        assert!(outcome.message.contains("looking again"));
+        assert_eq!(after_provider_error(&outcome), Retry::Backoff);
+        for e in [
+            provider::Error::Transient { provider: p, message: "503".into() },
+            provider::Error::RateLimited { provider: p, retry_after: Duration::from_secs(1) },
+        ] {
+            assert_eq!(after_provider_error(&provider_outcome(&e, p)), Retry::Backoff);
+        }
+        let auth = provider::Error::Auth { provider: p, message: "401".into() };
+        assert_eq!(after_provider_error(&provider_outcome(&auth, p)), Retry::After(Duration::from_secs(300)));
+        let invalid = provider::Error::Invalid { provider: p, field: None, message: "limit".into() };
+        assert_eq!(after_provider_error(&provider_outcome(&invalid, p)), Retry::OnChange);
     }
 
     #[test]

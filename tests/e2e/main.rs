@@ -10,5 +10,6 @@ mod examples;
 mod harness;
 mod lifecycle;
 mod rejections;
+mod safety;
 mod support;
 mod validation;
