@@ -139,6 +139,8 @@ pub struct Capabilities {
     /// Credentials are shown only in the create response and can't be re-read or re-issued:
     /// losing them means delete and re-create.
     pub one_time_credentials: bool,
+    /// `reissue_credentials` can issue new credentials for an existing object (a provider write).
+    pub reissue: bool,
     /// The provider needs a login password that tenantline generates and keeps in the Secret.
     pub generated_password: bool,
 }
@@ -311,10 +313,16 @@ where
     /// `desired` says where it lives (children are addressed through their sub-account).
     async fn delete(&self, id: &str, desired: &S) -> Result<()>;
 
-    /// Re-issue credentials for an existing object where the provider allows it (Yardstik).
-    /// `Ok(None)` when it cannot.
+    /// Re-issue credentials for an existing object where the provider allows it (Yardstik,
+    /// `capabilities().reissue`). `Ok(None)` when it cannot.
     async fn reissue_credentials(&self, _id: &str, _desired: &S) -> Result<Option<Credentials>> {
         Ok(None)
+    }
+
+    /// Whether the provider still accepts the object's own `credentials`, where it can tell with
+    /// one cheap read (Yardstik); `true` where it cannot tell. Never mutates.
+    async fn credentials_accepted(&self, _id: &str, _credentials: &Credentials) -> Result<bool> {
+        Ok(true)
     }
 }
 

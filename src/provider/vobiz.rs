@@ -98,6 +98,7 @@ impl External<SubAccountSpec> for SubAccounts {
             lookup: true,
             credential_keys: &["authId", "authToken"],
             one_time_credentials: true,
+            reissue: false,
             generated_password: false,
         }
     }

@@ -32,6 +32,12 @@ pub const EXTERNAL_ID: &str = "tenantline.io/external-id";
 /// Set (with an optimistic-locked write) before the first create is attempted, and kept: it
 /// marks objects this resource created, as opposed to adopted ones.
 pub const CREATE_PENDING: &str = "tenantline.io/create-pending";
+/// Set once the object's credentials were written to its Secret: from then on they may be in
+/// use, and the object is never replaced because the Secret went missing.
+pub const CREDENTIALS_DELIVERED: &str = "tenantline.io/credentials-delivered";
+/// Set by a person to the provider id of an object whose lost one-time credentials cannot be
+/// recovered: that object (and only that one) is deleted and created anew.
+pub const ALLOW_REPLACE: &str = "tenantline.io/allow-replace";
 pub const MANAGEMENT_POLICY: &str = "tenantline.io/management-policy";
 pub const RECONCILE_REQUESTED_AT: &str = "tenantline.io/reconcile-requested-at";
 
@@ -99,7 +105,7 @@ pub trait Managed:
     + Sync
     + 'static
 {
-    type Spec: Send + Sync + 'static;
+    type Spec: Clone + Send + Sync + 'static;
     const KIND: &'static str;
 
     /// Dereference and validate: the provider client and the desired state, or why not.
@@ -129,6 +135,26 @@ pub trait Managed:
     /// The credentials Secret this resource writes, if its kind has one.
     fn credentials_secret(&self) -> Option<String> {
         None
+    }
+
+    /// Right before a create (never for an existing object): add what only a create needs.
+    fn before_create(
+        &self,
+        _ctx: &Context,
+        _caps: &Capabilities,
+        desired: Self::Spec,
+    ) -> impl Future<Output = Result<Self::Spec, Error>> + Send {
+        async move { Ok(desired) }
+    }
+
+    /// The name of another resource that already manages provider object `id`, if any: a lookup
+    /// that lands on it must not silently share it.
+    fn managed_elsewhere(
+        &self,
+        _ctx: &Context,
+        _id: &str,
+    ) -> impl Future<Output = Result<Option<String>, Error>> + Send {
+        async { Ok(None) }
     }
 
     /// Before the provider object goes: ask the API server to delete what depends on it and
@@ -235,6 +261,41 @@ fn after_provider_error(outcome: &Outcome) -> Retry {
     }
 }
 
+/// What to do about credentials the Secret lacks and the provider will not show again.
+#[derive(Debug, PartialEq, Eq)]
+enum Recovery {
+    /// Have the provider issue new ones (a write).
+    Reissue,
+    /// Delete the object and create it again: only when nobody can have received them.
+    Replace,
+    /// ObserveOnly: report the object without them.
+    Without,
+    /// A person has to act.
+    Stall,
+}
+
+/// Pure policy for lost credentials. `replaceable`: the object was created here and its
+/// credentials provably never reached a Secret, or a person allowed replacing exactly it.
+fn recovery(caps: &Capabilities, observe_only: bool, replaceable: bool) -> Recovery {
+    if observe_only {
+        Recovery::Without
+    } else if caps.reissue {
+        Recovery::Reissue
+    } else if caps.one_time_credentials && caps.delete && replaceable {
+        Recovery::Replace
+    } else {
+        Recovery::Stall
+    }
+}
+
+/// Whether the object's credentials may have left the operator: the record says so, or (for
+/// objects made before the record existed) the resource was Ready, which it only is once its
+/// Secret is written.
+fn delivered(obj: &impl Resource, status: &Value) -> bool {
+    annotation(obj, CREDENTIALS_DELIVERED).is_some()
+        || status_conditions(status).iter().any(|c| c.type_ == conditions::READY && c.status == "True")
+}
+
 /// Where `sync` left the object: settled until the next poll, or to be looked at again soon.
 enum Step {
     Done(Outcome),
@@ -256,22 +317,15 @@ async fn sync<K: Managed>(
     // Only an object this resource created (or was creating) may ever be replaced: one a user
     // handed over for adoption may be in use.
     let mut created_here = annotation(obj, CREATE_PENDING).is_some();
+    let delivered = delivered(obj, &obj.status_json());
     let id = match annotation(obj, EXTERNAL_ID) {
         Some(id) => id.to_owned(),
         None => match create_or_adopt(obj, api, ctx, r, observe_only).await? {
-            Some(id) => {
+            Made::Created(id) | Made::Recovered(id) => {
                 created_here |= !observe_only;
                 id
             }
-            None => {
-                return Ok(Step::Done(Outcome::stalled(
-                    reason::EXTERNAL_MISSING,
-                    format!(
-                        "ObserveOnly: no matching object found at {}; set the {EXTERNAL_ID} annotation to the object to observe",
-                        r.provider
-                    ),
-                )));
-            }
+            Made::Refused(outcome) => return Ok(Step::Done(outcome)),
         },
     };
     seen.external_id = Some(id.clone());
@@ -290,32 +344,57 @@ async fn sync<K: Managed>(
     seen.active = Some(observed.active);
 
     let mut credentials = Credentials::default();
+    let mut complete = true;
     if let Some(secret) = obj.credentials_secret() {
         credentials = secrets::read(&ctx.client, &namespace(obj), &secret).await?;
         credentials.merge(base_credentials(r, &id, observed.number.as_deref()));
         credentials.merge(observed.credentials.clone());
-        if !credentials.has_all(caps.credential_keys) {
-            if let Some(reissued) = r.external.reissue_credentials(&id, &r.desired).await? {
-                credentials.merge(reissued);
-                ctx.event(
-                    obj,
-                    EventType::Normal,
-                    "CredentialsReissued",
-                    "Reissue",
-                    format!("{} issued new credentials for {id}; the Secret {secret} was updated", r.provider),
-                )
-                .await;
-            } else if caps.one_time_credentials && caps.delete && !observe_only && created_here {
-                return recreate_for_lost_credentials(obj, api, ctx, r, &id).await;
-            } else {
-                return Ok(Step::Done(Outcome::stalled(
-                    reason::CREDENTIALS_LOST,
-                    format!(
-                        "the credentials of {id} are not in Secret {secret} and {} cannot show them again",
-                        r.provider
-                    ),
-                )));
+        let missing: Vec<&str> =
+            caps.credential_keys.iter().copied().filter(|k| credentials.get(k).is_none()).collect();
+        if !missing.is_empty() {
+            let replaceable = (created_here && !delivered) || annotation(obj, ALLOW_REPLACE) == Some(id.as_str());
+            match recovery(&caps, observe_only, replaceable) {
+                Recovery::Reissue => {
+                    let Some(reissued) = r.external.reissue_credentials(&id, &r.desired).await? else {
+                        return Err(Error::Provider(provider::Error::NotFound {
+                            provider: r.provider,
+                            what: format!("{id} to issue new credentials for"),
+                        }));
+                    };
+                    credentials.merge(reissued);
+                    ctx.event(
+                        obj,
+                        EventType::Normal,
+                        "CredentialsReissued",
+                        "Reissue",
+                        format!("{} issued new credentials for {id}; the Secret {secret} was updated", r.provider),
+                    )
+                    .await;
+                }
+                Recovery::Replace => return recreate_for_lost_credentials(obj, api, ctx, r, &id).await,
+                Recovery::Without => complete = false,
+                Recovery::Stall => {
+                    // What is known goes into the Secret, so a person only has to add the rest.
+                    secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
+                    let keys = missing.join(", ");
+                    return Ok(Step::Done(Outcome::stalled(
+                        reason::CREDENTIALS_LOST,
+                        format!(
+                            "{keys} of {id} are not in Secret {secret} and {} cannot show them again; the account is kept: rotate them at {} and add them to the Secret, or annotate {ALLOW_REPLACE}={id} to delete it and create a new one",
+                            r.provider, r.provider
+                        ),
+                    )));
+                }
             }
+        } else if !r.external.credentials_accepted(&id, &credentials).await? {
+            let keys = caps.credential_keys.join(", ");
+            return Ok(Step::Done(Outcome::stalled(
+                reason::CREDENTIALS_REJECTED,
+                format!(
+                    "{} rejects the {keys} of {id} in Secret {secret} (re-issued or revoked elsewhere?); put valid ones in the Secret, or remove {keys} from it to have new ones issued",
+                    r.provider
+                ),
+            )));
         }
     }
 
@@ -336,9 +415,7 @@ async fn sync<K: Managed>(
     if !observed.drift.is_empty() {
         let fields = observed.drift.join(", ");
         if observe_only || !caps.update {
-            if let Some(secret) = obj.credentials_secret() {
-                secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
-            }
+            deliver(obj, api, ctx, &credentials, complete).await?;
             let why = if observe_only {
                 "the management policy is ObserveOnly".to_owned()
             } else {
@@ -357,11 +434,17 @@ async fn sync<K: Managed>(
             .await;
     }
 
-    if let Some(secret) = obj.credentials_secret() {
-        secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
-    }
+    deliver(obj, api, ctx, &credentials, complete).await?;
     Ok(Step::Done(if seen.active == Some(false) {
         Outcome::ready(reason::DEACTIVATED, format!("{id} is deactivated at {}", r.provider))
+    } else if observe_only && !complete {
+        Outcome::ready(
+            reason::OBSERVED,
+            format!(
+                "{id} exists at {} and matches the spec (ObserveOnly: credentials it only issues on a write are not in the Secret)",
+                r.provider
+            ),
+        )
     } else if observe_only {
         Outcome::ready(reason::OBSERVED, format!("{id} exists at {} and matches the spec (ObserveOnly)", r.provider))
     } else {
@@ -369,18 +452,44 @@ async fn sync<K: Managed>(
     }))
 }
 
+/// Write the credentials Secret and, once it holds every credential, record durably that they
+/// were delivered.
+async fn deliver<K: Managed>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    credentials: &Credentials,
+    complete: bool,
+) -> Result<(), Error> {
+    let Some(secret) = obj.credentials_secret() else { return Ok(()) };
+    secrets::apply(&ctx.client, obj, &secret, credentials).await?;
+    if complete && annotation(obj, CREDENTIALS_DELIVERED).is_none() {
+        annotate(api, obj, json!({CREDENTIALS_DELIVERED: k8s_openapi::jiff::Timestamp::now().to_string()})).await?;
+    }
+    Ok(())
+}
+
+/// How the resource came by its provider object when it had no id.
+enum Made {
+    Created(String),
+    /// Found by the idempotency key: made by an earlier attempt.
+    Recovered(String),
+    /// Nothing may be created or adopted, and why.
+    Refused(Outcome),
+}
+
 /// Step 4 (a–c): mark the create as pending, look for an object an earlier attempt made, and only
-/// then create; the new id is persisted before anything else. Returns `None` in ObserveOnly mode
-/// when nothing was found.
+/// then create; the new id is persisted before anything else. ObserveOnly only looks.
 async fn create_or_adopt<K: Managed>(
     obj: &K,
     api: &Api<K>,
     ctx: &Context,
     r: &Resolved<K::Spec>,
     observe_only: bool,
-) -> Result<Option<String>, Error> {
+) -> Result<Made, Error> {
     let caps = r.external.capabilities();
-    if !observe_only && annotation(obj, CREATE_PENDING).is_none() {
+    let earlier_attempt = annotation(obj, CREATE_PENDING).is_some();
+    if !observe_only && !earlier_attempt {
         // Optimistic lock: if another writer (or a stale cache) got here first this fails with a
         // conflict and the object is looked at again with fresh data.
         let patch = json!({"metadata": {
@@ -392,6 +501,17 @@ async fn create_or_adopt<K: Managed>(
     if caps.lookup
         && let Some(id) = r.external.find(&r.desired).await?
     {
+        if let Some(other) = obj.managed_elsewhere(ctx, &id).await? {
+            return Ok(Made::Refused(Outcome::stalled(
+                reason::EXTERNAL_IN_USE,
+                format!(
+                    "the {} object {id} that this {} would map to is already managed by {other}; change this one (e.g. its name at {}), or set the {EXTERNAL_ID} annotation to {id} to share it deliberately",
+                    r.provider,
+                    K::KIND,
+                    r.provider
+                ),
+            )));
+        }
         persist_external_id(api, obj, &id).await?;
         ctx.event(
             obj,
@@ -401,12 +521,19 @@ async fn create_or_adopt<K: Managed>(
             format!("found {id} at {} (created by an earlier attempt) and adopted it", r.provider),
         )
         .await;
-        return Ok(Some(id));
+        return Ok(Made::Recovered(id));
     }
     if observe_only {
-        return Ok(None);
+        return Ok(Made::Refused(Outcome::stalled(
+            reason::EXTERNAL_MISSING,
+            format!(
+                "ObserveOnly: no matching object found at {}; set the {EXTERNAL_ID} annotation to the object to observe",
+                r.provider
+            ),
+        )));
     }
-    let created = r.external.create(&r.desired).await?;
+    let desired = obj.before_create(ctx, &caps, r.desired.clone()).await?;
+    let created = r.external.create(&desired).await?;
     persist_external_id(api, obj, &created.id).await?;
     if let Some(secret) = obj.credentials_secret() {
         let mut credentials = secrets::read(&ctx.client, &namespace(obj), &secret).await?;
@@ -418,7 +545,7 @@ async fn create_or_adopt<K: Managed>(
     if let Some(warning) = created.warning {
         ctx.event(obj, EventType::Warning, "CreateIncomplete", "Create", warning).await;
     }
-    Ok(Some(created.id))
+    Ok(Made::Created(created.id))
 }
 
 /// A credential the provider shows only once was lost before it reached the Secret. Nobody can
@@ -431,15 +558,22 @@ async fn recreate_for_lost_credentials<K: Managed>(
     r: &Resolved<K::Spec>,
     id: &str,
 ) -> Result<Step, Error> {
-    let patch = json!({"metadata": {"annotations": {EXTERNAL_ID: null}}});
-    api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
+    annotate(api, obj, json!({EXTERNAL_ID: null, CREDENTIALS_DELIVERED: null})).await?;
     r.external.delete(id, &r.desired).await?;
+    let why = if annotation(obj, ALLOW_REPLACE) == Some(id) {
+        format!("as {ALLOW_REPLACE} allowed")
+    } else {
+        "they were never handed out".to_owned()
+    };
     ctx.event(
         obj,
         EventType::Warning,
         "Recreating",
         "Recreate",
-        format!("the one-time credentials of {id} were lost before they were stored; it was never handed out, so it was deleted at {} and is being created again", r.provider),
+        format!(
+            "the one-time credentials of {id} were lost; {why}, so it was deleted at {} and is being created again",
+            r.provider
+        ),
     )
     .await;
     Ok(Step::Again(Outcome::progressing(
@@ -449,7 +583,12 @@ async fn recreate_for_lost_credentials<K: Managed>(
 }
 
 async fn persist_external_id<K: Managed>(api: &Api<K>, obj: &K, id: &str) -> Result<(), Error> {
-    let patch = json!({"metadata": {"annotations": {EXTERNAL_ID: id}}});
+    annotate(api, obj, json!({EXTERNAL_ID: id})).await
+}
+
+/// Merge `annotations` (`null` removes one) into the object's.
+async fn annotate<K: Managed>(api: &Api<K>, obj: &K, annotations: Value) -> Result<(), Error> {
+    let patch = json!({"metadata": {"annotations": annotations}});
     api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     Ok(())
 }
@@ -626,6 +765,33 @@ mod tests {
         assert_eq!(deletion_action(P::Deactivate, &caps(true, false)), A::Retain);
         assert_eq!(deletion_action(P::Deactivate, &caps(true, true)), A::Deactivate);
         assert_eq!(deletion_action(P::Orphan, &caps(true, true)), A::Orphan);
+    }
+
+    #[test]
+    fn lost_credentials_are_replaced_only_when_nobody_can_have_them() {
+        let vobiz = Capabilities { delete: true, one_time_credentials: true, ..Default::default() };
+        let yardstik = Capabilities { reissue: true, ..Default::default() };
+        let partner = Capabilities::default();
+        assert_eq!(recovery(&vobiz, false, true), Recovery::Replace);
+        assert_eq!(recovery(&vobiz, false, false), Recovery::Stall, "delivered: never deleted");
+        assert_eq!(recovery(&vobiz, true, true), Recovery::Without, "ObserveOnly never writes");
+        assert_eq!(recovery(&yardstik, false, false), Recovery::Reissue);
+        assert_eq!(recovery(&yardstik, true, false), Recovery::Without, "a re-issue is a write");
+        assert_eq!(recovery(&partner, false, true), Recovery::Stall, "no delete: nothing to replace with");
+    }
+
+    #[test]
+    fn credentials_count_as_delivered_by_the_record_or_for_older_objects_by_having_been_ready() {
+        let mut sa = k8s_openapi::api::core::v1::ConfigMap::default();
+        let ready = |status: &str| {
+            json!({"conditions": [{"type": "Ready", "status": status, "reason": "Provisioned",
+            "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]})
+        };
+        assert!(!delivered(&sa, &Value::Null));
+        assert!(!delivered(&sa, &ready("False")));
+        assert!(delivered(&sa, &ready("True")), "made before the record existed, and Ready: its Secret was written");
+        sa.metadata.annotations = Some([(CREDENTIALS_DELIVERED.to_owned(), "2026-01-01T00:00:00Z".to_owned())].into());
+        assert!(delivered(&sa, &ready("False")));
     }
 
     #[test]

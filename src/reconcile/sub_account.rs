@@ -7,30 +7,27 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 
 use super::conditions::{Outcome, reason};
-use super::managed::{Blocked, DeletionPolicy, Managed, Resolved, Seen};
+use super::managed::{Blocked, DeletionPolicy, EXTERNAL_ID, Managed, Resolved, Seen};
 use super::provider_config::connect;
 use super::{Context, Error};
-use crate::api::{KycMode, PhoneNumber, SubAccount, SubAccountDeletionPolicy, TeamMember};
-use crate::provider::{self, ProviderKind, SecretString};
+use crate::api::{KycMode, PhoneNumber, ProviderConfigKind, SubAccount, SubAccountDeletionPolicy, TeamMember};
+use crate::provider::{self, Capabilities, ProviderKind, SecretString};
 use crate::secrets;
 
 impl Managed for SubAccount {
     type Spec = provider::SubAccountSpec;
     const KIND: &'static str = "SubAccount";
 
-    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<Self::Spec>, Blocked>, Error> {
+    async fn resolve(&self, ctx: &Context, _deleting: bool) -> Result<Result<Resolved<Self::Spec>, Blocked>, Error> {
         let namespace = self.namespace().unwrap_or_default();
         let c = match connect(ctx, &namespace, &self.spec.provider_config_ref).await? {
             Ok(c) => c,
             Err(blocked) => return Ok(Err(blocked)),
         };
-        let mut desired = match desired(self, c.provider) {
+        let desired = match desired(self, c.provider) {
             Ok(desired) => desired,
             Err(message) => return Ok(Err(Outcome::stalled(reason::INVALID_SPEC, message))),
         };
-        if c.clients.sub_accounts.capabilities().generated_password && !deleting {
-            desired.password = Some(ensure_password(ctx, self).await?);
-        }
         Ok(Ok(Resolved {
             provider: c.provider,
             endpoint: c.endpoint,
@@ -65,6 +62,36 @@ impl Managed for SubAccount {
             m.insert("credentialsSecretName".into(), json!(self.credentials_secret()));
         }
         m
+    }
+
+    /// The login password is generated only when an account is about to be created: an
+    /// existing account's password is whatever it was, and a new one would be wrong.
+    async fn before_create(
+        &self,
+        ctx: &Context,
+        caps: &Capabilities,
+        mut desired: Self::Spec,
+    ) -> Result<Self::Spec, Error> {
+        if caps.generated_password {
+            desired.password = Some(ensure_password(ctx, self).await?);
+        }
+        Ok(desired)
+    }
+
+    async fn managed_elsewhere(&self, ctx: &Context, id: &str) -> Result<Option<String>, Error> {
+        let r = &self.spec.provider_config_ref;
+        let api: Api<SubAccount> = match r.kind {
+            ProviderConfigKind::ProviderConfig => {
+                Api::namespaced(ctx.client.clone(), &self.namespace().unwrap_or_default())
+            }
+            ProviderConfigKind::ClusterProviderConfig => Api::all(ctx.client.clone()),
+        };
+        let me = (self.namespace(), self.name_any());
+        Ok(api.list(&ListParams::default()).await?.into_iter().find_map(|other| {
+            let same = other.spec.provider_config_ref == *r
+                && other.annotations().get(EXTERNAL_ID).map(String::as_str) == Some(id);
+            (same && (other.namespace(), other.name_any()) != me).then(|| other.name_any())
+        }))
     }
 
     fn credentials_secret(&self) -> Option<String> {
