@@ -18,7 +18,9 @@ use super::{
 };
 
 /// The metadata key that carries the idempotency key.
-const KEY: &str = "tenantline.io/uid";
+const KEY: &str = "tenantline.io/key";
+/// Where older releases kept the resource UID.
+const LEGACY_KEY: &str = "tenantline.io/uid";
 const PAGE: u32 = 250;
 
 pub(super) fn clients(http: HttpClient) -> ProviderClients {
@@ -84,7 +86,12 @@ impl External<SubAccountSpec> for Accounts {
         // The list omits metadata: read each account of that exact name.
         for id in named.iter().filter(|a| a["name"] == d.display_name.as_str()).filter_map(|a| a["id"].as_str()) {
             let account = self.0.send(Call::get(format!("/accounts/{id}"))).await.absent_ok()?;
-            if account.is_some_and(|a| a["metadata"][KEY] == d.idempotency_key.as_str()) {
+            let legacy = d.legacy_key.as_deref().filter(|k| !k.is_empty());
+            let ours = |a: &Value| {
+                a["metadata"][KEY] == d.idempotency_key.as_str()
+                    || legacy.is_some_and(|uid| a["metadata"][LEGACY_KEY] == uid)
+            };
+            if account.is_some_and(|a| ours(&a)) {
                 return Ok(Some(id.to_owned()));
             }
         }

@@ -32,8 +32,9 @@ pub const EXTERNAL_ID: &str = "tenantline.io/external-id";
 /// Set (with an optimistic-locked write) before the first create is attempted, and kept: it
 /// marks objects this resource created, as opposed to adopted ones.
 pub const CREATE_PENDING: &str = "tenantline.io/create-pending";
-/// Set once the object's credentials were written to its Secret: from then on they may be in
-/// use, and the object is never replaced because the Secret went missing.
+/// Set once the object's credentials were written to its Secret (or the object was found from an
+/// earlier life of the cluster, when they may have been): from then on they may be in use, and
+/// the object is never replaced because the Secret went missing.
 pub const CREDENTIALS_DELIVERED: &str = "tenantline.io/credentials-delivered";
 /// Set by a person to the provider id of an object whose lost one-time credentials cannot be
 /// recovered: that object (and only that one) is deleted and created anew.
@@ -317,12 +318,16 @@ async fn sync<K: Managed>(
     // Only an object this resource created (or was creating) may ever be replaced: one a user
     // handed over for adoption may be in use.
     let mut created_here = annotation(obj, CREATE_PENDING).is_some();
-    let delivered = delivered(obj, &obj.status_json());
+    let mut delivered = delivered(obj, &obj.status_json());
     let id = match annotation(obj, EXTERNAL_ID) {
         Some(id) => id.to_owned(),
         None => match create_or_adopt(obj, api, ctx, r, observe_only).await? {
             Made::Created(id) | Made::Recovered(id) => {
                 created_here |= !observe_only;
+                id
+            }
+            Made::FromEarlierLife(id) => {
+                delivered = true;
                 id
             }
             Made::Refused(outcome) => return Ok(Step::Done(outcome)),
@@ -472,14 +477,18 @@ async fn deliver<K: Managed>(
 /// How the resource came by its provider object when it had no id.
 enum Made {
     Created(String),
-    /// Found by the idempotency key: made by an earlier attempt.
+    /// Found by the idempotency key after an earlier attempt in this cluster.
     Recovered(String),
+    /// Found by the idempotency key on a first attempt: made in an earlier life of the cluster
+    /// (rebuilt from the same manifests), whose credentials may be in use.
+    FromEarlierLife(String),
     /// Nothing may be created or adopted, and why.
     Refused(Outcome),
 }
 
-/// Step 4 (a–c): mark the create as pending, look for an object an earlier attempt made, and only
-/// then create; the new id is persisted before anything else. ObserveOnly only looks.
+/// Step 4 (a–c): mark the create as pending, look for an object an earlier attempt (or an earlier
+/// life of the cluster) made, and only then create; the new id is persisted before anything
+/// else. ObserveOnly only looks.
 async fn create_or_adopt<K: Managed>(
     obj: &K,
     api: &Api<K>,
@@ -498,9 +507,14 @@ async fn create_or_adopt<K: Managed>(
         }});
         api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     }
-    if caps.lookup
-        && let Some(id) = r.external.find(&r.desired).await?
-    {
+    // A first attempt can only find what an earlier life of the cluster made, long ago; after an
+    // attempt whose response may have been lost, what it made moments ago.
+    let found = match (caps.lookup, earlier_attempt) {
+        (false, _) => None,
+        (true, true) => r.external.find(&r.desired).await?,
+        (true, false) => r.external.find_made_earlier(&r.desired).await?,
+    };
+    if let Some(id) = found {
         if let Some(other) = obj.managed_elsewhere(ctx, &id).await? {
             return Ok(Made::Refused(Outcome::stalled(
                 reason::EXTERNAL_IN_USE,
@@ -512,16 +526,21 @@ async fn create_or_adopt<K: Managed>(
                 ),
             )));
         }
-        persist_external_id(api, obj, &id).await?;
+        if earlier_attempt || observe_only {
+            persist_external_id(api, obj, &id).await?;
+        } else {
+            annotate(api, obj, json!({EXTERNAL_ID: id, CREDENTIALS_DELIVERED: "earlier-life"})).await?;
+        }
+        let when = if earlier_attempt { "an earlier attempt" } else { "an earlier life of this resource" };
         ctx.event(
             obj,
             EventType::Normal,
             "Adopted",
             "Create",
-            format!("found {id} at {} (created by an earlier attempt) and adopted it", r.provider),
+            format!("found {id} at {} (created by {when}) and adopted it", r.provider),
         )
         .await;
-        return Ok(Made::Recovered(id));
+        return Ok(if earlier_attempt || observe_only { Made::Recovered(id) } else { Made::FromEarlierLife(id) });
     }
     if observe_only {
         return Ok(Made::Refused(Outcome::stalled(

@@ -24,7 +24,7 @@ impl Managed for SubAccount {
             Ok(c) => c,
             Err(blocked) => return Ok(Err(blocked)),
         };
-        let desired = match desired(self, c.provider) {
+        let desired = match desired(self, c.provider, &c.owner_id) {
             Ok(desired) => desired,
             Err(message) => return Ok(Err(Outcome::stalled(reason::INVALID_SPEC, message))),
         };
@@ -146,7 +146,8 @@ fn generate_password() -> String {
 }
 
 /// Pure: the provider-neutral desired state, or a message naming the field the provider needs.
-pub fn desired(sa: &SubAccount, provider: ProviderKind) -> Result<provider::SubAccountSpec, String> {
+/// `owner_id` scopes the idempotency key: `<owner id>/<namespace>/<name>`.
+pub fn desired(sa: &SubAccount, provider: ProviderKind, owner_id: &str) -> Result<provider::SubAccountSpec, String> {
     let s = &sa.spec;
     let owner = s.owner.as_ref().map(|o| provider::Owner {
         email: o.email.clone(),
@@ -190,7 +191,8 @@ pub fn desired(sa: &SubAccount, provider: ProviderKind) -> Result<provider::SubA
         ProviderKind::RecoverBiz | ProviderKind::AgentPhone => {}
     }
     Ok(provider::SubAccountSpec {
-        idempotency_key: sa.uid().unwrap_or_default(),
+        idempotency_key: format!("{owner_id}/{}/{}", sa.namespace().unwrap_or_default(), sa.name_any()),
+        legacy_key: sa.uid(),
         display_name: s.display_name.clone(),
         company_name: s.company_name.clone(),
         active: s.active,

@@ -10,6 +10,7 @@ mod examples;
 mod harness;
 mod lifecycle;
 mod rejections;
+mod restore;
 mod safety;
 mod support;
 mod validation;
