@@ -393,10 +393,15 @@ async fn sync<K: Managed>(
             }
         } else if !r.external.credentials_accepted(&id, &credentials).await? {
             let keys = caps.credential_keys.join(", ");
+            let fix = if caps.reissue && !observe_only {
+                format!("put valid ones in the Secret, or remove {keys} from it to have new ones issued")
+            } else {
+                "put valid ones in the Secret".to_owned()
+            };
             return Ok(Step::Done(Outcome::stalled(
                 reason::CREDENTIALS_REJECTED,
                 format!(
-                    "{} rejects the {keys} of {id} in Secret {secret} (re-issued or revoked elsewhere?); put valid ones in the Secret, or remove {keys} from it to have new ones issued",
+                    "{} rejects the {keys} of {id} in Secret {secret} (re-issued or revoked elsewhere?); {fix}",
                     r.provider
                 ),
             )));

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tenantline::api::{PhoneNumber, SubAccount, TeamMember};
 
 use crate::harness::{Env, kubectl};
+use crate::lifecycle::{fast_provider, sub_account};
 use crate::safety::{condition, data, items};
 use crate::support::eventually;
 
@@ -169,5 +170,34 @@ async fn rebuilding_the_cluster_from_the_same_manifests_gets_the_same_accounts_b
     assert_eq!(billing(&sa), id);
     assert_eq!(condition(&sa, "Ready").reason, "CredentialsLost");
     assert_eq!(holdings(&env.sim.state().await), before, "the account without a backup was replaced");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_cluster_with_another_owner_id_never_adopts_these_accounts() {
+    let mut env = Env::start("e2e-owner").await;
+    for dir in ["recoverbiz", "vobiz"] {
+        fast_provider(&env, dir);
+    }
+    env.apply_ok(&sub_account("tenant", "recoverbiz", ""));
+    env.apply_ok(&sub_account("line", "vobiz", ""));
+    env.wait_ready::<SubAccount>("tenant").await;
+    env.wait_ready::<SubAccount>("line").await;
+    lose_the_cluster(&mut env).await;
+
+    // Another cluster, sharing the provider accounts, with the same manifests but its own owner id.
+    for dir in ["recoverbiz", "vobiz"] {
+        let path = format!("{}/examples/{dir}/provider.yaml", env!("CARGO_MANIFEST_DIR"));
+        let yaml = std::fs::read_to_string(path).unwrap();
+        env.apply_ok(&yaml.replace("  credentialsSecretRef:", "  ownerId: cluster-b\n  credentialsSecretRef:"));
+    }
+    env.apply_ok(&sub_account("tenant", "recoverbiz", ""));
+    env.apply_ok(&sub_account("line", "vobiz", ""));
+    env.operator.restart();
+    env.wait_ready::<SubAccount>("tenant").await;
+    env.wait_ready::<SubAccount>("line").await;
+    let state = env.sim.state().await;
+    assert_eq!(items(&state, "/recoverbiz/accounts").len(), 2, "cluster-b adopted the other cluster's account");
+    assert_eq!(items(&state, "/vobiz/subAccounts").len(), 2, "cluster-b adopted the other cluster's account");
     env.finish().await;
 }
