@@ -319,15 +319,21 @@ async fn sync<K: Managed>(
     // handed over for adoption may be in use.
     let mut created_here = annotation(obj, CREATE_PENDING).is_some();
     let mut delivered = delivered(obj, &obj.status_json());
+    let mut recorded = annotation(obj, CREDENTIALS_DELIVERED).is_some();
     let id = match annotation(obj, EXTERNAL_ID) {
         Some(id) => id.to_owned(),
         None => match create_or_adopt(obj, api, ctx, r, observe_only).await? {
-            Made::Created(id) | Made::Recovered(id) => {
+            Made::Created { id, delivered: now } => {
+                created_here = true;
+                (delivered, recorded) = (delivered || now, recorded || now);
+                id
+            }
+            Made::Recovered(id) => {
                 created_here |= !observe_only;
                 id
             }
             Made::FromEarlierLife(id) => {
-                delivered = true;
+                (delivered, recorded) = (true, true);
                 id
             }
             Made::Refused(outcome) => return Ok(Step::Done(outcome)),
@@ -425,7 +431,7 @@ async fn sync<K: Managed>(
     if !observed.drift.is_empty() {
         let fields = observed.drift.join(", ");
         if observe_only || !caps.update {
-            deliver(obj, api, ctx, &credentials, complete).await?;
+            deliver(obj, api, ctx, &credentials, complete && !recorded).await?;
             let why = if observe_only {
                 "the management policy is ObserveOnly".to_owned()
             } else {
@@ -444,7 +450,7 @@ async fn sync<K: Managed>(
             .await;
     }
 
-    deliver(obj, api, ctx, &credentials, complete).await?;
+    deliver(obj, api, ctx, &credentials, complete && !recorded).await?;
     Ok(Step::Done(if seen.active == Some(false) {
         Outcome::ready(reason::DEACTIVATED, format!("{id} is deactivated at {}", r.provider))
     } else if observe_only && !complete {
@@ -462,18 +468,18 @@ async fn sync<K: Managed>(
     }))
 }
 
-/// Write the credentials Secret and, once it holds every credential, record durably that they
-/// were delivered.
+/// Write the credentials Secret and then, when asked (it holds every credential and no record
+/// says so yet), record durably that they were delivered.
 async fn deliver<K: Managed>(
     obj: &K,
     api: &Api<K>,
     ctx: &Context,
     credentials: &Credentials,
-    complete: bool,
+    record: bool,
 ) -> Result<(), Error> {
     let Some(secret) = obj.credentials_secret() else { return Ok(()) };
     secrets::apply(&ctx.client, obj, &secret, credentials).await?;
-    if complete && annotation(obj, CREDENTIALS_DELIVERED).is_none() {
+    if record {
         annotate(api, obj, json!({CREDENTIALS_DELIVERED: k8s_openapi::jiff::Timestamp::now().to_string()})).await?;
     }
     Ok(())
@@ -481,7 +487,8 @@ async fn deliver<K: Managed>(
 
 /// How the resource came by its provider object when it had no id.
 enum Made {
-    Created(String),
+    /// `delivered`: its credentials are in the Secret and the record says so.
+    Created { id: String, delivered: bool },
     /// Found by the idempotency key after an earlier attempt in this cluster.
     Recovered(String),
     /// Found by the idempotency key on a first attempt: made in an earlier life of the cluster
@@ -559,17 +566,19 @@ async fn create_or_adopt<K: Managed>(
     let desired = obj.before_create(ctx, &caps, r.desired.clone()).await?;
     let created = r.external.create(&desired).await?;
     persist_external_id(api, obj, &created.id).await?;
+    let mut delivered = false;
     if let Some(secret) = obj.credentials_secret() {
         let mut credentials = secrets::read(&ctx.client, &namespace(obj), &secret).await?;
         credentials.merge(base_credentials(r, &created.id, created.number.as_deref()));
         credentials.merge(created.credentials);
-        secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
+        delivered = credentials.has_all(caps.credential_keys);
+        deliver(obj, api, ctx, &credentials, delivered).await?;
     }
     ctx.event(obj, EventType::Normal, "Created", "Create", format!("created {} at {}", created.id, r.provider)).await;
     if let Some(warning) = created.warning {
         ctx.event(obj, EventType::Warning, "CreateIncomplete", "Create", warning).await;
     }
-    Ok(Made::Created(created.id))
+    Ok(Made::Created { id: created.id, delivered })
 }
 
 /// A credential the provider shows only once was lost before it reached the Secret. Nobody can
