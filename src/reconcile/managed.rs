@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use super::conditions::{self, Outcome, Phase, reason};
 use super::{Context, Error};
 use crate::metrics::METRICS;
-use crate::provider::{self, Capabilities, Credentials, External, ProviderKind};
+use crate::provider::{self, Capabilities, Credentials, External, Observation, ProviderKind};
 use crate::secrets;
 
 pub const FINALIZER: &str = "tenantline.io/finalizer";
@@ -354,65 +354,12 @@ async fn sync<K: Managed>(
     seen.number = observed.number.clone();
     seen.active = Some(observed.active);
 
-    let mut credentials = Credentials::default();
-    let mut complete = true;
-    if let Some(secret) = obj.credentials_secret() {
-        credentials = secrets::read(&ctx.client, &namespace(obj), &secret).await?;
-        credentials.merge(base_credentials(r, &id, observed.number.as_deref()));
-        credentials.merge(observed.credentials.clone());
-        let missing: Vec<&str> =
-            caps.credential_keys.iter().copied().filter(|k| credentials.get(k).is_none()).collect();
-        if !missing.is_empty() {
-            let replaceable = (created_here && !delivered) || annotation(obj, ALLOW_REPLACE) == Some(id.as_str());
-            match recovery(&caps, observe_only, replaceable) {
-                Recovery::Reissue => {
-                    let Some(reissued) = r.external.reissue_credentials(&id, &r.desired).await? else {
-                        return Err(Error::Provider(provider::Error::NotFound {
-                            provider: r.provider,
-                            what: format!("{id} to issue new credentials for"),
-                        }));
-                    };
-                    credentials.merge(reissued);
-                    ctx.event(
-                        obj,
-                        EventType::Normal,
-                        "CredentialsReissued",
-                        "Reissue",
-                        format!("{} issued new credentials for {id}; the Secret {secret} was updated", r.provider),
-                    )
-                    .await;
-                }
-                Recovery::Replace => return recreate_for_lost_credentials(obj, api, ctx, r, &id).await,
-                Recovery::Without => complete = false,
-                Recovery::Stall => {
-                    // What is known goes into the Secret, so a person only has to add the rest.
-                    secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
-                    let keys = missing.join(", ");
-                    return Ok(Step::Done(Outcome::stalled(
-                        reason::CREDENTIALS_LOST,
-                        format!(
-                            "{keys} of {id} are not in Secret {secret} and {} cannot show them again; the account is kept: rotate them at {} and add them to the Secret, or annotate {ALLOW_REPLACE}={id} to delete it and create a new one",
-                            r.provider, r.provider
-                        ),
-                    )));
-                }
-            }
-        } else if !r.external.credentials_accepted(&id, &credentials).await? {
-            let keys = caps.credential_keys.join(", ");
-            let fix = if caps.reissue && !observe_only {
-                format!("put valid ones in the Secret, or remove {keys} from it to have new ones issued")
-            } else {
-                "put valid ones in the Secret".to_owned()
-            };
-            return Ok(Step::Done(Outcome::stalled(
-                reason::CREDENTIALS_REJECTED,
-                format!(
-                    "{} rejects the {keys} of {id} in Secret {secret} (re-issued or revoked elsewhere?); {fix}",
-                    r.provider
-                ),
-            )));
-        }
-    }
+    let replaceable = (created_here && !delivered) || annotation(obj, ALLOW_REPLACE) == Some(id.as_str());
+    let on_loss = recovery(&caps, observe_only, replaceable);
+    let (credentials, complete) = match credentials(obj, api, ctx, r, &id, &observed, on_loss).await? {
+        Ok(found) => found,
+        Err(step) => return Ok(step),
+    };
 
     let wants_active = obj.wants_active();
     if observed.active != wants_active && !observe_only {
@@ -466,6 +413,70 @@ async fn sync<K: Managed>(
     } else {
         Outcome::ready(reason::PROVISIONED, format!("{id} is provisioned at {}", r.provider))
     }))
+}
+
+/// The credentials for the object's Secret: what the Secret holds, what the provider shows, and
+/// what becomes of the ones it will not show again (`on_loss`, DESIGN §4c), plus whether they are
+/// all there. `Err(step)` when the reconcile ends here.
+async fn credentials<K: Managed>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    r: &Resolved<K::Spec>,
+    id: &str,
+    observed: &Observation,
+    on_loss: Recovery,
+) -> Result<Result<(Credentials, bool), Step>, Error> {
+    let caps = r.external.capabilities();
+    let Some(secret) = obj.credentials_secret() else { return Ok(Ok((Credentials::default(), true))) };
+    let mut credentials = secrets::read(&ctx.client, &namespace(obj), &secret).await?;
+    credentials.merge(base_credentials(r, id, observed.number.as_deref()));
+    credentials.merge(observed.credentials.clone());
+    let missing: Vec<&str> = caps.credential_keys.iter().copied().filter(|k| credentials.get(k).is_none()).collect();
+    if missing.is_empty() {
+        if r.external.credentials_accepted(id, &credentials).await? {
+            return Ok(Ok((credentials, true)));
+        }
+        let keys = caps.credential_keys.join(", ");
+        let fix = if on_loss == Recovery::Reissue {
+            format!("put valid ones in the Secret, or remove {keys} from it to have new ones issued")
+        } else {
+            "put valid ones in the Secret".to_owned()
+        };
+        return Ok(Err(Step::Done(Outcome::stalled(
+            reason::CREDENTIALS_REJECTED,
+            format!(
+                "{} rejects the {keys} of {id} in Secret {secret} (re-issued or revoked elsewhere?); {fix}",
+                r.provider
+            ),
+        ))));
+    }
+    match on_loss {
+        Recovery::Reissue => {
+            let Some(reissued) = r.external.reissue_credentials(id, &r.desired).await? else {
+                let what = format!("{id} to issue new credentials for");
+                return Err(Error::Provider(provider::Error::NotFound { provider: r.provider, what }));
+            };
+            credentials.merge(reissued);
+            let note = format!("{} issued new credentials for {id}; the Secret {secret} was updated", r.provider);
+            ctx.event(obj, EventType::Normal, "CredentialsReissued", "Reissue", note).await;
+            Ok(Ok((credentials, true)))
+        }
+        Recovery::Replace => recreate_for_lost_credentials(obj, api, ctx, r, id).await.map(Err),
+        Recovery::Without => Ok(Ok((credentials, false))),
+        Recovery::Stall => {
+            // What is known goes into the Secret, so a person only has to add the rest.
+            secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
+            let keys = missing.join(", ");
+            Ok(Err(Step::Done(Outcome::stalled(
+                reason::CREDENTIALS_LOST,
+                format!(
+                    "{keys} of {id} are not in Secret {secret} and {p} cannot show them again; the account is kept: rotate them at {p} and add them to the Secret, or annotate {ALLOW_REPLACE}={id} to delete it and create a new one",
+                    p = r.provider
+                ),
+            ))))
+        }
+    }
 }
 
 /// Write the credentials Secret and then, when asked (it holds every credential and no record
