@@ -289,11 +289,12 @@ fn recovery(caps: &Capabilities, observe_only: bool, replaceable: bool) -> Recov
     }
 }
 
-/// Whether the object's credentials may have left the operator: the record says so, or (for
-/// objects made before the record existed) the resource was Ready, which it only is once its
-/// Secret is written.
-fn delivered(obj: &impl Resource, status: &Value) -> bool {
+/// Whether the credentials of provider object `id` may have left the operator: the record says
+/// so, or the Secret `stored` was written for it, or (for objects made before the record existed
+/// whose Secret is gone) the resource was Ready, which it only is once its Secret is written.
+fn delivered(obj: &impl Resource, status: &Value, stored: &Credentials, id: &str) -> bool {
     annotation(obj, CREDENTIALS_DELIVERED).is_some()
+        || stored.get("accountId") == Some(id)
         || status_conditions(status).iter().any(|c| c.type_ == conditions::READY && c.status == "True")
 }
 
@@ -318,14 +319,13 @@ async fn sync<K: Managed>(
     // Only an object this resource created (or was creating) may ever be replaced: one a user
     // handed over for adoption may be in use.
     let mut created_here = annotation(obj, CREATE_PENDING).is_some();
-    let mut delivered = delivered(obj, &obj.status_json());
     let mut recorded = annotation(obj, CREDENTIALS_DELIVERED).is_some();
     let id = match annotation(obj, EXTERNAL_ID) {
         Some(id) => id.to_owned(),
         None => match create_or_adopt(obj, api, ctx, r, observe_only).await? {
-            Made::Created { id, delivered: now } => {
+            Made::Created { id, delivered } => {
                 created_here = true;
-                (delivered, recorded) = (delivered || now, recorded || now);
+                recorded |= delivered;
                 id
             }
             Made::Recovered(id) => {
@@ -333,7 +333,7 @@ async fn sync<K: Managed>(
                 id
             }
             Made::FromEarlierLife(id) => {
-                (delivered, recorded) = (true, true);
+                recorded = true;
                 id
             }
             Made::Refused(outcome) => return Ok(Step::Done(outcome)),
@@ -354,9 +354,14 @@ async fn sync<K: Managed>(
     seen.number = observed.number.clone();
     seen.active = Some(observed.active);
 
+    let stored = match obj.credentials_secret() {
+        Some(secret) => secrets::read(&ctx.client, &namespace(obj), &secret).await?,
+        None => Credentials::default(),
+    };
+    let delivered = recorded || delivered(obj, &obj.status_json(), &stored, &id);
     let replaceable = (created_here && !delivered) || annotation(obj, ALLOW_REPLACE) == Some(id.as_str());
     let on_loss = recovery(&caps, observe_only, replaceable);
-    let (credentials, complete) = match credentials(obj, api, ctx, r, &id, &observed, on_loss).await? {
+    let (credentials, complete) = match credentials(obj, api, ctx, r, &observed, stored, on_loss).await? {
         Ok(found) => found,
         Err(step) => return Ok(step),
     };
@@ -415,21 +420,22 @@ async fn sync<K: Managed>(
     }))
 }
 
-/// The credentials for the object's Secret: what the Secret holds, what the provider shows, and
-/// what becomes of the ones it will not show again (`on_loss`, DESIGN §4c), plus whether they are
-/// all there. `Err(step)` when the reconcile ends here.
+/// The credentials for the object's Secret: what the Secret holds (`stored`), what the provider
+/// shows, and what becomes of the ones it will not show again (`on_loss`, DESIGN §4c), plus
+/// whether they are all there. `Err(step)` when the reconcile ends here.
 async fn credentials<K: Managed>(
     obj: &K,
     api: &Api<K>,
     ctx: &Context,
     r: &Resolved<K::Spec>,
-    id: &str,
     observed: &Observation,
+    stored: Credentials,
     on_loss: Recovery,
 ) -> Result<Result<(Credentials, bool), Step>, Error> {
     let caps = r.external.capabilities();
-    let Some(secret) = obj.credentials_secret() else { return Ok(Ok((Credentials::default(), true))) };
-    let mut credentials = secrets::read(&ctx.client, &namespace(obj), &secret).await?;
+    let id = observed.id.as_str();
+    let Some(secret) = obj.credentials_secret() else { return Ok(Ok((stored, true))) };
+    let mut credentials = stored;
     credentials.merge(base_credentials(r, id, observed.number.as_deref()));
     credentials.merge(observed.credentials.clone());
     let missing: Vec<&str> = caps.credential_keys.iter().copied().filter(|k| credentials.get(k).is_none()).collect();
@@ -825,17 +831,23 @@ mod tests {
     }
 
     #[test]
-    fn credentials_count_as_delivered_by_the_record_or_for_older_objects_by_having_been_ready() {
-        let mut sa = k8s_openapi::api::core::v1::ConfigMap::default();
+    fn credentials_count_as_delivered_by_the_record_the_secret_or_for_older_objects_readiness() {
+        let mut obj = k8s_openapi::api::core::v1::ConfigMap::default();
         let ready = |status: &str| {
             json!({"conditions": [{"type": "Ready", "status": status, "reason": "Provisioned",
             "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]})
         };
-        assert!(!delivered(&sa, &Value::Null));
-        assert!(!delivered(&sa, &ready("False")));
-        assert!(delivered(&sa, &ready("True")), "made before the record existed, and Ready: its Secret was written");
-        sa.metadata.annotations = Some([(CREDENTIALS_DELIVERED.to_owned(), "2026-01-01T00:00:00Z".to_owned())].into());
-        assert!(delivered(&sa, &ready("False")));
+        let none = Credentials::default();
+        assert!(!delivered(&obj, &Value::Null, &none, "SA_1"));
+        assert!(!delivered(&obj, &ready("False"), &none, "SA_1"));
+        assert!(delivered(&obj, &ready("True"), &none, "SA_1"), "made before the record, and Ready: Secret written");
+        let written = Credentials::default().with("accountId", "SA_1");
+        assert!(delivered(&obj, &Value::Null, &written, "SA_1"), "the Secret was written for this account");
+        assert!(!delivered(&obj, &Value::Null, &written, "SA_2"), "a Secret of the account it replaced");
+        let password_only = Credentials::default().with("password", "generated before the create");
+        assert!(!delivered(&obj, &Value::Null, &password_only, "SA_1"));
+        obj.metadata.annotations = Some([(CREDENTIALS_DELIVERED.to_owned(), "2026-01-01T00:00:00Z".to_owned())].into());
+        assert!(delivered(&obj, &ready("False"), &none, "SA_1"));
     }
 
     #[test]

@@ -232,6 +232,9 @@ pub async fn chart_identity(client: &Client) -> PathBuf {
 /// The operator binary, as a child process with its log captured to a file.
 pub struct Operator {
     child: Option<Child>,
+    /// The binary started; TENANTLINE_E2E_OPERATOR runs the tests against another build (a
+    /// release, an older commit).
+    binary: PathBuf,
     kubeconfig: PathBuf,
     namespace: String,
     pub log_path: PathBuf,
@@ -244,17 +247,17 @@ impl Operator {
         let log_path = std::env::temp_dir().join(format!("tenantline-e2e/{namespace}.operator.log"));
         std::fs::create_dir_all(log_path.parent().unwrap()).unwrap();
         let metrics = free_addr();
-        let mut op = Self { child: None, kubeconfig, namespace: namespace.to_owned(), log_path, metrics, starts: 0 };
+        let binary = std::env::var_os("TENANTLINE_E2E_OPERATOR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tenantline")), PathBuf::from);
+        let mut op =
+            Self { child: None, binary, kubeconfig, namespace: namespace.to_owned(), log_path, metrics, starts: 0 };
         op.spawn();
         op
     }
 
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
-        // TENANTLINE_E2E_OPERATOR runs the tests against another build (a release, an older commit).
-        let binary =
-            std::env::var("TENANTLINE_E2E_OPERATOR").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tenantline").into());
-        let child = Command::new(binary)
+        let child = Command::new(&self.binary)
             .args(["run", "--watch-namespace", &self.namespace, "--provider-timeout-seconds", "3"])
             .args(["--metrics-addr", &self.metrics.to_string()])
             .env("KUBECONFIG", &self.kubeconfig)
@@ -278,6 +281,12 @@ impl Operator {
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
+    }
+
+    /// Stop this operator and start `binary` in its place (an upgrade or a downgrade).
+    pub fn replace_with(&mut self, binary: PathBuf) {
+        self.binary = binary;
+        self.restart();
     }
 
     pub fn log(&self) -> String {

@@ -378,3 +378,44 @@ async fn two_resources_never_silently_share_one_named_account() {
     assert_eq!(items(&env.sim.state().await, "/agentphone/subAccounts").len(), 1);
     env.finish().await;
 }
+
+/// Upgrading from a release without the delivered record: an account it made and delivered is
+/// never replaced, whether its Secret goes before or after the new operator first sees it. Runs
+/// when TENANTLINE_E2E_PREVIOUS_OPERATOR names the older binary (e.g. a build of 7c2708e).
+#[tokio::test]
+async fn accounts_delivered_before_an_upgrade_are_never_replaced() {
+    let Some(previous) = std::env::var_os("TENANTLINE_E2E_PREVIOUS_OPERATOR") else {
+        eprintln!("skipped: set TENANTLINE_E2E_PREVIOUS_OPERATOR to the previous release's binary");
+        return;
+    };
+    let mut env = Env::start("e2e-upgrade").await;
+    fast_provider(&env, "vobiz");
+    env.operator.replace_with(previous.into());
+    env.apply_ok(&sub_account("early", "vobiz", ""));
+    env.apply_ok(&sub_account("late", "vobiz", ""));
+    let early = env.wait_ready::<SubAccount>("early").await.status.unwrap().external_id.unwrap();
+    let late = env.wait_ready::<SubAccount>("late").await.status.unwrap().external_id.unwrap();
+
+    // "early" loses its Secret while no operator runs; "late" after the new one has seen it.
+    env.operator.kill();
+    env.api::<Secret>().delete("early-credentials", &DeleteParams::default()).await.unwrap();
+    env.operator.replace_with(env!("CARGO_BIN_EXE_tenantline").into());
+    wait_for(&env, "late", "recorded as delivered", |sa| {
+        sa.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("tenantline.io/credentials-delivered"))
+    })
+    .await;
+    env.api::<Secret>().delete("late-credentials", &DeleteParams::default()).await.unwrap();
+    for (name, id) in [("early", &early), ("late", &late)] {
+        let sa = env.wait_condition::<SubAccount>(name, "Stalled", "True", Duration::from_secs(60)).await;
+        assert_eq!(condition(&sa, "Ready").reason, "CredentialsLost");
+        assert_eq!(sa.status.unwrap().external_id.as_ref(), Some(id));
+    }
+    let state = env.sim.state().await;
+    let mut held: Vec<&str> =
+        items(&state, "/vobiz/subAccounts").iter().filter_map(|s| s["auth_id"].as_str()).collect();
+    held.sort();
+    let mut before = vec![early.as_str(), late.as_str()];
+    before.sort();
+    assert_eq!(held, before, "an account delivered before the upgrade was replaced");
+    env.finish().await;
+}
