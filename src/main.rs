@@ -52,9 +52,23 @@ struct RunArgs {
     /// Reconciles running at once, per kind.
     #[arg(long, env = "TENANTLINE_CONCURRENCY", default_value_t = 8)]
     concurrency: u16,
+    /// Who owns the provider objects this operator makes, where a ProviderConfig names no
+    /// `spec.ownerId`: part of the key that finds them again after a lost response or a cluster
+    /// rebuild. Give each cluster that shares a provider account its own (like external-dns's
+    /// --txt-owner-id).
+    #[arg(long, env = "TENANTLINE_OWNER_ID", default_value = "default", value_parser = owner_id)]
+    owner_id: String,
     /// Timeout of one provider API call, in seconds.
     #[arg(long, env = "TENANTLINE_PROVIDER_TIMEOUT_SECONDS", default_value_t = 10)]
     provider_timeout_seconds: u64,
+}
+
+fn owner_id(s: &str) -> Result<String, String> {
+    if tenantline::api::valid_owner_id(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not an owner id (letters, digits, '-', '_', '.'; at most 63)"))
+    }
 }
 
 #[tokio::main]
@@ -94,6 +108,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         label_selector: args.label_selector,
         concurrency: args.concurrency,
         provider_timeout: Duration::from_secs(args.provider_timeout_seconds),
+        owner_id: args.owner_id,
     };
     let controllers = reconcile::run(client, settings, shutdown_signal());
     match &leader {

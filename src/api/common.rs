@@ -13,6 +13,17 @@ pub const HEX_COLOUR: &str = "^#[0-9A-Fa-f]{6}$";
 pub const DURATION: &str = "^([0-9]+[hms])+$";
 /// An RFC 4122 UUID (any version, either case).
 pub const UUID: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+/// An owner id (`ProviderConfig.spec.ownerId`, `--owner-id`): letters, digits, `-`, `_` and `.`,
+/// starting and ending with a letter or digit; it becomes part of a marker stored at the provider.
+pub const OWNER_ID: &str = "^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$";
+
+/// Whether `id` matches [`OWNER_ID`] (for the operator flag, which no schema checks).
+pub fn valid_owner_id(id: &str) -> bool {
+    let inner = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    (1..=63).contains(&id.len()) && id.chars().all(inner) && edge(id.chars().next()) && edge(id.chars().last())
+}
+
 /// A DNS-1123 subdomain: the name of most Kubernetes objects, Secrets included.
 pub const DNS_LABEL: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 

@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::common::{DNS_LABEL, DURATION, Provider, unobserved};
+use super::common::{DNS_LABEL, DURATION, OWNER_ID, Provider, unobserved};
 
 /// How to reach one account at a provider.
 #[derive(CustomResource, KubeSchema, Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -46,6 +46,13 @@ pub struct ProviderConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = {}))]
     pub rate_limit: Option<RateLimit>,
+    /// Who owns the provider objects made through this configuration. tenantline finds an object
+    /// it made earlier (after a lost response, or in a cluster rebuilt from the same manifests) by
+    /// this owner id with the resource's namespace and name, so give each cluster that shares one
+    /// provider account its own value. Default: the operator's `--owner-id` (itself `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = OWNER_ID))]
+    pub owner_id: Option<String>,
     /// How often each resource is compared with the provider (drift check): a duration of hours,
     /// minutes and seconds such as `90s`, `10m` or `1h30m`; jittered. Default `10m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -570,3 +570,13 @@ fn examples_parse_completely() {
     }
     assert!(count >= 10, "only {count} tenantline manifests under examples/");
 }
+
+#[test]
+fn owner_ids_are_what_the_schema_allows() {
+    for ok in ["default", "cluster-eu.1", "A_b", "x"] {
+        assert!(valid_owner_id(ok), "{ok}");
+    }
+    for bad in ["", "-a", "a-", "a/b", "a]b", "a b", &"x".repeat(64)] {
+        assert!(!valid_owner_id(bad), "{bad}");
+    }
+}

@@ -139,6 +139,8 @@ pub struct Capabilities {
     /// Credentials are shown only in the create response and can't be re-read or re-issued:
     /// losing them means delete and re-create.
     pub one_time_credentials: bool,
+    /// `reissue_credentials` can issue new credentials for an existing object (a provider write).
+    pub reissue: bool,
     /// The provider needs a login password that tenantline generates and keeps in the Secret.
     pub generated_password: bool,
 }
@@ -146,9 +148,12 @@ pub struct Capabilities {
 /// The desired state of a sub-account, provider-neutral.
 #[derive(Clone, Debug, Default)]
 pub struct SubAccountSpec {
-    /// A stable key this object can be found by later (the resource UID); stored where the
-    /// provider lets us (RecoverBiz metadata, Vobiz description).
+    /// A stable key this object can be found by later, in this cluster or in one rebuilt from
+    /// the same manifests: `<owner id>/<namespace>/<name>`. Stored where the provider lets us
+    /// (RecoverBiz metadata, Vobiz and Vobiz Partner description).
     pub idempotency_key: String,
+    /// The key older releases stored (the resource UID): still recognised by `find`.
+    pub legacy_key: Option<String>,
     pub display_name: String,
     pub company_name: Option<String>,
     pub active: bool,
@@ -170,7 +175,15 @@ impl SubAccountSpec {
     /// The idempotency key as a marker in a free-text field, for providers that have no better
     /// place to keep it (Vobiz and Vobiz Partner descriptions).
     fn key_marker(&self) -> String {
-        format!("[tenantline.io/uid={}]", self.idempotency_key)
+        format!("[tenantline.io/key={}]", self.idempotency_key)
+    }
+
+    /// Whether a free-text field carries this resource's marker, or the UID marker of an older
+    /// release.
+    fn is_marked(&self, text: &str) -> bool {
+        let legacy = self.legacy_key.as_deref().filter(|k| !k.is_empty());
+        text.contains(&self.key_marker())
+            || legacy.is_some_and(|uid| text.contains(&format!("[tenantline.io/uid={uid}]")))
     }
 }
 
@@ -292,9 +305,16 @@ where
 {
     fn capabilities(&self) -> Capabilities;
 
-    /// Look up an object an earlier `create` for this spec made (the idempotency lookup, used
-    /// before every create so a lost response never makes a second object).
+    /// Look up an object an earlier `create` for this spec made, moments ago included (the
+    /// idempotency lookup after an attempt whose response may have been lost).
     async fn find(&self, desired: &S) -> Result<Option<String>>;
+
+    /// Look up an object made for this spec before this client existed (in an earlier life of
+    /// the cluster, rebuilt from the same manifests): used before a first create, so a client
+    /// may answer from one listing taken when it first needs one rather than list every time.
+    async fn find_made_earlier(&self, desired: &S) -> Result<Option<String>> {
+        self.find(desired).await
+    }
 
     /// Read the object and compare it with `desired`. `Ok(None)` when it does not exist.
     async fn observe(&self, id: &str, desired: &S) -> Result<Option<Observation>>;
@@ -311,10 +331,16 @@ where
     /// `desired` says where it lives (children are addressed through their sub-account).
     async fn delete(&self, id: &str, desired: &S) -> Result<()>;
 
-    /// Re-issue credentials for an existing object where the provider allows it (Yardstik).
-    /// `Ok(None)` when it cannot.
+    /// Re-issue credentials for an existing object where the provider allows it (Yardstik,
+    /// `capabilities().reissue`). `Ok(None)` when it cannot.
     async fn reissue_credentials(&self, _id: &str, _desired: &S) -> Result<Option<Credentials>> {
         Ok(None)
+    }
+
+    /// Whether the provider still accepts the object's own `credentials`, where it can tell with
+    /// one cheap read (Yardstik); `true` where it cannot tell. Never mutates.
+    async fn credentials_accepted(&self, _id: &str, _credentials: &Credentials) -> Result<bool> {
+        Ok(true)
     }
 }
 

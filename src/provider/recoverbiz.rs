@@ -18,7 +18,9 @@ use super::{
 };
 
 /// The metadata key that carries the idempotency key.
-const KEY: &str = "tenantline.io/uid";
+const KEY: &str = "tenantline.io/key";
+/// Where older releases kept the resource UID.
+const LEGACY_KEY: &str = "tenantline.io/uid";
 const PAGE: u32 = 250;
 
 pub(super) fn clients(http: HttpClient) -> ProviderClients {
@@ -54,6 +56,10 @@ fn account_body(d: &SubAccountSpec) -> Value {
 fn account_drift(d: &SubAccountSpec, a: &Value) -> Vec<String> {
     let branding = d.branding.clone().unwrap_or_default();
     let metadata_differs = d.metadata.iter().any(|(k, v)| a["metadata"][k].as_str() != Some(v));
+    // An account tenantline keyed otherwise (an older release's UID, another owner id) gets this
+    // key, so that a rebuilt cluster finds it.
+    let keyed = [KEY, LEGACY_KEY].iter().any(|k| a["metadata"].get(k).is_some());
+    let rekey = keyed && a["metadata"][KEY] != d.idempotency_key.as_str();
     Drift::default()
         .text("displayName", Some(&d.display_name), &a["name"])
         .text("companyName", d.company_name.as_deref(), &a["company_name"])
@@ -61,7 +67,7 @@ fn account_drift(d: &SubAccountSpec, a: &Value) -> Vec<String> {
         .text("forwardingNumber", d.forwarding_number.as_deref(), &a["forwarding_number"])
         .text("branding.logoUrl", branding.logo_url.as_deref(), &a["branding"]["logo_url"])
         .text_ci("branding.accentColor", branding.accent_color.as_deref(), &a["branding"]["accent_color"])
-        .check("metadata", metadata_differs)
+        .check("metadata", metadata_differs || rekey)
         .fields()
 }
 
@@ -84,7 +90,12 @@ impl External<SubAccountSpec> for Accounts {
         // The list omits metadata: read each account of that exact name.
         for id in named.iter().filter(|a| a["name"] == d.display_name.as_str()).filter_map(|a| a["id"].as_str()) {
             let account = self.0.send(Call::get(format!("/accounts/{id}"))).await.absent_ok()?;
-            if account.is_some_and(|a| a["metadata"][KEY] == d.idempotency_key.as_str()) {
+            let legacy = d.legacy_key.as_deref().filter(|k| !k.is_empty());
+            let ours = |a: &Value| {
+                a["metadata"][KEY] == d.idempotency_key.as_str()
+                    || legacy.is_some_and(|uid| a["metadata"][LEGACY_KEY] == uid)
+            };
+            if account.is_some_and(|a| ours(&a)) {
                 return Ok(Some(id.to_owned()));
             }
         }
@@ -231,6 +242,12 @@ mod tests {
         let same = json!({"name": "Acme", "company_name": "Acme Corp", "phone_number": "+14155550000",
                           "branding": {"accent_color": "#1e40af"}, "metadata": {"tier": "gold", KEY: "uid-1"}});
         assert!(account_drift(&spec(), &same).is_empty());
+        let adopted = json!({"name": "Acme", "company_name": "Acme Corp", "branding": {"accent_color": "#1e40af"},
+                             "metadata": {"tier": "gold"}});
+        assert!(account_drift(&spec(), &adopted).is_empty(), "an adopted account is not keyed behind its owner's back");
+        let older = json!({"name": "Acme", "company_name": "Acme Corp", "branding": {"accent_color": "#1e40af"},
+                           "metadata": {"tier": "gold", LEGACY_KEY: "3c9e"}});
+        assert_eq!(account_drift(&spec(), &older), ["metadata"], "an older release's account gets the new key");
         let changed = json!({"name": "Other", "company_name": "Acme Corp", "branding": {}, "metadata": {}});
         assert_eq!(account_drift(&spec(), &changed), ["displayName", "branding.accentColor", "metadata"]);
     }

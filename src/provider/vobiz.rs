@@ -4,7 +4,7 @@
 //! No idempotency key exists, so the resource's key is appended to the sub-account's
 //! `description` as a marker that `find` looks for.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -23,7 +23,7 @@ const PAGE: u32 = 100;
 pub(super) fn clients(http: HttpClient) -> ProviderClients {
     ProviderClients {
         provider: ProviderKind::Vobiz,
-        sub_accounts: Arc::new(SubAccounts(http.clone())),
+        sub_accounts: Arc::new(SubAccounts { http: http.clone(), marked: Mutex::default() }),
         members: None,
         numbers: Some(Arc::new(Numbers(http))),
     }
@@ -34,13 +34,29 @@ fn segment(e164: &str) -> String {
     e164.replace('+', "%2B")
 }
 
-struct SubAccounts(HttpClient);
+struct SubAccounts {
+    http: HttpClient,
+    /// `(description, auth_id)` of every sub-account carrying a tenantline marker, listed once
+    /// when a first create needs it and extended with our own creates: Vobiz cannot search, and
+    /// a full listing per create would grow with the square of the number of accounts.
+    marked: Mutex<Option<Vec<(String, String)>>>,
+}
 
 impl SubAccounts {
     fn path(&self, sub: Option<&str>) -> String {
-        let parent = self.0.credential("authId");
+        let parent = self.http.credential("authId");
         format!("/accounts/{parent}/sub-accounts/{}", sub.unwrap_or_default())
     }
+
+    async fn all(&self) -> Result<Vec<Value>> {
+        let path = self.path(None);
+        self.http.list_pages(|| Call::get(path.clone()), "sub_accounts", "size", PAGE).await
+    }
+}
+
+fn marked(s: &Value) -> Option<(String, String)> {
+    let description = s["description"].as_str().filter(|d| d.contains("[tenantline.io/"))?;
+    Some((description.to_owned(), s["auth_id"].as_str()?.to_owned()))
 }
 
 /// The description as stored: the user's text, then the marker.
@@ -98,22 +114,36 @@ impl External<SubAccountSpec> for SubAccounts {
             lookup: true,
             credential_keys: &["authId", "authToken"],
             one_time_credentials: true,
+            reissue: false,
             generated_password: false,
         }
     }
 
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
-        let marker = d.key_marker();
-        let path = self.path(None);
-        let all = self.0.list_pages(|| Call::get(path.clone()), "sub_accounts", "size", PAGE).await?;
-        Ok(all.into_iter().find_map(|s| {
-            let ours = s["description"].as_str().is_some_and(|text| text.contains(&marker));
-            ours.then(|| s["auth_id"].as_str().map(str::to_owned)).flatten()
-        }))
+        let all = self.all().await?;
+        Ok(all.iter().filter_map(marked).find_map(|(text, id)| d.is_marked(&text).then_some(id)))
+    }
+
+    async fn find_made_earlier(&self, d: &SubAccountSpec) -> Result<Option<String>> {
+        if self.marked.lock().unwrap().is_none() {
+            let listed = self.all().await?.iter().filter_map(marked).collect();
+            self.marked.lock().unwrap().get_or_insert(listed);
+        }
+        let found =
+            self.marked.lock().unwrap().iter().flatten().find_map(|(text, id)| d.is_marked(text).then(|| id.clone()));
+        let Some(id) = found else { return Ok(None) };
+        // The listing may be old: make sure the account is still there.
+        if self.http.send(Call::get(self.path(Some(&id)))).await.absent_ok()?.is_none() {
+            if let Some(marked) = self.marked.lock().unwrap().as_mut() {
+                marked.retain(|(_, i)| *i != id);
+            }
+            return Ok(None);
+        }
+        Ok(Some(id))
     }
 
     async fn observe(&self, id: &str, d: &SubAccountSpec) -> Result<Option<Observation>> {
-        let Some(s) = self.0.send(Call::get(self.path(Some(id)))).await.absent_ok()? else {
+        let Some(s) = self.http.send(Call::get(self.path(Some(id)))).await.absent_ok()? else {
             return Ok(None);
         };
         Ok(Some(Observation {
@@ -127,9 +157,12 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn create(&self, d: &SubAccountSpec) -> Result<Created> {
-        let r = self.0.send(Call::new(Method::POST, self.path(None), "create").json(body(d))).await?;
+        let r = self.http.send(Call::new(Method::POST, self.path(None), "create").json(body(d))).await?;
         let creds = &r["auth_credentials"];
         let id = creds["auth_id"].as_str().or(r["sub_account"]["auth_id"].as_str()).unwrap_or_default().to_owned();
+        if let Some(marked) = self.marked.lock().unwrap().as_mut() {
+            marked.push((description(d), id.clone()));
+        }
         let mut credentials = Credentials::default().with("authId", id.clone());
         if let Some(token) = creds["auth_token"].as_str().or(r["sub_account"]["auth_token"].as_str()) {
             credentials.insert("authToken", token);
@@ -138,17 +171,17 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn update(&self, id: &str, d: &SubAccountSpec, _: &Credentials) -> Result<()> {
-        self.0.send(Call::new(Method::PUT, self.path(Some(id)), "update").json(body(d))).await.map(drop)
+        self.http.send(Call::new(Method::PUT, self.path(Some(id)), "update").json(body(d))).await.map(drop)
     }
 
     async fn set_active(&self, id: &str, active: bool) -> Result<()> {
         let call = Call::new(Method::PUT, self.path(Some(id)), "set_active").json(json!({"enabled": active}));
-        self.0.send(call).await.map(drop)
+        self.http.send(call).await.map(drop)
     }
 
     async fn delete(&self, id: &str, _: &SubAccountSpec) -> Result<()> {
         let call = Call::new(Method::DELETE, self.path(Some(id)), "delete");
-        self.0.send(call).await.absent_ok().map(drop)
+        self.http.send(call).await.absent_ok().map(drop)
     }
 }
 
@@ -281,7 +314,7 @@ mod tests {
 
     fn spec() -> SubAccountSpec {
         SubAccountSpec {
-            idempotency_key: "uid-1".into(),
+            idempotency_key: "default/ns/support".into(),
             display_name: "Support".into(),
             active: true,
             owner: Some(Owner { email: Some("a@x.io".into()), ..Default::default() }),
@@ -293,14 +326,24 @@ mod tests {
     #[test]
     fn the_description_carries_the_marker_after_the_users_text() {
         let b = body(&spec());
-        assert_eq!(b["description"], "Line [tenantline.io/uid=uid-1]");
+        assert_eq!(b["description"], "Line [tenantline.io/key=default/ns/support]");
         assert_eq!(b["rate_limit"], 500);
         assert!(b.get("permissions").is_none() && b.get("phone").is_none());
     }
 
     #[test]
+    fn the_marker_is_found_and_so_is_an_older_uid_marker() {
+        let d = SubAccountSpec { legacy_key: Some("uid-1".into()), ..spec() };
+        assert!(d.is_marked("Line [tenantline.io/key=default/ns/support]"));
+        assert!(d.is_marked("Line [tenantline.io/uid=uid-1]"));
+        assert!(!d.is_marked("Line [tenantline.io/key=default/ns/support-2]"), "another resource's key");
+        assert!(!d.is_marked("Line [tenantline.io/key=other/ns/support]"), "another cluster's owner id");
+        assert!(!SubAccountSpec { legacy_key: Some(String::new()), ..spec() }.is_marked("[tenantline.io/uid=]"));
+    }
+
+    #[test]
     fn drift_compares_what_the_spec_sets() {
-        let same = json!({"name": "Support", "email": "A@x.io", "description": "Line [tenantline.io/uid=uid-1]",
+        let same = json!({"name": "Support", "email": "A@x.io", "description": "Line [tenantline.io/key=default/ns/support]",
                           "rate_limit": 500, "permissions": {"calls": true, "cdr": true}});
         assert!(drift(&spec(), &same).is_empty());
         let changed = json!({"name": "Support", "email": "b@x.io", "description": "edited", "rate_limit": 1000});

@@ -87,10 +87,9 @@ impl External<SubAccountSpec> for Customers {
         let Some(email) = d.owner.as_ref().and_then(|o| o.email.clone()) else { return Ok(None) };
         let call = || Call::get("/accounts").query("search", email.clone());
         let found = self.0.list_pages(call, "accounts", "per_page", PAGE).await?;
-        let marker = d.key_marker();
         Ok(found.into_iter().find_map(|c| {
             let same = c["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(&email));
-            let ours = c["description"].as_str().is_some_and(|t| t.contains(&marker));
+            let ours = c["description"].as_str().is_some_and(|t| d.is_marked(t));
             (same && ours).then(|| c["auth_id"].as_str().map(str::to_owned)).flatten()
         }))
     }

@@ -84,7 +84,7 @@ fn token(r: &Value) -> Credentials {
 #[async_trait]
 impl External<SubAccountSpec> for SubAccounts {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { update: true, lookup: true, credential_keys: &["apiToken"], ..Default::default() }
+        Capabilities { update: true, lookup: true, reissue: true, credential_keys: &["apiToken"], ..Default::default() }
     }
 
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
@@ -152,6 +152,17 @@ impl External<SubAccountSpec> for SubAccounts {
             });
         }
         Ok(Some(token(&r)))
+    }
+
+    /// A read of the account with its own token: a re-issued (revoked) token gets 401.
+    async fn credentials_accepted(&self, id: &str, credentials: &Credentials) -> Result<bool> {
+        let Some(own) = credentials.get("apiToken") else { return Ok(false) };
+        let call = Call::get(format!("/accounts/{id}")).header("authorization", format!("Account {own}"));
+        match self.0.send(call).await {
+            Ok(_) => Ok(true),
+            Err(Error::Auth { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub mod reason {
     pub const SUB_ACCOUNT_GONE: &str = "SubAccountGone";
     pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
     pub const CREDENTIALS_LOST: &str = "CredentialsLost";
+    pub const CREDENTIALS_REJECTED: &str = "CredentialsRejected";
+    pub const EXTERNAL_IN_USE: &str = "ExternalObjectInUse";
     pub const DRIFT_DETECTED: &str = "DriftDetected";
     pub const EXTERNAL_MISSING: &str = "ExternalObjectMissing";
     pub const DELETING: &str = "Deleting";

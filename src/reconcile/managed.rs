@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use super::conditions::{self, Outcome, Phase, reason};
 use super::{Context, Error};
 use crate::metrics::METRICS;
-use crate::provider::{self, Capabilities, Credentials, External, ProviderKind};
+use crate::provider::{self, Capabilities, Credentials, External, Observation, ProviderKind};
 use crate::secrets;
 
 pub const FINALIZER: &str = "tenantline.io/finalizer";
@@ -32,6 +32,13 @@ pub const EXTERNAL_ID: &str = "tenantline.io/external-id";
 /// Set (with an optimistic-locked write) before the first create is attempted, and kept: it
 /// marks objects this resource created, as opposed to adopted ones.
 pub const CREATE_PENDING: &str = "tenantline.io/create-pending";
+/// Set once the object's credentials were written to its Secret (or the object was found from an
+/// earlier life of the cluster, when they may have been): from then on they may be in use, and
+/// the object is never replaced because the Secret went missing.
+pub const CREDENTIALS_DELIVERED: &str = "tenantline.io/credentials-delivered";
+/// Set by a person to the provider id of an object whose lost one-time credentials cannot be
+/// recovered: that object (and only that one) is deleted and created anew.
+pub const ALLOW_REPLACE: &str = "tenantline.io/allow-replace";
 pub const MANAGEMENT_POLICY: &str = "tenantline.io/management-policy";
 pub const RECONCILE_REQUESTED_AT: &str = "tenantline.io/reconcile-requested-at";
 
@@ -99,7 +106,7 @@ pub trait Managed:
     + Sync
     + 'static
 {
-    type Spec: Send + Sync + 'static;
+    type Spec: Clone + Send + Sync + 'static;
     const KIND: &'static str;
 
     /// Dereference and validate: the provider client and the desired state, or why not.
@@ -129,6 +136,26 @@ pub trait Managed:
     /// The credentials Secret this resource writes, if its kind has one.
     fn credentials_secret(&self) -> Option<String> {
         None
+    }
+
+    /// Right before a create (never for an existing object): add what only a create needs.
+    fn before_create(
+        &self,
+        _ctx: &Context,
+        _caps: &Capabilities,
+        desired: Self::Spec,
+    ) -> impl Future<Output = Result<Self::Spec, Error>> + Send {
+        async move { Ok(desired) }
+    }
+
+    /// The name of another resource that already manages provider object `id`, if any: a lookup
+    /// that lands on it must not silently share it.
+    fn managed_elsewhere(
+        &self,
+        _ctx: &Context,
+        _id: &str,
+    ) -> impl Future<Output = Result<Option<String>, Error>> + Send {
+        async { Ok(None) }
     }
 
     /// Before the provider object goes: ask the API server to delete what depends on it and
@@ -205,18 +232,70 @@ async fn apply<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Actio
         Err(Error::Provider(e)) => {
             let outcome = provider_outcome(&e, resolved.provider);
             report(obj, api, ctx, &outcome, &seen).await?;
-            if e.is_retryable() {
-                Err(Error::Provider(e))
-            } else {
-                Ok(if outcome.reason == reason::CREDENTIALS_INVALID {
-                    Action::requeue(Duration::from_secs(300))
-                } else {
-                    Action::await_change()
-                })
+            match after_provider_error(&outcome) {
+                Retry::Backoff => Err(Error::Provider(e)),
+                Retry::After(delay) => Ok(Action::requeue(delay)),
+                Retry::OnChange => Ok(Action::await_change()),
             }
         }
         Err(e) => Err(e),
     }
+}
+
+/// When to look again after a provider error.
+#[derive(Debug, PartialEq, Eq)]
+enum Retry {
+    /// Per-object exponential backoff (or the provider's `Retry-After`).
+    Backoff,
+    After(Duration),
+    /// Only a change to the resource can help.
+    OnChange,
+}
+
+/// Pure policy: whatever the outcome tells a person is in progress is retried; a stall waits for
+/// a change, except bad credentials, whose Secret is not watched.
+fn after_provider_error(outcome: &Outcome) -> Retry {
+    match outcome.phase {
+        Phase::Progressing | Phase::Ready => Retry::Backoff,
+        Phase::Stalled if outcome.reason == reason::CREDENTIALS_INVALID => Retry::After(Duration::from_secs(300)),
+        Phase::Stalled => Retry::OnChange,
+    }
+}
+
+/// What to do about credentials the Secret lacks and the provider will not show again.
+#[derive(Debug, PartialEq, Eq)]
+enum Recovery {
+    /// Have the provider issue new ones (a write).
+    Reissue,
+    /// Delete the object and create it again: only when nobody can have received them.
+    Replace,
+    /// ObserveOnly: report the object without them.
+    Without,
+    /// A person has to act.
+    Stall,
+}
+
+/// Pure policy for lost credentials. `replaceable`: the object was created here and its
+/// credentials provably never reached a Secret, or a person allowed replacing exactly it.
+fn recovery(caps: &Capabilities, observe_only: bool, replaceable: bool) -> Recovery {
+    if observe_only {
+        Recovery::Without
+    } else if caps.reissue {
+        Recovery::Reissue
+    } else if caps.one_time_credentials && caps.delete && replaceable {
+        Recovery::Replace
+    } else {
+        Recovery::Stall
+    }
+}
+
+/// Whether the credentials of provider object `id` may have left the operator: the record says
+/// so, or the Secret `stored` was written for it, or (for objects made before the record existed
+/// whose Secret is gone) the resource was Ready, which it only is once its Secret is written.
+fn delivered(obj: &impl Resource, status: &Value, stored: &Credentials, id: &str) -> bool {
+    annotation(obj, CREDENTIALS_DELIVERED).is_some()
+        || stored.get("accountId") == Some(id)
+        || status_conditions(status).iter().any(|c| c.type_ == conditions::READY && c.status == "True")
 }
 
 /// Where `sync` left the object: settled until the next poll, or to be looked at again soon.
@@ -240,22 +319,24 @@ async fn sync<K: Managed>(
     // Only an object this resource created (or was creating) may ever be replaced: one a user
     // handed over for adoption may be in use.
     let mut created_here = annotation(obj, CREATE_PENDING).is_some();
+    let mut recorded = annotation(obj, CREDENTIALS_DELIVERED).is_some();
     let id = match annotation(obj, EXTERNAL_ID) {
         Some(id) => id.to_owned(),
         None => match create_or_adopt(obj, api, ctx, r, observe_only).await? {
-            Some(id) => {
+            Made::Created { id, delivered } => {
+                created_here = true;
+                recorded |= delivered;
+                id
+            }
+            Made::Recovered(id) => {
                 created_here |= !observe_only;
                 id
             }
-            None => {
-                return Ok(Step::Done(Outcome::stalled(
-                    reason::EXTERNAL_MISSING,
-                    format!(
-                        "ObserveOnly: no matching object found at {}; set the {EXTERNAL_ID} annotation to the object to observe",
-                        r.provider
-                    ),
-                )));
+            Made::FromEarlierLife(id) => {
+                recorded = true;
+                id
             }
+            Made::Refused(outcome) => return Ok(Step::Done(outcome)),
         },
     };
     seen.external_id = Some(id.clone());
@@ -273,35 +354,17 @@ async fn sync<K: Managed>(
     seen.number = observed.number.clone();
     seen.active = Some(observed.active);
 
-    let mut credentials = Credentials::default();
-    if let Some(secret) = obj.credentials_secret() {
-        credentials = secrets::read(&ctx.client, &namespace(obj), &secret).await?;
-        credentials.merge(base_credentials(r, &id, observed.number.as_deref()));
-        credentials.merge(observed.credentials.clone());
-        if !credentials.has_all(caps.credential_keys) {
-            if let Some(reissued) = r.external.reissue_credentials(&id, &r.desired).await? {
-                credentials.merge(reissued);
-                ctx.event(
-                    obj,
-                    EventType::Normal,
-                    "CredentialsReissued",
-                    "Reissue",
-                    format!("{} issued new credentials for {id}; the Secret {secret} was updated", r.provider),
-                )
-                .await;
-            } else if caps.one_time_credentials && caps.delete && !observe_only && created_here {
-                return recreate_for_lost_credentials(obj, api, ctx, r, &id).await;
-            } else {
-                return Ok(Step::Done(Outcome::stalled(
-                    reason::CREDENTIALS_LOST,
-                    format!(
-                        "the credentials of {id} are not in Secret {secret} and {} cannot show them again",
-                        r.provider
-                    ),
-                )));
-            }
-        }
-    }
+    let stored = match obj.credentials_secret() {
+        Some(secret) => secrets::read(&ctx.client, &namespace(obj), &secret).await?,
+        None => Credentials::default(),
+    };
+    let delivered = recorded || delivered(obj, &obj.status_json(), &stored, &id);
+    let replaceable = (created_here && !delivered) || annotation(obj, ALLOW_REPLACE) == Some(id.as_str());
+    let on_loss = recovery(&caps, observe_only, replaceable);
+    let (credentials, complete) = match credentials(obj, api, ctx, r, &observed, stored, on_loss).await? {
+        Ok(found) => found,
+        Err(step) => return Ok(step),
+    };
 
     let wants_active = obj.wants_active();
     if observed.active != wants_active && !observe_only {
@@ -320,9 +383,7 @@ async fn sync<K: Managed>(
     if !observed.drift.is_empty() {
         let fields = observed.drift.join(", ");
         if observe_only || !caps.update {
-            if let Some(secret) = obj.credentials_secret() {
-                secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
-            }
+            deliver(obj, api, ctx, &credentials, complete && !recorded).await?;
             let why = if observe_only {
                 "the management policy is ObserveOnly".to_owned()
             } else {
@@ -341,11 +402,17 @@ async fn sync<K: Managed>(
             .await;
     }
 
-    if let Some(secret) = obj.credentials_secret() {
-        secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
-    }
+    deliver(obj, api, ctx, &credentials, complete && !recorded).await?;
     Ok(Step::Done(if seen.active == Some(false) {
         Outcome::ready(reason::DEACTIVATED, format!("{id} is deactivated at {}", r.provider))
+    } else if observe_only && !complete {
+        Outcome::ready(
+            reason::OBSERVED,
+            format!(
+                "{id} exists at {} and matches the spec (ObserveOnly: credentials it only issues on a write are not in the Secret)",
+                r.provider
+            ),
+        )
     } else if observe_only {
         Outcome::ready(reason::OBSERVED, format!("{id} exists at {} and matches the spec (ObserveOnly)", r.provider))
     } else {
@@ -353,18 +420,114 @@ async fn sync<K: Managed>(
     }))
 }
 
-/// Step 4 (a–c): mark the create as pending, look for an object an earlier attempt made, and only
-/// then create; the new id is persisted before anything else. Returns `None` in ObserveOnly mode
-/// when nothing was found.
+/// The credentials for the object's Secret: what the Secret holds (`stored`), what the provider
+/// shows, and what becomes of the ones it will not show again (`on_loss`, DESIGN §4c), plus
+/// whether they are all there. `Err(step)` when the reconcile ends here.
+async fn credentials<K: Managed>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    r: &Resolved<K::Spec>,
+    observed: &Observation,
+    stored: Credentials,
+    on_loss: Recovery,
+) -> Result<Result<(Credentials, bool), Step>, Error> {
+    let caps = r.external.capabilities();
+    let id = observed.id.as_str();
+    let Some(secret) = obj.credentials_secret() else { return Ok(Ok((stored, true))) };
+    let mut credentials = stored;
+    credentials.merge(base_credentials(r, id, observed.number.as_deref()));
+    credentials.merge(observed.credentials.clone());
+    let missing: Vec<&str> = caps.credential_keys.iter().copied().filter(|k| credentials.get(k).is_none()).collect();
+    if missing.is_empty() {
+        if r.external.credentials_accepted(id, &credentials).await? {
+            return Ok(Ok((credentials, true)));
+        }
+        let keys = caps.credential_keys.join(", ");
+        let fix = if on_loss == Recovery::Reissue {
+            format!("put valid ones in the Secret, or remove {keys} from it to have new ones issued")
+        } else {
+            "put valid ones in the Secret".to_owned()
+        };
+        return Ok(Err(Step::Done(Outcome::stalled(
+            reason::CREDENTIALS_REJECTED,
+            format!(
+                "{} rejects the {keys} of {id} in Secret {secret} (re-issued or revoked elsewhere?); {fix}",
+                r.provider
+            ),
+        ))));
+    }
+    match on_loss {
+        Recovery::Reissue => {
+            let Some(reissued) = r.external.reissue_credentials(id, &r.desired).await? else {
+                let what = format!("{id} to issue new credentials for");
+                return Err(Error::Provider(provider::Error::NotFound { provider: r.provider, what }));
+            };
+            credentials.merge(reissued);
+            let note = format!("{} issued new credentials for {id}; the Secret {secret} was updated", r.provider);
+            ctx.event(obj, EventType::Normal, "CredentialsReissued", "Reissue", note).await;
+            Ok(Ok((credentials, true)))
+        }
+        Recovery::Replace => recreate_for_lost_credentials(obj, api, ctx, r, id).await.map(Err),
+        Recovery::Without => Ok(Ok((credentials, false))),
+        Recovery::Stall => {
+            // What is known goes into the Secret, so a person only has to add the rest.
+            secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
+            let keys = missing.join(", ");
+            Ok(Err(Step::Done(Outcome::stalled(
+                reason::CREDENTIALS_LOST,
+                format!(
+                    "{keys} of {id} are not in Secret {secret} and {p} cannot show them again; the account is kept: rotate them at {p} and add them to the Secret, or annotate {ALLOW_REPLACE}={id} to delete it and create a new one",
+                    p = r.provider
+                ),
+            ))))
+        }
+    }
+}
+
+/// Write the credentials Secret and then, when asked (it holds every credential and no record
+/// says so yet), record durably that they were delivered.
+async fn deliver<K: Managed>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    credentials: &Credentials,
+    record: bool,
+) -> Result<(), Error> {
+    let Some(secret) = obj.credentials_secret() else { return Ok(()) };
+    secrets::apply(&ctx.client, obj, &secret, credentials).await?;
+    if record {
+        annotate(api, obj, json!({CREDENTIALS_DELIVERED: k8s_openapi::jiff::Timestamp::now().to_string()})).await?;
+    }
+    Ok(())
+}
+
+/// How the resource came by its provider object when it had no id.
+enum Made {
+    /// `delivered`: its credentials are in the Secret and the record says so.
+    Created { id: String, delivered: bool },
+    /// Found by the idempotency key after an earlier attempt in this cluster.
+    Recovered(String),
+    /// Found by the idempotency key on a first attempt: made in an earlier life of the cluster
+    /// (rebuilt from the same manifests), whose credentials may be in use.
+    FromEarlierLife(String),
+    /// Nothing may be created or adopted, and why.
+    Refused(Outcome),
+}
+
+/// Step 4 (a–c): mark the create as pending, look for an object an earlier attempt (or an earlier
+/// life of the cluster) made, and only then create; the new id is persisted before anything
+/// else. ObserveOnly only looks.
 async fn create_or_adopt<K: Managed>(
     obj: &K,
     api: &Api<K>,
     ctx: &Context,
     r: &Resolved<K::Spec>,
     observe_only: bool,
-) -> Result<Option<String>, Error> {
+) -> Result<Made, Error> {
     let caps = r.external.capabilities();
-    if !observe_only && annotation(obj, CREATE_PENDING).is_none() {
+    let earlier_attempt = annotation(obj, CREATE_PENDING).is_some();
+    if !observe_only && !earlier_attempt {
         // Optimistic lock: if another writer (or a stale cache) got here first this fails with a
         // conflict and the object is looked at again with fresh data.
         let patch = json!({"metadata": {
@@ -373,36 +536,66 @@ async fn create_or_adopt<K: Managed>(
         }});
         api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     }
-    if caps.lookup
-        && let Some(id) = r.external.find(&r.desired).await?
-    {
-        persist_external_id(api, obj, &id).await?;
+    // A first attempt can only find what an earlier life of the cluster made, long ago; after an
+    // attempt whose response may have been lost, what it made moments ago.
+    let found = match (caps.lookup, earlier_attempt) {
+        (false, _) => None,
+        (true, true) => r.external.find(&r.desired).await?,
+        (true, false) => r.external.find_made_earlier(&r.desired).await?,
+    };
+    if let Some(id) = found {
+        if let Some(other) = obj.managed_elsewhere(ctx, &id).await? {
+            return Ok(Made::Refused(Outcome::stalled(
+                reason::EXTERNAL_IN_USE,
+                format!(
+                    "the {} object {id} that this {} would map to is already managed by {other}; change this one (e.g. its name at {}), or set the {EXTERNAL_ID} annotation to {id} to share it deliberately",
+                    r.provider,
+                    K::KIND,
+                    r.provider
+                ),
+            )));
+        }
+        if earlier_attempt || observe_only {
+            persist_external_id(api, obj, &id).await?;
+        } else {
+            annotate(api, obj, json!({EXTERNAL_ID: id, CREDENTIALS_DELIVERED: "earlier-life"})).await?;
+        }
+        let when = if earlier_attempt { "an earlier attempt" } else { "an earlier life of this resource" };
         ctx.event(
             obj,
             EventType::Normal,
             "Adopted",
             "Create",
-            format!("found {id} at {} (created by an earlier attempt) and adopted it", r.provider),
+            format!("found {id} at {} (created by {when}) and adopted it", r.provider),
         )
         .await;
-        return Ok(Some(id));
+        return Ok(if earlier_attempt || observe_only { Made::Recovered(id) } else { Made::FromEarlierLife(id) });
     }
     if observe_only {
-        return Ok(None);
+        return Ok(Made::Refused(Outcome::stalled(
+            reason::EXTERNAL_MISSING,
+            format!(
+                "ObserveOnly: no matching object found at {}; set the {EXTERNAL_ID} annotation to the object to observe",
+                r.provider
+            ),
+        )));
     }
-    let created = r.external.create(&r.desired).await?;
+    let desired = obj.before_create(ctx, &caps, r.desired.clone()).await?;
+    let created = r.external.create(&desired).await?;
     persist_external_id(api, obj, &created.id).await?;
+    let mut delivered = false;
     if let Some(secret) = obj.credentials_secret() {
         let mut credentials = secrets::read(&ctx.client, &namespace(obj), &secret).await?;
         credentials.merge(base_credentials(r, &created.id, created.number.as_deref()));
         credentials.merge(created.credentials);
-        secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
+        delivered = credentials.has_all(caps.credential_keys);
+        deliver(obj, api, ctx, &credentials, delivered).await?;
     }
     ctx.event(obj, EventType::Normal, "Created", "Create", format!("created {} at {}", created.id, r.provider)).await;
     if let Some(warning) = created.warning {
         ctx.event(obj, EventType::Warning, "CreateIncomplete", "Create", warning).await;
     }
-    Ok(Some(created.id))
+    Ok(Made::Created { id: created.id, delivered })
 }
 
 /// A credential the provider shows only once was lost before it reached the Secret. Nobody can
@@ -415,15 +608,22 @@ async fn recreate_for_lost_credentials<K: Managed>(
     r: &Resolved<K::Spec>,
     id: &str,
 ) -> Result<Step, Error> {
-    let patch = json!({"metadata": {"annotations": {EXTERNAL_ID: null}}});
-    api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
+    annotate(api, obj, json!({EXTERNAL_ID: null, CREDENTIALS_DELIVERED: null})).await?;
     r.external.delete(id, &r.desired).await?;
+    let why = if annotation(obj, ALLOW_REPLACE) == Some(id) {
+        format!("as {ALLOW_REPLACE} allowed")
+    } else {
+        "they were never handed out".to_owned()
+    };
     ctx.event(
         obj,
         EventType::Warning,
         "Recreating",
         "Recreate",
-        format!("the one-time credentials of {id} were lost before they were stored; it was never handed out, so it was deleted at {} and is being created again", r.provider),
+        format!(
+            "the one-time credentials of {id} were lost; {why}, so it was deleted at {} and is being created again",
+            r.provider
+        ),
     )
     .await;
     Ok(Step::Again(Outcome::progressing(
@@ -433,7 +633,12 @@ async fn recreate_for_lost_credentials<K: Managed>(
 }
 
 async fn persist_external_id<K: Managed>(api: &Api<K>, obj: &K, id: &str) -> Result<(), Error> {
-    let patch = json!({"metadata": {"annotations": {EXTERNAL_ID: id}}});
+    annotate(api, obj, json!({EXTERNAL_ID: id})).await
+}
+
+/// Merge `annotations` (`null` removes one) into the object's.
+async fn annotate<K: Managed>(api: &Api<K>, obj: &K, annotations: Value) -> Result<(), Error> {
+    let patch = json!({"metadata": {"annotations": annotations}});
     api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     Ok(())
 }
@@ -610,6 +815,58 @@ mod tests {
         assert_eq!(deletion_action(P::Deactivate, &caps(true, false)), A::Retain);
         assert_eq!(deletion_action(P::Deactivate, &caps(true, true)), A::Deactivate);
         assert_eq!(deletion_action(P::Orphan, &caps(true, true)), A::Orphan);
+    }
+
+    #[test]
+    fn lost_credentials_are_replaced_only_when_nobody_can_have_them() {
+        let vobiz = Capabilities { delete: true, one_time_credentials: true, ..Default::default() };
+        let yardstik = Capabilities { reissue: true, ..Default::default() };
+        let partner = Capabilities::default();
+        assert_eq!(recovery(&vobiz, false, true), Recovery::Replace);
+        assert_eq!(recovery(&vobiz, false, false), Recovery::Stall, "delivered: never deleted");
+        assert_eq!(recovery(&vobiz, true, true), Recovery::Without, "ObserveOnly never writes");
+        assert_eq!(recovery(&yardstik, false, false), Recovery::Reissue);
+        assert_eq!(recovery(&yardstik, true, false), Recovery::Without, "a re-issue is a write");
+        assert_eq!(recovery(&partner, false, true), Recovery::Stall, "no delete: nothing to replace with");
+    }
+
+    #[test]
+    fn credentials_count_as_delivered_by_the_record_the_secret_or_for_older_objects_readiness() {
+        let mut obj = k8s_openapi::api::core::v1::ConfigMap::default();
+        let ready = |status: &str| {
+            json!({"conditions": [{"type": "Ready", "status": status, "reason": "Provisioned",
+            "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]})
+        };
+        let none = Credentials::default();
+        assert!(!delivered(&obj, &Value::Null, &none, "SA_1"));
+        assert!(!delivered(&obj, &ready("False"), &none, "SA_1"));
+        assert!(delivered(&obj, &ready("True"), &none, "SA_1"), "made before the record, and Ready: Secret written");
+        let written = Credentials::default().with("accountId", "SA_1");
+        assert!(delivered(&obj, &Value::Null, &written, "SA_1"), "the Secret was written for this account");
+        assert!(!delivered(&obj, &Value::Null, &written, "SA_2"), "a Secret of the account it replaced");
+        let password_only = Credentials::default().with("password", "generated before the create");
+        assert!(!delivered(&obj, &Value::Null, &password_only, "SA_1"));
+        obj.metadata.annotations = Some([(CREDENTIALS_DELIVERED.to_owned(), "2026-01-01T00:00:00Z".to_owned())].into());
+        assert!(delivered(&obj, &ready("False"), &none, "SA_1"));
+    }
+
+    #[test]
+    fn whatever_says_it_is_in_progress_is_looked_at_again() {
+        let p = ProviderKind::AgentPhone;
+        let missing = provider::Error::NotFound { provider: p, what: "sub-account".into() };
+        let outcome = provider_outcome(&missing, p);
+        assert!(outcome.message.contains("looking again"));
+        assert_eq!(after_provider_error(&outcome), Retry::Backoff);
+        for e in [
+            provider::Error::Transient { provider: p, message: "503".into() },
+            provider::Error::RateLimited { provider: p, retry_after: Duration::from_secs(1) },
+        ] {
+            assert_eq!(after_provider_error(&provider_outcome(&e, p)), Retry::Backoff);
+        }
+        let auth = provider::Error::Auth { provider: p, message: "401".into() };
+        assert_eq!(after_provider_error(&provider_outcome(&auth, p)), Retry::After(Duration::from_secs(300)));
+        let invalid = provider::Error::Invalid { provider: p, field: None, message: "limit".into() };
+        assert_eq!(after_provider_error(&provider_outcome(&invalid, p)), Retry::OnChange);
     }
 
     #[test]

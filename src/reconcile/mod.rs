@@ -37,6 +37,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// Per-call timeout for provider requests.
     pub provider_timeout: Duration,
+    /// The owner id of configurations that name none (`--owner-id`).
+    pub owner_id: String,
 }
 
 /// One error type for the controllers; `metric_label` is stable.

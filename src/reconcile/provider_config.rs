@@ -29,6 +29,8 @@ pub struct Connected {
     pub provider: ProviderKind,
     pub endpoint: String,
     pub poll_interval: Duration,
+    /// The config's `spec.ownerId`, else the operator's.
+    pub owner_id: String,
 }
 
 /// Clients per ProviderConfig, rebuilt when its spec or Secret changes.
@@ -154,7 +156,8 @@ pub async fn connect(
         }
     };
     let poll_interval = spec.poll_interval.as_deref().and_then(parse_duration).unwrap_or(Duration::from_secs(600));
-    let connected = Connected { clients, provider, endpoint, poll_interval };
+    let owner_id = spec.owner_id.clone().unwrap_or_else(|| ctx.settings.owner_id.clone());
+    let connected = Connected { clients, provider, endpoint, poll_interval, owner_id };
     ctx.providers.entries.lock().unwrap().insert(cache_key, (fp, connected.clone()));
     Ok(Ok(connected))
 }

@@ -7,30 +7,27 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 
 use super::conditions::{Outcome, reason};
-use super::managed::{Blocked, DeletionPolicy, Managed, Resolved, Seen};
+use super::managed::{Blocked, DeletionPolicy, EXTERNAL_ID, Managed, Resolved, Seen};
 use super::provider_config::connect;
 use super::{Context, Error};
-use crate::api::{KycMode, PhoneNumber, SubAccount, SubAccountDeletionPolicy, TeamMember};
-use crate::provider::{self, ProviderKind, SecretString};
+use crate::api::{KycMode, PhoneNumber, ProviderConfigKind, SubAccount, SubAccountDeletionPolicy, TeamMember};
+use crate::provider::{self, Capabilities, ProviderKind, SecretString};
 use crate::secrets;
 
 impl Managed for SubAccount {
     type Spec = provider::SubAccountSpec;
     const KIND: &'static str = "SubAccount";
 
-    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<Self::Spec>, Blocked>, Error> {
+    async fn resolve(&self, ctx: &Context, _deleting: bool) -> Result<Result<Resolved<Self::Spec>, Blocked>, Error> {
         let namespace = self.namespace().unwrap_or_default();
         let c = match connect(ctx, &namespace, &self.spec.provider_config_ref).await? {
             Ok(c) => c,
             Err(blocked) => return Ok(Err(blocked)),
         };
-        let mut desired = match desired(self, c.provider) {
+        let desired = match desired(self, c.provider, &c.owner_id) {
             Ok(desired) => desired,
             Err(message) => return Ok(Err(Outcome::stalled(reason::INVALID_SPEC, message))),
         };
-        if c.clients.sub_accounts.capabilities().generated_password && !deleting {
-            desired.password = Some(ensure_password(ctx, self).await?);
-        }
         Ok(Ok(Resolved {
             provider: c.provider,
             endpoint: c.endpoint,
@@ -65,6 +62,36 @@ impl Managed for SubAccount {
             m.insert("credentialsSecretName".into(), json!(self.credentials_secret()));
         }
         m
+    }
+
+    /// The login password is generated only when an account is about to be created: an
+    /// existing account's password is whatever it was, and a new one would be wrong.
+    async fn before_create(
+        &self,
+        ctx: &Context,
+        caps: &Capabilities,
+        mut desired: Self::Spec,
+    ) -> Result<Self::Spec, Error> {
+        if caps.generated_password {
+            desired.password = Some(ensure_password(ctx, self).await?);
+        }
+        Ok(desired)
+    }
+
+    async fn managed_elsewhere(&self, ctx: &Context, id: &str) -> Result<Option<String>, Error> {
+        let r = &self.spec.provider_config_ref;
+        let api: Api<SubAccount> = match r.kind {
+            ProviderConfigKind::ProviderConfig => {
+                Api::namespaced(ctx.client.clone(), &self.namespace().unwrap_or_default())
+            }
+            ProviderConfigKind::ClusterProviderConfig => Api::all(ctx.client.clone()),
+        };
+        let me = (self.namespace(), self.name_any());
+        Ok(api.list(&ListParams::default()).await?.into_iter().find_map(|other| {
+            let same = other.spec.provider_config_ref == *r
+                && other.annotations().get(EXTERNAL_ID).map(String::as_str) == Some(id);
+            (same && (other.namespace(), other.name_any()) != me).then(|| other.name_any())
+        }))
     }
 
     fn credentials_secret(&self) -> Option<String> {
@@ -119,7 +146,8 @@ fn generate_password() -> String {
 }
 
 /// Pure: the provider-neutral desired state, or a message naming the field the provider needs.
-pub fn desired(sa: &SubAccount, provider: ProviderKind) -> Result<provider::SubAccountSpec, String> {
+/// `owner_id` scopes the idempotency key: `<owner id>/<namespace>/<name>`.
+pub fn desired(sa: &SubAccount, provider: ProviderKind, owner_id: &str) -> Result<provider::SubAccountSpec, String> {
     let s = &sa.spec;
     let owner = s.owner.as_ref().map(|o| provider::Owner {
         email: o.email.clone(),
@@ -163,7 +191,8 @@ pub fn desired(sa: &SubAccount, provider: ProviderKind) -> Result<provider::SubA
         ProviderKind::RecoverBiz | ProviderKind::AgentPhone => {}
     }
     Ok(provider::SubAccountSpec {
-        idempotency_key: sa.uid().unwrap_or_default(),
+        idempotency_key: format!("{owner_id}/{}/{}", sa.namespace().unwrap_or_default(), sa.name_any()),
+        legacy_key: sa.uid(),
         display_name: s.display_name.clone(),
         company_name: s.company_name.clone(),
         active: s.active,

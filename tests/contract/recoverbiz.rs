@@ -25,7 +25,7 @@ async fn accounts_round_trip_with_soft_delete() {
     let state = sim.state().await;
     let stored = &items(&state, "/recoverbiz/accounts")[0];
     assert_eq!(stored["id"], created.id.as_str());
-    assert_eq!(stored["metadata"]["tenantline.io/uid"], "uid-Acme Lending");
+    assert_eq!(stored["metadata"]["tenantline.io/key"], "default/contract/Acme Lending");
     assert_eq!(created.number.as_deref(), stored["phone_number"].as_str(), "the auto-provisioned number");
 
     let seen = accounts.observe(&created.id, &spec).await.unwrap().unwrap();
@@ -58,7 +58,7 @@ async fn drift_made_behind_our_back_is_seen_and_corrected() {
         .raw()
         .patch(format!("{}/accounts/{id}", sim.endpoint(P)))
         .header("X-Partner-Key", KEY)
-        .json(&json!({"name": "Renamed", "metadata": {"tenantline.io/uid": "uid-Drifty"}}))
+        .json(&json!({"name": "Renamed", "metadata": {"tenantline.io/key": "default/contract/Drifty"}}))
         .send()
         .await
         .unwrap();
@@ -85,6 +85,25 @@ async fn a_lost_create_response_is_found_by_the_key_in_metadata() {
 }
 
 #[tokio::test]
+async fn an_account_an_older_release_made_is_found_by_its_uid() {
+    let sim = Sim::start().await;
+    let accounts = sim.clients(P).sub_accounts;
+    let r = sim
+        .raw()
+        .post(format!("{}/accounts", sim.endpoint(P)))
+        .header("X-Partner-Key", KEY)
+        .json(&json!({"name": "Old", "metadata": {"tenantline.io/uid": "3c9e-old-uid"}}))
+        .send()
+        .await
+        .unwrap();
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let spec = sub_account(P, "Old");
+    assert_eq!(accounts.find(&spec).await.unwrap(), None, "another resource's account of the same name");
+    let mine = provider::SubAccountSpec { legacy_key: Some("3c9e-old-uid".into()), ..spec };
+    assert_eq!(accounts.find(&mine).await.unwrap(), Some(id));
+}
+
+#[tokio::test]
 async fn find_reads_every_page() {
     // More accounts than the documented 100 creates per hour allow, to fill two pages of 250.
     let mut seed = Seed::default();
@@ -96,7 +115,7 @@ async fn find_reads_every_page() {
             .raw()
             .post(format!("{}/accounts", sim.endpoint(P)))
             .header("X-Partner-Key", KEY)
-            .json(&json!({"name": "Same", "metadata": {"tenantline.io/uid": format!("other-{i}")}}))
+            .json(&json!({"name": "Same", "metadata": {"tenantline.io/key": format!("default/contract/other-{i}")}}))
             .send()
             .await
             .unwrap();

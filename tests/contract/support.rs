@@ -102,7 +102,7 @@ impl Sim {
 /// A sub-account spec each provider accepts, named `name`, with its own idempotency key.
 pub fn sub_account(provider: ProviderKind, name: &str) -> SubAccountSpec {
     let mut spec = SubAccountSpec {
-        idempotency_key: format!("uid-{name}"),
+        idempotency_key: format!("default/contract/{name}"),
         display_name: name.to_owned(),
         active: true,
         ..Default::default()

@@ -26,7 +26,7 @@ async fn sub_accounts_round_trip_with_one_time_tokens_and_hard_delete() {
     let state = sim.state().await;
     let stored = sub(&state, &created.id);
     assert_eq!(created.credentials.get("authToken"), stored["auth_token"].as_str(), "the one-time token");
-    assert_eq!(stored["description"], "Line [tenantline.io/uid=uid-Support]");
+    assert_eq!(stored["description"], "Line [tenantline.io/key=default/contract/Support]");
     assert_eq!(stored["rate_limit"], 500);
 
     let seen = subs.observe(&created.id, &spec).await.unwrap().unwrap();
@@ -85,11 +85,54 @@ async fn a_lost_create_response_is_found_by_the_marker_across_pages() {
     let err = subs.create(&spec).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
     let found = subs.find(&spec).await.unwrap().expect("the sub-account the lost create made");
-    assert!(sub(&sim.state().await, &found)["description"].as_str().unwrap().contains("uid-Lost"));
+    assert!(
+        sub(&sim.state().await, &found)["description"]
+            .as_str()
+            .unwrap()
+            .contains("[tenantline.io/key=default/contract/Lost]")
+    );
     assert_eq!(items(&sim.state().await, "/vobiz/subAccounts").len(), 151);
     // The first-created one sits on the last page.
     let first = sub_account(P, "other-0");
     assert!(subs.find(&first).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn accounts_made_before_the_client_existed_are_found_from_one_listing() {
+    let sim = Sim::start().await;
+    let earlier = sim.clients(P).sub_accounts;
+    for i in 0..120 {
+        earlier.create(&sub_account(P, &format!("other-{i}"))).await.unwrap();
+    }
+    let old = earlier.create(&sub_account(P, "Old")).await.unwrap().id;
+    let gone = earlier.create(&sub_account(P, "Gone")).await.unwrap().id;
+    let list = || sim.calls("vobiz", "GET", SUBS);
+
+    // A new client, as after an operator restart or in a rebuilt cluster.
+    let subs = sim.clients(P).sub_accounts;
+    assert_eq!(subs.find_made_earlier(&sub_account(P, "Old")).await.unwrap(), Some(old));
+    let listed = list().await;
+    assert_eq!(listed, 2, "two pages, once");
+    assert_eq!(subs.find_made_earlier(&sub_account(P, "New-0")).await.unwrap(), None);
+    let new = subs.create(&sub_account(P, "New-1")).await.unwrap().id;
+    assert_eq!(subs.find_made_earlier(&sub_account(P, "New-1")).await.unwrap(), Some(new), "our own creates count");
+    assert_eq!(list().await, listed, "no listing per lookup");
+    // An account deleted since the listing is not handed out.
+    earlier.delete(&gone, &sub_account(P, "Gone")).await.unwrap();
+    assert_eq!(subs.find_made_earlier(&sub_account(P, "Gone")).await.unwrap(), None);
+    // An older release's UID marker is recognised.
+    let raw = sim
+        .raw()
+        .post(format!("{}/accounts/{PARENT}/sub-accounts/", sim.endpoint(P)))
+        .header("X-Auth-ID", PARENT)
+        .header("X-Auth-Token", "sim-vobiz-parent-token")
+        .json(&json!({"name": "Legacy", "description": "Line [tenantline.io/uid=9f2-uid]"}))
+        .send()
+        .await
+        .unwrap();
+    let legacy = raw.json::<Value>().await.unwrap()["auth_credentials"]["auth_id"].as_str().unwrap().to_owned();
+    let spec = provider::SubAccountSpec { legacy_key: Some("9f2-uid".into()), ..sub_account(P, "Legacy") };
+    assert_eq!(subs.find(&spec).await.unwrap(), Some(legacy));
 }
 
 #[tokio::test]

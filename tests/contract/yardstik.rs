@@ -55,6 +55,13 @@ async fn reissued_credentials_replace_the_old_token() {
     assert_eq!(stored(&sim.state().await, &created.id)["api_token"], fresh.as_str());
     assert_eq!(items(&sim.state().await, "/yardstik/subAccounts").len(), 1, "the same account");
 
+    let with = |token: &str| Credentials::default().with("apiToken", token);
+    assert!(subs.credentials_accepted(&created.id, &with(&fresh)).await.unwrap());
+    assert!(!subs.credentials_accepted(&created.id, &with(&old)).await.unwrap(), "a revoked token is told apart");
+    let writes = sim.calls("yardstik", "POST", "/sub_accounts").await
+        + sim.calls("yardstik", "PATCH", "/accounts/{account_id}").await;
+    assert_eq!(writes, 2, "checking a token writes nothing");
+
     spec.owner.as_mut().unwrap().last_name = Some("Díaz".into());
     let err = subs.update(&created.id, &spec, &Credentials::default().with("apiToken", old)).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Auth, "the old token stopped working: {err}");

@@ -232,6 +232,9 @@ pub async fn chart_identity(client: &Client) -> PathBuf {
 /// The operator binary, as a child process with its log captured to a file.
 pub struct Operator {
     child: Option<Child>,
+    /// The binary started; TENANTLINE_E2E_OPERATOR runs the tests against another build (a
+    /// release, an older commit).
+    binary: PathBuf,
     kubeconfig: PathBuf,
     namespace: String,
     pub log_path: PathBuf,
@@ -244,14 +247,17 @@ impl Operator {
         let log_path = std::env::temp_dir().join(format!("tenantline-e2e/{namespace}.operator.log"));
         std::fs::create_dir_all(log_path.parent().unwrap()).unwrap();
         let metrics = free_addr();
-        let mut op = Self { child: None, kubeconfig, namespace: namespace.to_owned(), log_path, metrics, starts: 0 };
+        let binary = std::env::var_os("TENANTLINE_E2E_OPERATOR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tenantline")), PathBuf::from);
+        let mut op =
+            Self { child: None, binary, kubeconfig, namespace: namespace.to_owned(), log_path, metrics, starts: 0 };
         op.spawn();
         op
     }
 
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tenantline"))
+        let child = Command::new(&self.binary)
             .args(["run", "--watch-namespace", &self.namespace, "--provider-timeout-seconds", "3"])
             .args(["--metrics-addr", &self.metrics.to_string()])
             .env("KUBECONFIG", &self.kubeconfig)
@@ -275,6 +281,12 @@ impl Operator {
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
+    }
+
+    /// Stop this operator and start `binary` in its place (an upgrade or a downgrade).
+    pub fn replace_with(&mut self, binary: PathBuf) {
+        self.binary = binary;
+        self.restart();
     }
 
     pub fn log(&self) -> String {
@@ -341,6 +353,22 @@ impl Sim {
             .filter(|c| c["route"] == route)
             .map(|c| c["count"].as_u64().unwrap())
             .sum()
+    }
+
+    /// Calls to `provider` whose method is (`get: true`) or is not (`get: false`) GET.
+    pub async fn calls_by_kind(&self, provider: &str, get: bool) -> u64 {
+        let body: Value = self.http.get(self.url("/_sim/calls")).send().await.unwrap().json().await.unwrap();
+        body["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["provider"] == provider && (c["method"] == "GET") == get)
+            .map(|c| c["count"].as_u64().unwrap())
+            .sum()
+    }
+
+    pub async fn clear_calls(&self) {
+        self.http.delete(self.url("/_sim/calls")).send().await.unwrap();
     }
 
     pub async fn all_calls(&self) -> u64 {

@@ -11,5 +11,7 @@ mod harness;
 mod lifecycle;
 mod node;
 mod rejections;
+mod restore;
+mod safety;
 mod support;
 mod validation;

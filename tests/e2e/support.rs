@@ -121,7 +121,9 @@ pub async fn service_account_kubeconfig(client: &Client, namespace: &str, name: 
     }
     let dir = std::env::temp_dir().join("tenantline-e2e");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{user}.kubeconfig"));
+    // Per test process: test runs against other clusters on the same machine share temp_dir, and
+    // an operator started with their kubeconfig would watch the wrong cluster.
+    let path = dir.join(format!("{user}-{}.kubeconfig", std::process::id()));
     std::fs::write(&path, serde_json::to_vec(&kubeconfig).unwrap()).unwrap();
     path
 }
