@@ -112,17 +112,28 @@ async fn with_watch_namespace_the_operator_can_read_secrets_only_there() {
     let elsewhere = support::TestNamespace::new(&client, "e2e-scoped-other").await;
     let release = release_ns.name.clone();
     let rbac = helm(&[
-        "template", &release, CHART, "--namespace", &release_ns.name, "--set", &format!("watchNamespace={}", watched.name),
-        "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml",
+        "template",
+        &release,
+        CHART,
+        "--namespace",
+        &release_ns.name,
+        "--set",
+        &format!("watchNamespace={}", watched.name),
+        "--show-only",
+        "templates/serviceaccount.yaml",
+        "--show-only",
+        "templates/rbac.yaml",
     ]);
     let applied = kubectl(&["apply", "--server-side", "-f", "-"], &rbac);
     assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
-    let secret: Secret = serde_json::from_value(serde_json::json!({"metadata": {"name": "parent"}, "stringData": {"k": "v"}})).unwrap();
+    let secret: Secret =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "parent"}, "stringData": {"k": "v"}})).unwrap();
     for ns in [&watched.name, &elsewhere.name] {
         Api::<Secret>::namespaced(client.clone(), ns).create(&PostParams::default(), &secret).await.unwrap();
     }
 
-    let kubeconfig = support::service_account_kubeconfig(&client, &release_ns.name, &format!("{release}-tenantline")).await;
+    let kubeconfig =
+        support::service_account_kubeconfig(&client, &release_ns.name, &format!("{release}-tenantline")).await;
     let operator = support::client_from(&kubeconfig).await;
     let allowed = eventually(Duration::from_secs(10), || async {
         Api::<Secret>::namespaced(operator.clone(), &watched.name).get("parent").await.ok()

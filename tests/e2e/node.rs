@@ -52,14 +52,18 @@ fn kubectl_ok(args: &[&str], stdin: &str) -> String {
 async fn node_or_skip(client: &Client) -> Option<()> {
     let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await.unwrap();
     let ready = nodes.iter().any(|n| {
-        n.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| {
-            c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-        })
+        n.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
     });
     if ready {
         return Some(());
     }
-    assert!(std::env::var_os("TENANTLINE_REQUIRE_NODE").is_none(), "TENANTLINE_REQUIRE_NODE is set but no node is Ready");
+    assert!(
+        std::env::var_os("TENANTLINE_REQUIRE_NODE").is_none(),
+        "TENANTLINE_REQUIRE_NODE is set but no node is Ready"
+    );
     eprintln!("skipped: the cluster has no Ready node (make test starts one)");
     None
 }
@@ -167,7 +171,15 @@ fn quickstart_accounts(state: &Value) -> [usize; 5] {
 
 fn wait_all_ready(ns: &str, timeout: &str) {
     let out = kubectl(
-        &["wait", "-n", ns, "--for=condition=Ready", "subaccounts,teammembers,phonenumbers", "--all", &format!("--timeout={timeout}")],
+        &[
+            "wait",
+            "-n",
+            ns,
+            "--for=condition=Ready",
+            "subaccounts,teammembers,phonenumbers",
+            "--all",
+            &format!("--timeout={timeout}"),
+        ],
         "",
     );
     if !out.status.success() {
@@ -207,8 +219,18 @@ async fn the_chart_runs_on_a_node_and_reconciles_the_quickstart_through_in_clust
 
     let started = Instant::now();
     helm_ok(&[
-        "install", &release, CHART, "-n", &ns.name, "--set", &format!("watchNamespace={}", ns.name),
-        "--set", &sim.host_alias(), "--wait", "--timeout", "120s",
+        "install",
+        &release,
+        CHART,
+        "-n",
+        &ns.name,
+        "--set",
+        &format!("watchNamespace={}", ns.name),
+        "--set",
+        &sim.host_alias(),
+        "--wait",
+        "--timeout",
+        "120s",
     ]);
     let deployment = format!("deployment/{release}-tenantline");
     kubectl_ok(&["wait", "-n", &ns.name, "--for=condition=Available", &deployment, "--timeout=60s"], "");
@@ -262,14 +284,24 @@ async fn a_second_replica_takes_over_when_the_leader_dies_mid_create_and_nothing
     let sim = SimPod::start(&client, &ns.name).await;
     let release = ns.name.clone();
     helm_ok(&[
-        "install", &release, CHART, "-n", &ns.name, "--set", &format!("watchNamespace={}", ns.name),
-        "--set", &sim.host_alias(), "--set", "replicas=2", "--wait", "--timeout", "120s",
+        "install",
+        &release,
+        CHART,
+        "-n",
+        &ns.name,
+        "--set",
+        &format!("watchNamespace={}", ns.name),
+        "--set",
+        &sim.host_alias(),
+        "--set",
+        "replicas=2",
+        "--wait",
+        "--timeout",
+        "120s",
     ]);
     kubectl_ok(&["get", "pdb", "-n", &ns.name, &format!("{release}-tenantline")], "");
     let leases = Api::<Lease>::namespaced(client.clone(), &ns.name);
-    let holder = || async {
-        leases.get_opt("tenantline-leader").await.ok()??.spec?.holder_identity
-    };
+    let holder = || async { leases.get_opt("tenantline-leader").await.ok()??.spec?.holder_identity };
     let leader = eventually(Duration::from_secs(60), holder).await.expect("a replica takes the Lease");
 
     kubectl_ok(&["apply", "--server-side", "-n", &ns.name, "-f", "-"], &vobiz_sub_accounts(ACCOUNTS));
@@ -285,11 +317,9 @@ async fn a_second_replica_takes_over_when_the_leader_dies_mid_create_and_nothing
         .delete(&leader, &DeleteParams { grace_period_seconds: Some(0), ..Default::default() })
         .await
         .unwrap();
-    let successor = eventually(Duration::from_secs(60), || async {
-        holder().await.filter(|h| *h != leader)
-    })
-    .await
-    .expect("another replica takes the Lease");
+    let successor = eventually(Duration::from_secs(60), || async { holder().await.filter(|h| *h != leader) })
+        .await
+        .expect("another replica takes the Lease");
     let takeover = killed.elapsed();
     assert!(some < ACCOUNTS, "the leader was killed mid-create ({some} of {ACCOUNTS} made)");
     wait_all_ready(&ns.name, "240s");
@@ -325,10 +355,22 @@ async fn upgrading_from_the_previous_chart_keeps_everything_ready_and_creates_no
     let release = ns.name.clone();
 
     let previous = previous_chart(&ns.name);
-    // The previous chart's default image never existed; it runs today's.
+    // The previous chart's default image never existed; it runs today's. The cluster has today's
+    // CRDs already (as after an upgrade's `kubectl apply` of them): the old ones are not installed.
     helm_ok(&[
-        "install", &release, previous.to_str().unwrap(), "-n", &ns.name, "--set", &format!("watchNamespace={}", ns.name),
-        "--set", &format!("image.tag={}", env!("CARGO_PKG_VERSION")), "--wait", "--timeout", "120s",
+        "install",
+        &release,
+        previous.to_str().unwrap(),
+        "-n",
+        &ns.name,
+        "--skip-crds",
+        "--set",
+        &format!("watchNamespace={}", ns.name),
+        "--set",
+        &format!("image.tag={}", env!("CARGO_PKG_VERSION")),
+        "--wait",
+        "--timeout",
+        "120s",
     ]);
     // That chart has no hostAliases: the Service's address stands in the examples.
     let manifests = quickstart(&ns.name).replace(SIM_HOST, &sim.ip);
@@ -337,11 +379,22 @@ async fn upgrading_from_the_previous_chart_keeps_everything_ready_and_creates_no
     let before = sim.state().await;
 
     helm_ok(&[
-        "upgrade", &release, CHART, "-n", &ns.name, "--set", &format!("watchNamespace={}", ns.name), "--wait",
-        "--timeout", "120s",
+        "upgrade",
+        &release,
+        CHART,
+        "-n",
+        &ns.name,
+        "--set",
+        &format!("watchNamespace={}", ns.name),
+        "--wait",
+        "--timeout",
+        "120s",
     ]);
     let revision = helm_ok(&["history", &release, "-n", &ns.name, "-o", "json"]);
-    assert!(revision.contains("\"chart\":\"tenantline-0.1.0\"") && revision.contains(&format!("\"chart\":\"tenantline-{}\"", chart_version())));
+    assert!(
+        revision.contains("\"chart\":\"tenantline-0.1.0\"")
+            && revision.contains(&format!("\"chart\":\"tenantline-{}\"", chart_version()))
+    );
     // The new pod has taken over (it logs its start) and every resource is still Ready.
     eventually(Duration::from_secs(60), || async {
         let pods = Api::<Pod>::namespaced(client.clone(), &ns.name)
