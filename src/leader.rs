@@ -55,6 +55,26 @@ impl LeaderElection {
         }
     }
 
+    /// On a clean shutdown: give the lease up (as client-go's ReleaseOnCancel does), so a
+    /// follower takes over within its retry period instead of waiting for the lease to expire.
+    pub async fn release(&self) {
+        let released = async {
+            let Some(mut lease) = self.api.get_opt(&self.name).await? else { return Ok(()) };
+            let Some(spec) = lease.spec.as_mut().filter(|s| s.holder_identity.as_deref() == Some(&self.identity))
+            else {
+                return Ok(());
+            };
+            spec.holder_identity = None;
+            spec.lease_duration_seconds = Some(1);
+            spec.renew_time = Some(MicroTime(Timestamp::now()));
+            self.api.replace(&self.name, &PostParams::default(), &lease).await.map(|_| ())
+        };
+        match released.await {
+            Ok(()) => tracing::info!(lease = %self.name, "released leadership"),
+            Err(e) => tracing::warn!(error = %e, "leader election: could not release the lease"),
+        }
+    }
+
     /// Take or renew the lease if it is free, expired or ours. `Ok(false)`: someone else holds it.
     async fn try_hold(&self) -> Result<bool, kube::Error> {
         let now = Timestamp::now();

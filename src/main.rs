@@ -100,7 +100,11 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         LeaderElection::new(client.clone(), &namespace, &args.lease_name, identity)
     });
     if let Some(leader) = &leader {
-        leader.acquire().await;
+        tokio::select! {
+            () = leader.acquire() => {}
+            // A follower asked to stop (a rollout, a drain) stops now, not after its grace period.
+            () = shutdown_signal() => return Ok(()),
+        }
     }
 
     let settings = Settings {
@@ -122,6 +126,9 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             }
         },
         None => controllers.await?,
+    }
+    if let Some(leader) = &leader {
+        leader.release().await;
     }
     server.abort();
     Ok(())

@@ -339,6 +339,14 @@ async fn a_second_replica_takes_over_when_the_leader_dies_mid_create_and_nothing
     );
     assert_eq!(accounts(&state, "/vobiz/subAccounts"), ACCOUNTS, "exactly one account per SubAccount");
     assert_eq!(ids.len(), ACCOUNTS, "every SubAccount has its own account");
+
+    // A clean stop (a rollout, a drain) hands the Lease over at once: the leader releases it.
+    let stopped = Instant::now();
+    Api::<Pod>::namespaced(client.clone(), &ns.name).delete(&successor, &DeleteParams::default()).await.unwrap();
+    let third = eventually(Duration::from_secs(60), || async { holder().await.filter(|h| *h != successor) })
+        .await
+        .expect("a replica takes the released Lease");
+    eprintln!("graceful stop: {third} took the released Lease after {:.1}s", stopped.elapsed().as_secs_f64());
     helm_ok(&["uninstall", &release, "-n", &ns.name, "--wait"]);
     abandon(ns).await;
 }
