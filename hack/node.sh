@@ -43,7 +43,19 @@ need_packages() {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The bridge, the cgroup and containerd's state directory are the machine's: one node per machine.
+# Another checkout's node is left alone (and is in the way).
+not_ours() {
+  if [ ! -d "$DIR" ] && { [ -d "$RUN" ] || ip link show "$BRIDGE" >/dev/null 2>&1; }; then
+    echo "another checkout's local node is running (bridge $BRIDGE, $RUN): stop it there with make down" >&2
+    return 0
+  fi
+  return 1
+}
+
 network() {
+  not_ours && exit 1
+  mkdir -p "$DIR"
   ip link show "$BRIDGE" >/dev/null 2>&1 && return 0
   ip link add "$BRIDGE" type bridge
   ip addr add "$GATEWAY/24" dev "$BRIDGE"
@@ -264,7 +276,7 @@ remove_rules() {
 }
 
 down() {
-  [ -d "$DIR" ] || [ -d "$RUN" ] || ip link show "$BRIDGE" >/dev/null 2>&1 || return 0
+  [ -d "$DIR" ] || return 0
   # Stop pods the way kubelet would, so CNI removes their interfaces and addresses.
   if [ -S "$SOCK" ]; then
     stop_pid "$DIR/kubelet.pid"

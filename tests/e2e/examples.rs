@@ -53,7 +53,8 @@ async fn every_providers_example_becomes_ready_with_the_issued_credentials() {
     issued.push(secret["authToken"].clone());
     let number = vobiz_number.status.unwrap().number.unwrap();
     let held = state["vobiz"]["numbers"].as_array().unwrap().iter().find(|n| n["e164"] == number.as_str());
-    assert!(held.is_some(), "Vobiz holds {number}: {}", state["vobiz"]["numbers"]);
+    let held = held.unwrap_or_else(|| panic!("Vobiz holds {number}: {}", state["vobiz"]["numbers"]));
+    assert_eq!(held["sub_account_id"], vobiz["auth_id"], "the bought number is assigned to the sub-account");
 
     let ap = only(&state, "/agentphone/subAccounts");
     let secret = data(&env.secret("acme-marketing-credentials").await.unwrap());

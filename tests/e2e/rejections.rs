@@ -8,6 +8,7 @@ use tenantline::api::{SubAccount, TeamMember};
 
 use crate::harness::Env;
 use crate::lifecycle::{fast_provider, sub_account};
+use crate::support::eventually;
 
 async fn stalled_reason(env: &Env, name: &str) -> (String, String) {
     let sa = env.wait_condition::<SubAccount>(name, "Stalled", "True", Duration::from_secs(60)).await;
@@ -63,10 +64,19 @@ async fn provider_rejections_stall_with_an_event_and_no_further_calls() {
         assert!(events.iter().any(|(r, _)| r == reason), "no {reason} Event in {events:?}");
     }
 
-    // Nothing more is sent for the stalled objects, although their providers poll every 2 s.
+    // Nothing more is sent for the stalled objects, while the operator keeps polling the healthy
+    // one next to them (every 2 s) at the same provider.
     let partner_creates = env.sim.calls("vobizPartner", "POST", "/api/v1/partner/accounts").await;
     let agentphone_creates = env.sim.calls("agentphone", "POST", "/v1/sub-accounts").await;
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(partner_creates >= 2, "the route counts creates: first and the rejected second ({partner_creates})");
+    assert!(agentphone_creates >= 26, "25 made here and the rejected 26th ({agentphone_creates})");
+    let observe = "/api/v1/partner/accounts/{customer_auth_id}";
+    let polls = env.sim.calls("vobizPartner", "GET", observe).await;
+    let polled = eventually(Duration::from_secs(30), || async {
+        (env.sim.calls("vobizPartner", "GET", observe).await >= polls + 3).then_some(())
+    })
+    .await;
+    assert!(polled.is_some(), "the operator kept polling the Ready SubAccount");
     assert_eq!(env.sim.calls("vobizPartner", "POST", "/api/v1/partner/accounts").await, partner_creates);
     assert_eq!(env.sim.calls("agentphone", "POST", "/v1/sub-accounts").await, agentphone_creates);
 
