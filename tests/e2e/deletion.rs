@@ -67,23 +67,51 @@ async fn deleting_a_sub_account_removes_its_members_and_numbers_first() {
     env.wait_ready::<TeamMember>("sarah-johnson").await;
     let number = env.wait_ready::<PhoneNumber>("acme-support-main").await.status.unwrap().number.unwrap();
     let vobiz_id = env.wait_ready::<SubAccount>("acme-support").await.status.unwrap().external_id.unwrap();
+    let rb_id = env.wait_ready::<SubAccount>("acme-lending").await.status.unwrap().external_id.unwrap();
 
+    // Hold both accounts' own removal at the provider: what goes while they are held went first.
+    let vobiz_account = "/api/v1/accounts/{auth_id}/sub-accounts/{sub_auth_id}";
+    let rb_account = "/v1/accounts/{id}";
+    env.sim.fault("vobiz", "DELETE", json!({"kind": "status", "status": 503}), json!({"route": vobiz_account})).await;
+    env.sim.fault("recoverbiz", "DELETE", json!({"kind": "status", "status": 503}), json!({"route": rb_account})).await;
     delete(&env, "acme-lending").await;
     delete(&env, "acme-support").await;
-    for name in ["acme-lending", "acme-support"] {
-        assert!(env.wait_gone::<SubAccount>(name, Duration::from_secs(90)).await, "{name} was not deleted");
-    }
-    assert!(env.wait_gone::<TeamMember>("sarah-johnson", Duration::from_secs(5)).await);
-    assert!(env.wait_gone::<PhoneNumber>("acme-support-main", Duration::from_secs(5)).await);
+    assert!(env.wait_gone::<TeamMember>("sarah-johnson", Duration::from_secs(60)).await, "the member went first");
+    assert!(env.wait_gone::<PhoneNumber>("acme-support-main", Duration::from_secs(60)).await, "the number went first");
+    let held = eventually(Duration::from_secs(30), || async {
+        let calls = (
+            env.sim.calls("vobiz", "DELETE", vobiz_account).await,
+            env.sim.calls("recoverbiz", "DELETE", rb_account).await,
+        );
+        (calls.0 > 0 && calls.1 > 0).then_some(calls)
+    })
+    .await;
+    assert!(held.is_some(), "the accounts' removal was attempted (and held) after their children");
     let state = env.sim.state().await;
+    assert!(find(&state, "/vobiz/subAccounts", "auth_id", &vobiz_id).is_some(), "the Vobiz account is still there");
+    assert_eq!(find(&state, "/recoverbiz/accounts", "id", &rb_id).unwrap()["status"], "active");
     assert!(
         state["recoverbiz"]["members"].as_array().unwrap().is_empty(),
         "the member was removed: {}",
         state["recoverbiz"]
     );
+    assert_eq!(
+        env.sim.calls("vobiz", "DELETE", "/api/v1/Account/{auth_id}/numbers/{e164}").await,
+        1,
+        "the number was released"
+    );
+    assert!(
+        find(&state, "/vobiz/numbers", "e164", &number).is_none(),
+        "{number} is gone from the sub-account and the parent"
+    );
+
+    env.sim.clear_faults().await;
+    for name in ["acme-lending", "acme-support"] {
+        assert!(env.wait_gone::<SubAccount>(name, Duration::from_secs(90)).await, "{name} was not deleted");
+    }
+    let state = env.sim.state().await;
     assert!(find(&state, "/vobiz/subAccounts", "auth_id", &vobiz_id).is_none());
-    let held = find(&state, "/vobiz/numbers", "e164", &number);
-    assert!(held.is_none_or(|n| n["sub_account_id"] != vobiz_id.as_str()), "the number was released first: {held:?}");
+    assert_eq!(find(&state, "/recoverbiz/accounts", "id", &rb_id).unwrap()["status"], "deactivated");
     env.finish().await;
 }
 
