@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Builds the local control plane and helm from their official Go modules into .cache/bin, once
 # per version: kube-apiserver, kube-controller-manager, kubectl (k8s.io/kubernetes), etcd
-# (go.etcd.io/etcd/server/v3) and helm (helm.sh/helm/v4). A second run builds nothing.
+# (go.etcd.io/etcd/server/v3) and helm (helm.sh/helm/v4), and for the GitOps tests Flux's
+# source-controller and kustomize-controller (hack/flux). A second run builds nothing.
+#
+#   hack/tools.sh          everything
+#   hack/tools.sh flux     only the Flux controllers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$PWD/.cache/bin"
@@ -24,6 +28,24 @@ build() {
   ln -sf "$name-$ver" "$BIN/$name"
 }
 
+# GitOps (issue 10): Flux's source-controller and kustomize-controller, run as host processes by
+# tests/e2e/gitops.rs. One module (hack/flux) pins both, so their shared dependencies build once.
+# controller-gen (hack/flux-crds) generates the HelmRelease CRD for the examples' dry-run test.
+flux() {
+  local sc kc cg
+  sc=$(version flux github.com/fluxcd/source-controller)
+  kc=$(version flux github.com/fluxcd/kustomize-controller)
+  cg=$(version flux-crds sigs.k8s.io/controller-tools)
+  build flux github.com/fluxcd/source-controller source-controller "$sc"
+  build flux github.com/fluxcd/kustomize-controller kustomize-controller "$kc"
+  build flux-crds sigs.k8s.io/controller-tools/cmd/controller-gen controller-gen "$cg"
+}
+
+if [ "${1:-}" = flux ]; then
+  flux
+  exit 0
+fi
+
 K8S=$(version kubernetes k8s.io/kubernetes)
 ETCD=$(version etcd go.etcd.io/etcd/server/v3)
 HELM=$(version helm helm.sh/helm/v4)
@@ -38,3 +60,4 @@ build kubernetes k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-m
 build kubernetes k8s.io/kubernetes/cmd/kubectl kubectl "$K8S" "$stamp"
 build etcd . etcd "$ETCD"
 build helm helm.sh/helm/v4/cmd/helm helm "$HELM" "-X helm.sh/helm/v4/internal/version.version=$HELM"
+flux
