@@ -7,6 +7,8 @@ mod controlplane;
 mod crash;
 mod deletion;
 mod examples;
+mod flux;
+mod gitops_examples;
 mod harness;
 mod lifecycle;
 mod rejections;
