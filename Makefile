@@ -2,19 +2,24 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 
-.PHONY: test demo tools up down env crds lint
+.PHONY: test go-test demo tools up down env crds lint
 
 ## make test: build what is missing, start a local control plane (or use $KUBECONFIG), run every test.
-test: tools
+test: tools go-test
 	cargo build --workspace --bins
 	hack/with-cluster.sh cargo test --workspace
+
+## make go-test: the health contract (Argo CD's Lua evaluator and kstatus) over tests/fixtures/health.
+go-test:
+	cd hack/health && go test -count=1 -v ./...
 
 ## make demo: control plane, simulator, operator and examples/quickstart, ending in Ready resources.
 demo: tools
 	cargo build --workspace --bins
 	hack/with-cluster.sh hack/demo.sh
 
-## make tools: kube-apiserver, kube-controller-manager, kubectl, etcd and helm from their Go modules.
+## make tools: kube-apiserver, kube-controller-manager, kubectl, etcd, helm, Flux's source- and
+## kustomize-controller and controller-gen from their Go modules.
 tools:
 	hack/tools.sh
 

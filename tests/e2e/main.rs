@@ -9,6 +9,7 @@ mod deletion;
 mod examples;
 mod flux;
 mod gitops_examples;
+mod gitops_health;
 mod harness;
 mod lifecycle;
 mod rejections;
