@@ -8,6 +8,7 @@ mod crash;
 mod deletion;
 mod examples;
 mod flux;
+mod gitops;
 mod gitops_examples;
 mod gitops_health;
 mod harness;
