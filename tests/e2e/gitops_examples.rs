@@ -93,6 +93,9 @@ async fn gitops_examples_pass_a_server_side_dry_run() {
             _ => None,
         };
         assert_eq!(wave, want, "{kind} {}: sync wave", v["metadata"]["name"]);
+        let options = v.pointer("/metadata/annotations/argocd.argoproj.io~1sync-options").and_then(Value::as_str);
+        let prune_last = matches!(kind.as_str(), "Secret" | "ProviderConfig").then_some("PruneLast=true");
+        assert_eq!(options, prune_last, "{kind} {}: sync options", v["metadata"]["name"]);
         waves.push(format!("{kind}:{}", wave.unwrap_or("0")));
     }
     let out = dry_run(&["-n", &ns.name, "-f", "-"], &rendered, "argocd/tenants rendered");
