@@ -75,6 +75,12 @@ fn save(dir: &Path, mut v: Value, state: &str) {
     std::fs::write(dir.join(format!("{kind}.{state}.json")), serde_json::to_string_pretty(&v).unwrap() + "\n").unwrap();
 }
 
+fn output_json(args: &[&str], stdin: &str) -> Value {
+    let out = kubectl(args, stdin);
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn kubectl_ok(args: &[&str], stdin: &str) {
     let out = kubectl(args, stdin);
     assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -140,15 +146,20 @@ async fn every_kind_in_every_state_reads_right_in_kstatus_argo_cd_and_kubectl_wa
 
     // creating: the objects exist, the operator has not written status yet (the CRDs default it
     // to observedGeneration -1).
+    // A ClusterProviderConfig is watched by every operator on the cluster, also those of tests
+    // running alongside: its "not seen yet" states are what the API server answers to the create
+    // and the change, asked as server-side dry runs.
     env.operator.kill();
     fast_provider(&env, "recoverbiz");
     fast_provider(&env, "vobiz");
     fast_provider(&env, "vobiz-partner");
+    let cluster_provider = cluster_provider.replace("http://127.0.0.1:8787", &format!("http://{}", env.sim.addr));
+    let cpc_creating = output_json(&["create", "--dry-run=server", "-o", "json", "-f", "-"], &cluster_provider);
     env.apply_ok(&cluster_provider);
     env.apply_example("recoverbiz");
     env.apply_example("vobiz");
     for o in all {
-        let v = get(&env, o).unwrap();
+        let v = if o.resource == "clusterproviderconfig" { cpc_creating.clone() } else { get(&env, o).unwrap() };
         assert_eq!(v.pointer("/status/observedGeneration"), Some(&json!(-1)), "{}: {}", o.target(), v["status"]);
         save(&dir, v, "creating");
     }
@@ -176,13 +187,26 @@ async fn every_kind_in_every_state_reads_right_in_kstatus_argo_cd_and_kubectl_wa
 
     // spec-changed: a new generation the operator has not seen yet (Ready=True is stale).
     env.operator.kill();
+    let cpc_changed = output_json(
+        &[
+            "patch",
+            &cpc.target(),
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"pollInterval":"3s"}}"#,
+            "--dry-run=server",
+            "-o",
+            "json",
+        ],
+        "",
+    );
     merge_patch(&env, pc, json!({"spec": {"pollInterval": "3s"}}));
     merge_patch(&env, cpc, json!({"spec": {"pollInterval": "3s"}}));
     merge_patch(&env, sa, json!({"spec": {"displayName": "Acme Lending Inc"}}));
     merge_patch(&env, tm, json!({"spec": {"deletionPolicy": "Orphan"}}));
     merge_patch(&env, pn, json!({"spec": {"deletionPolicy": "Retain"}}));
     for o in all {
-        let v = get(&env, o).unwrap();
+        let v = if o.resource == "clusterproviderconfig" { cpc_changed.clone() } else { get(&env, o).unwrap() };
         assert!(!observed(&v) && has(&v, "Ready", None), "{}: {}", o.target(), v["status"]);
         save(&dir, v, "spec-changed");
     }
