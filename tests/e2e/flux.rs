@@ -173,8 +173,17 @@ pub fn install_crds_from(dir: &Path) {
             &yaml,
         );
         assert!(out.status.success(), "{}: {}", f.display(), String::from_utf8_lossy(&out.stderr));
-        let out = kubectl(&["wait", "--for=condition=Established", "--timeout=60s", "-f", "-"], &yaml);
-        assert!(out.status.success(), "{} not established: {}", f.display(), String::from_utf8_lossy(&out.stderr));
+        // kubectl wait fails at once, rather than waiting, while a new CRD has no conditions yet.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let out = kubectl(&["wait", "--for=condition=Established", "--timeout=60s", "-f", "-"], &yaml);
+            if out.status.success() {
+                break;
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(std::time::Instant::now() < deadline, "{} not established: {stderr}", f.display());
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
     }
 }
 
