@@ -5,7 +5,7 @@ VERSION := $(shell awk -F'"' '/^version = / {print $$2; exit}' Cargo.toml)
 IMAGE_ARCHIVE := .cache/image/tenantline-$(VERSION).tar
 NODE ?= 0
 
-.PHONY: test demo tools up down env crds lint image load unit e2e
+.PHONY: test go-test demo tools up down env crds lint image load unit e2e
 
 ## make test: build what is missing (tools, the image), start a local cluster with a node (or use
 ## $KUBECONFIG), put the image on it and run every test; the same targets as the CI workflow.
@@ -13,12 +13,17 @@ test: tools image
 	cargo build --workspace --bins
 	TENANTLINE_NODE=1 hack/with-cluster.sh $(MAKE) --no-print-directory load unit e2e
 
+## make go-test: the health contract (Argo CD's Lua evaluator and kstatus) over tests/fixtures/health.
+go-test:
+	cd hack/health && go test -count=1 -v ./...
+
 ## make demo: control plane, simulator, operator and examples/quickstart, ending in Ready resources.
 demo: tools
 	cargo build --workspace --bins
 	hack/with-cluster.sh hack/demo.sh
 
-## make tools: the cluster's parts, kubectl, helm, crictl and actionlint from their Go modules.
+## make tools: the cluster's parts, kubectl, helm, crictl, actionlint, Flux's source- and
+## kustomize-controller and controller-gen from their Go modules.
 tools:
 	hack/tools.sh
 
@@ -32,8 +37,8 @@ load: image
 	@if [ -n "$(KIND_CLUSTER)" ]; then kind load image-archive $(IMAGE_ARCHIVE) --name $(KIND_CLUSTER); \
 	else hack/node.sh load $(IMAGE_ARCHIVE); fi
 
-## make unit: unit, simulator and provider-contract tests (no cluster).
-unit:
+## make unit: unit, simulator, provider-contract and health-contract tests (no cluster).
+unit: go-test
 	cargo test -p tenantline-sim
 	cargo test -p tenantline --lib --bins --test contract
 

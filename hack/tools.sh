@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Builds the local cluster's parts and helm from their official Go modules into .cache/bin, once
-# per version: kube-apiserver, kube-controller-manager, kubectl, and for the node kube-scheduler,
-# kubelet and kube-proxy (k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3), helm
-# (helm.sh/helm/v4), crictl (sigs.k8s.io/cri-tools) and actionlint (github.com/rhysd/actionlint).
-# A second run builds nothing. `hack/tools.sh kubectl helm` builds only the tools named.
+# Builds the local cluster's parts and the test tools from their official Go modules into
+# .cache/bin, once per version: kube-apiserver, kube-controller-manager, kubectl, and for the node
+# kube-scheduler, kubelet and kube-proxy (k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3),
+# helm (helm.sh/helm/v4), crictl (sigs.k8s.io/cri-tools), actionlint (github.com/rhysd/actionlint),
+# and for the GitOps tests Flux's source-controller and kustomize-controller (hack/flux) and
+# controller-gen (hack/flux-crds). A second run builds nothing.
+#
+#   hack/tools.sh                 everything
+#   hack/tools.sh kubectl helm    only the tools named ("flux": the Flux controllers and controller-gen)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$PWD/.cache/bin"
 mkdir -p "$BIN"
 ONLY=" $* "
+ONLY=${ONLY/ flux / source-controller kustomize-controller controller-gen }
 
 # version <module dir> <module path>: the version the module dir pins.
 version() { (cd "hack/$1" && go list -m -f '{{.Version}}' "$2"); }
@@ -27,6 +32,20 @@ build() {
   fi
   ln -sf "$name-$ver" "$BIN/$name"
 }
+
+# GitOps (issue 10): Flux's source-controller and kustomize-controller, run as host processes by
+# tests/e2e/gitops.rs. One module (hack/flux) pins both, so their shared dependencies build once.
+# controller-gen (hack/flux-crds) generates the HelmRelease CRD for the examples' dry-run test.
+flux() {
+  local sc kc cg
+  sc=$(version flux github.com/fluxcd/source-controller)
+  kc=$(version flux github.com/fluxcd/kustomize-controller)
+  cg=$(version flux-crds sigs.k8s.io/controller-tools)
+  build flux github.com/fluxcd/source-controller source-controller "$sc"
+  build flux github.com/fluxcd/kustomize-controller kustomize-controller "$kc"
+  build flux-crds sigs.k8s.io/controller-tools/cmd/controller-gen controller-gen "$cg"
+}
+
 
 K8S=$(version kubernetes k8s.io/kubernetes)
 ETCD=$(version etcd go.etcd.io/etcd/server/v3)
@@ -49,3 +68,4 @@ build etcd . etcd "$ETCD"
 build helm helm.sh/helm/v4/cmd/helm helm "$HELM" "-X helm.sh/helm/v4/internal/version.version=$HELM"
 build cri-tools sigs.k8s.io/cri-tools/cmd/crictl crictl "$CRICTL"
 build actionlint github.com/rhysd/actionlint/cmd/actionlint actionlint "$ACTIONLINT"
+flux
