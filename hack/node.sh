@@ -10,7 +10,7 @@
 #   hack/node.sh leftovers     print what a down left behind (nothing, when it works)
 #   hack/node.sh load FILE     import an image archive (docker-archive) into the node's containerd
 #
-# Everything lives under .cache/node (state) and the cgroup /tenantline; the bridge is tl0 with
+# Everything lives under .cache/node (state) and the cgroup /tenantline-node; the bridge is tl-pods with
 # 10.244.0.1/24. The machine's facts behind the settings are in ../shared/NODE-NOTES.md: cgroup v1
 # (kubelet's failCgroupV1: false), no CAP_SYS_RESOURCE (containerd's restrict_oom_score_adj).
 set -euo pipefail
@@ -19,13 +19,13 @@ ROOT=$PWD
 BIN="$ROOT/.cache/bin"
 PKI="$ROOT/.cache/cluster/pki"
 DIR="$ROOT/.cache/node"
-RUN=/run/tenantline-node       # containerd's state (sockets, shim bundles): short paths, tmpfs
+RUN=/run/tenantline-containerd   # containerd's state (sockets, shim bundles): short paths, tmpfs
 SOCK="$RUN/containerd.sock"
 NODE_NAME=tl-node
-BRIDGE=tl0
+BRIDGE=tl-pods
 GATEWAY=10.244.0.1
 POD_CIDR=10.244.0.0/24
-CGROUP=tenantline
+CGROUP=tenantline-node
 PAUSE_IMAGE=registry.k8s.io/pause:3.10.1
 CONTROLLERS=(blkio cpu cpuacct cpuset devices freezer memory pids systemd)
 
@@ -64,7 +64,7 @@ network() {
   sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.ipv4.ip_forward=1
 }
 
-# in_cgroup CMD...: run CMD in the background inside the cgroup /tenantline/system, so that it
+# in_cgroup CMD...: run CMD in the background inside the cgroup /tenantline-node/system, so that it
 # and every process it starts (containerd's shims, containers) can be found and stopped.
 in_cgroup() {
   (
