@@ -263,3 +263,58 @@ async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_prov
     // Orphan everywhere: cleaning up 320 objects must not wait on the provider.
     env.finish().await;
 }
+
+/// The Ready condition's `(status, reason, message)` of SubAccount `name`.
+async fn ready_condition(env: &Env, name: &str) -> (String, String, String) {
+    let sa = env.api::<SubAccount>().get(name).await.unwrap();
+    let c = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    (c.status, c.reason, c.message)
+}
+
+#[tokio::test]
+async fn a_deleted_provider_config_or_secret_turns_sub_accounts_not_ready_and_deletion_resumes_when_it_is_back() {
+    let env = Env::start("e2e-pcgone").await;
+    crate::lifecycle::fast_provider(&env, "vobiz");
+    let provider_yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/vobiz/provider.yaml"))
+        .unwrap()
+        .replace("  credentialsSecretRef:", "  pollInterval: 2s\n  credentialsSecretRef:");
+    env.apply_ok(&crate::lifecycle::sub_account("sa", "vobiz", "  deletionPolicy: Delete\n"));
+    env.wait_ready::<SubAccount>("sa").await;
+    let accounts = |state: Value| state.pointer("/vobiz/subAccounts").and_then(Value::as_array).map_or(0, Vec::len);
+    assert_eq!(accounts(env.sim.state().await), 1);
+
+    // The parent credentials Secret goes: not Ready, saying why; back: Ready again.
+    let out = crate::harness::kubectl(&["delete", "secret", "vobiz-parent", "-n", &env.ns.name], "");
+    assert!(out.status.success());
+    env.wait_condition::<SubAccount>("sa", "Ready", "False", Duration::from_secs(30)).await;
+    let (_, reason, message) = ready_condition(&env, "sa").await;
+    eprintln!("Secret deleted: Ready=False {reason}: {message}");
+    assert_eq!(reason, "ProviderConfigNotReady");
+    env.apply_ok(&provider_yaml);
+    env.wait_ready::<SubAccount>("sa").await;
+
+    // The ProviderConfig goes: not Ready; the SubAccount's deletion waits for it.
+    let out = crate::harness::kubectl(&["delete", "providerconfig", "vobiz", "-n", &env.ns.name], "");
+    assert!(out.status.success());
+    env.wait_condition::<SubAccount>("sa", "Ready", "False", Duration::from_secs(30)).await;
+    let (_, reason, message) = ready_condition(&env, "sa").await;
+    eprintln!("ProviderConfig deleted: Ready=False {reason}: {message}");
+    assert_eq!(reason, "ProviderConfigNotReady");
+    let out = crate::harness::kubectl(&["delete", "subaccount", "sa", "-n", &env.ns.name, "--wait=false"], "");
+    assert!(out.status.success());
+    let waiting = eventually(Duration::from_secs(20), || async {
+        let sa = env.api::<SubAccount>().get("sa").await.ok()?;
+        let c = sa.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+        (sa.metadata.deletion_timestamp.is_some() && c.message.contains("vobiz")).then_some(c.message)
+    })
+    .await
+    .expect("the SubAccount waits, saying why");
+    eprintln!("deleting without its ProviderConfig: {waiting}");
+    assert_eq!(accounts(env.sim.state().await), 1, "nothing was deleted at the provider without credentials");
+
+    // The config is back: the deletion finishes, at the provider too.
+    env.apply_ok(&provider_yaml);
+    assert!(env.wait_gone::<SubAccount>("sa", Duration::from_secs(60)).await, "{}", env.operator.log_tail(30));
+    assert_eq!(accounts(env.sim.state().await), 0, "the Delete policy deleted the account");
+    env.finish().await;
+}
