@@ -61,6 +61,10 @@ struct RunArgs {
     /// Timeout of one provider API call, in seconds.
     #[arg(long, env = "TENANTLINE_PROVIDER_TIMEOUT_SECONDS", default_value_t = 10)]
     provider_timeout_seconds: u64,
+    /// Longest wait before retrying a resource whose last reconcile failed (exponential backoff
+    /// from 2 s up to this), in seconds. A provider's Retry-After is honoured as given.
+    #[arg(long, env = "TENANTLINE_MAX_BACKOFF_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(2..))]
+    max_backoff_seconds: u64,
 }
 
 fn owner_id(s: &str) -> Result<String, String> {
@@ -113,6 +117,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         concurrency: args.concurrency,
         provider_timeout: Duration::from_secs(args.provider_timeout_seconds),
         owner_id: args.owner_id,
+        max_backoff: Duration::from_secs(args.max_backoff_seconds),
     };
     let controllers = reconcile::run(client, settings, shutdown_signal());
     match &leader {

@@ -16,6 +16,7 @@ pub fn routes() -> Router<Sim> {
         .route("/_sim/seed", post(seed))
         .route("/_sim/state", get(state))
         .route("/_sim/calls", get(calls).delete(clear_calls))
+        .route("/_sim/rate", get(rate))
         .route("/_sim/faults", get(list_faults).post(add_fault).delete(clear_faults))
         .route("/_sim/faults/{id}", delete(remove_fault))
 }
@@ -61,8 +62,37 @@ async fn calls(AxState(sim): AxState<Sim>) -> R {
     ok(json!({ "calls": calls }))
 }
 
+/// Per provider: calls counted, and the most calls that arrived within any one second.
+async fn rate(AxState(sim): AxState<Sim>) -> R {
+    let st = sim.lock();
+    let rate: serde_json::Map<String, Value> = st
+        .arrivals
+        .iter()
+        .map(|(provider, times)| {
+            let json = json!({"calls": times.len(), "peakPerSecond": peak_per_second(times)});
+            (provider.clone(), json)
+        })
+        .collect();
+    ok(Value::Object(rate))
+}
+
+/// The largest number of `times` (ascending, ms) inside any window of 1000 ms.
+pub fn peak_per_second(times: &[u64]) -> usize {
+    let mut start = 0;
+    let mut peak = 0;
+    for (end, t) in times.iter().enumerate() {
+        while times[start] + 1000 <= *t {
+            start += 1;
+        }
+        peak = peak.max(end + 1 - start);
+    }
+    peak
+}
+
 async fn clear_calls(AxState(sim): AxState<Sim>) -> R {
-    sim.lock().calls.clear();
+    let mut st = sim.lock();
+    st.calls.clear();
+    st.arrivals.clear();
     ok(json!({"status": "ok"}))
 }
 
@@ -95,4 +125,16 @@ async fn remove_fault(AxState(sim): AxState<Sim>, Path(id): Path<String>) -> R {
         return Err(json(StatusCode::NOT_FOUND, json!({"error": "no such fault"})));
     }
     ok(json!({"status": "ok"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peak_per_second;
+
+    #[test]
+    fn peak_is_the_busiest_sliding_second() {
+        assert_eq!(peak_per_second(&[]), 0);
+        assert_eq!(peak_per_second(&[0, 999, 1000, 1998, 1999]), 3);
+        assert_eq!(peak_per_second(&[0, 500, 1500, 2600]), 2);
+    }
 }

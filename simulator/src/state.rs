@@ -193,6 +193,9 @@ pub struct State {
     pub ys: yardstik::Ys,
     /// (provider, method, route template) → count
     pub calls: BTreeMap<(String, String, String), u64>,
+    /// provider → arrival time (ms since the simulator started) of every call, for the peak
+    /// request rate in any one-second window (`GET /_sim/rate`).
+    pub arrivals: BTreeMap<String, Vec<u64>>,
     pub faults: Vec<faults::Fault>,
     pub seq: u64,
     /// Lets go of requests held by `hang` faults (on reset and when faults are cleared).
@@ -305,6 +308,12 @@ pub fn body_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
 
 pub fn now_micros() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+/// Milliseconds on a monotonic clock since the first call (the process's simulators share it).
+pub fn uptime_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64
 }
 
 pub fn now_secs() -> i64 {

@@ -14,8 +14,8 @@ use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
 use super::{
-    Capabilities, Created, Credentials, Error, External, NumberSpec, Observation, ProviderClients, ProviderKind,
-    Result, SubAccountSpec,
+    Capabilities, Created, Credentials, Error, ErrorClass, External, NumberSpec, Observation, ProviderClients,
+    ProviderKind, Result, SubAccountSpec,
 };
 
 const PAGE: u32 = 100;
@@ -212,13 +212,27 @@ impl Numbers {
         };
         let items = self.0.send(call).await?;
         let items = items["items"].as_array().cloned().unwrap_or_default();
-        items.iter().filter_map(|n| n["e164"].as_str()).find(|e| matches(d, e)).map(str::to_owned).ok_or_else(|| {
-            Error::Invalid {
+        // A random match, so that PhoneNumbers created at the same time rarely race for one number.
+        let matching: Vec<&str> = items.iter().filter_map(|n| n["e164"].as_str()).filter(|e| matches(d, e)).collect();
+        if matching.is_empty() {
+            return Err(Error::Invalid {
                 provider: ProviderKind::Vobiz,
                 field: Some("search".into()),
                 message: "no number in the inventory matches the search".into(),
+            });
+        }
+        Ok(matching[rand::random_range(0..matching.len())].to_owned())
+    }
+
+    /// After a purchase whose answer was lost: whether `e164` is now the parent's and not yet
+    /// assigned, i.e. the purchase went through. Asked a few times, as the provider is flaky.
+    async fn bought_unassigned(&self, e164: &str) -> bool {
+        for _ in 0..3 {
+            if let Ok(found) = self.get(e164).await {
+                return found.is_some_and(|n| n["status"] == "active" && n["sub_account_id"].is_null());
             }
-        })
+        }
+        false
     }
 
     async fn assign(&self, e164: &str, sub: &str) -> Result<()> {
@@ -283,7 +297,16 @@ impl External<NumberSpec> for Numbers {
             None => self.available(d).await?,
         };
         let path = format!("/Account/{}/numbers/purchase-from-inventory", self.parent());
-        self.0.send(Call::new(Method::POST, path, "create").json(json!({"e164": e164}))).await?;
+        let purchase = Call::new(Method::POST, path, "create").json(json!({"e164": e164}));
+        if let Err(e) = self.0.send(purchase).await {
+            // A transient failure can hide a purchase that went through (the answer was lost):
+            // then the number is the parent's and unassigned, and is ours. Without this check the
+            // next attempt, which finds numbers by their sub-account, would buy a second one.
+            if e.class() != ErrorClass::Transient || !self.bought_unassigned(&e164).await {
+                return Err(e);
+            }
+            tracing::info!("the purchase of {e164} went through although its answer was lost");
+        }
         // The number is ours now: report it even if the assignment fails, so that the id is
         // kept and the next observe re-assigns it instead of buying another.
         if let Err(e) = self.assign(&e164, &d.sub_account_id).await {

@@ -185,9 +185,13 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Act
 /// Per-object exponential backoff, or the provider's `Retry-After`.
 pub fn error_policy<K: Managed>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     METRICS.reconcile_error(K::KIND, error.metric_label());
-    tracing::warn!(kind = K::KIND, name = %obj.name_any(), namespace = ?obj.namespace(), error = %error, "reconcile failed");
     let key = ctx.backoff_key::<K>(&obj);
-    Action::requeue(ctx.backoff.next(&key, error.retry_after()))
+    let delay = ctx.backoff.next(&key, error.retry_after());
+    tracing::warn!(
+        kind = K::KIND, name = %obj.name_any(), namespace = ?obj.namespace(), error = %error,
+        retry_in_ms = delay.as_millis() as u64, "reconcile failed"
+    );
+    Action::requeue(delay)
 }
 
 fn annotation<'a>(obj: &'a impl Resource, key: &str) -> Option<&'a str> {

@@ -39,6 +39,8 @@ pub struct Settings {
     pub provider_timeout: Duration,
     /// The owner id of configurations that name none (`--owner-id`).
     pub owner_id: String,
+    /// The cap of the per-object exponential backoff after a failed reconcile.
+    pub max_backoff: Duration,
 }
 
 /// One error type for the controllers; `metric_label` is stable.
@@ -99,7 +101,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             providers: ProviderCache::default(),
-            backoff: Backoff::new(Duration::from_secs(2), Duration::from_secs(300)),
+            backoff: Backoff::new(Duration::from_secs(2), settings.max_backoff),
             settings,
         }
     }

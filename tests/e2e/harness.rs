@@ -32,12 +32,19 @@ pub struct Env {
 
 impl Env {
     pub async fn start(prefix: &str) -> Self {
+        Self::start_with(prefix, &[]).await
+    }
+
+    /// As [`Env::start`], with extra operator flags (e.g. `--max-backoff-seconds`).
+    pub async fn start_with(prefix: &str, operator_args: &[&str]) -> Self {
         let client = support::client().await;
         support::install_crds(&client).await;
         let kubeconfig = chart_identity(&client).await;
         let ns = TestNamespace::new(&client, prefix).await;
         let sim = Sim::start().await;
-        let operator = Operator::start(kubeconfig, &ns.name);
+        let mut operator = Operator::start_paused(kubeconfig, &ns.name);
+        operator.args = operator_args.iter().map(|a| a.to_string()).collect();
+        operator.spawn();
         Self { client, ns, sim, operator }
     }
 
@@ -240,19 +247,34 @@ pub struct Operator {
     pub log_path: PathBuf,
     pub metrics: SocketAddr,
     pub starts: u32,
+    /// Extra flags for `tenantline run`.
+    pub args: Vec<String>,
 }
 
 impl Operator {
     pub fn start(kubeconfig: PathBuf, namespace: &str) -> Self {
+        let mut op = Self::start_paused(kubeconfig, namespace);
+        op.spawn();
+        op
+    }
+
+    /// The operator, configured but not yet running (call `restart`).
+    fn start_paused(kubeconfig: PathBuf, namespace: &str) -> Self {
         let log_path = std::env::temp_dir().join(format!("tenantline-e2e/{namespace}.operator.log"));
         std::fs::create_dir_all(log_path.parent().unwrap()).unwrap();
         let metrics = free_addr();
         let binary = std::env::var_os("TENANTLINE_E2E_OPERATOR")
             .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tenantline")), PathBuf::from);
-        let mut op =
-            Self { child: None, binary, kubeconfig, namespace: namespace.to_owned(), log_path, metrics, starts: 0 };
-        op.spawn();
-        op
+        Self {
+            child: None,
+            binary,
+            kubeconfig,
+            namespace: namespace.to_owned(),
+            log_path,
+            metrics,
+            starts: 0,
+            args: Vec::new(),
+        }
     }
 
     fn spawn(&mut self) {
@@ -260,6 +282,7 @@ impl Operator {
         let child = Command::new(&self.binary)
             .args(["run", "--watch-namespace", &self.namespace, "--provider-timeout-seconds", "3"])
             .args(["--metrics-addr", &self.metrics.to_string()])
+            .args(&self.args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info,tenantline=debug")
             .stdout(log.try_clone().unwrap())
@@ -382,6 +405,22 @@ impl Sim {
         rule.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         let r = self.http.post(self.url("/_sim/faults")).json(&rule).send().await.unwrap();
         assert!(r.status().is_success(), "fault rejected: {}", r.text().await.unwrap());
+    }
+
+    /// Per provider: `(calls, most calls within any one second)`, from `/_sim/rate`.
+    pub async fn rate(&self) -> std::collections::BTreeMap<String, (u64, u64)> {
+        let body: Value = self.http.get(self.url("/_sim/rate")).send().await.unwrap().json().await.unwrap();
+        body.as_object()
+            .unwrap()
+            .iter()
+            .map(|(p, r)| (p.clone(), (r["calls"].as_u64().unwrap(), r["peakPerSecond"].as_u64().unwrap())))
+            .collect()
+    }
+
+    /// Add credentials or inventory (see simulator/README.md, `POST /_sim/seed`).
+    pub async fn seed(&self, seed: Value) {
+        let r = self.http.post(self.url("/_sim/seed")).json(&seed).send().await.unwrap();
+        assert!(r.status().is_success(), "seed rejected: {}", r.text().await.unwrap());
     }
 
     pub async fn clear_faults(&self) {

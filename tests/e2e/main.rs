@@ -2,6 +2,7 @@
 //! `KUBECONFIG` works), the operator binary under the Helm chart's RBAC, and the provider
 //! simulator over real HTTP.
 
+mod chaos;
 mod chart;
 mod controlplane;
 mod crash;

@@ -1,0 +1,320 @@
+//! Chaos: every route of all five providers fails 20% of the time, in every way a provider
+//! fails, while 200 SubAccounts with their TeamMembers and PhoneNumbers are created. The figures
+//! go to stderr (`cargo test --test e2e chaos -- --nocapture`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use kube::api::ListParams;
+use kube::{Api, Resource};
+use serde_json::{Value, json};
+use tenantline::api::{PhoneNumber, SubAccount, TeamMember};
+
+use crate::harness::Env;
+use crate::support::eventually;
+
+/// SubAccounts per provider (AgentPhone: split over two master keys, 25 is its limit per key).
+const PER_PROVIDER: usize = 40;
+const RATE: u64 = 10;
+const BURST: u64 = 5;
+const MAX_BACKOFF_SECONDS: u64 = 10;
+/// Calls per second the simulator may see above the bucket's rate + burst (see below).
+const ARRIVAL_JITTER: u64 = 2;
+/// Each fault kind hits this share of calls; five kinds make 1 - 0.956^5 ≈ 20%.
+const PER_KIND: f64 = 0.044;
+
+/// `(config, provider, endpoint path, Secret, Secret data)`.
+const CONFIGS: [(&str, &str, &str, &str, &str); 6] = [
+    (
+        "recoverbiz",
+        "RecoverBiz",
+        "/recoverbiz/v1",
+        "recoverbiz-partner",
+        "partnerKey: pk_live_sim_recoverbiz_0000000000000000",
+    ),
+    ("vobiz", "Vobiz", "/vobiz/api/v1", "vobiz-parent", "authId: MA_SIMVOBIZ\n  authToken: sim-vobiz-parent-token"),
+    ("agentphone", "AgentPhone", "/agentphone", "agentphone-master", "apiKey: sk_live_sim_agentphone"),
+    ("agentphone-2", "AgentPhone", "/agentphone", "agentphone-master-2", "apiKey: sk_live_sim_agentphone_chaos_2"),
+    (
+        "vobiz-partner",
+        "VobizPartner",
+        "/vobiz-partner/api/v1/partner",
+        "vobiz-partner",
+        "authId: PA_SIMPARTNER\n  authToken: sim-partner-token",
+    ),
+    ("yardstik", "Yardstik", "/yardstik", "yardstik-platform", "apiKey: sim-yardstik-platform-key"),
+];
+
+fn config_yaml(env: &Env, (name, provider, path, secret, data): (&str, &str, &str, &str, &str)) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {secret}}}\nstringData:\n  {data}\n---\n\
+         apiVersion: tenantline.io/v1alpha1\nkind: ProviderConfig\nmetadata: {{name: {name}}}\nspec:\n  \
+         provider: {provider}\n  endpoint: http://{}{path}\n  credentialsSecretRef: {{name: {secret}}}\n  \
+         rateLimit: {{requestsPerSecond: {RATE}, burst: {BURST}}}\n  pollInterval: 30s\n",
+        env.sim.addr
+    )
+}
+
+/// The SubAccount `i` of `config`, with its TeamMember or PhoneNumber where the provider has them.
+fn resources(config: &str, i: usize) -> String {
+    let name = format!("{config}-{i}");
+    let spec = match config {
+        "vobiz-partner" => format!("  owner: {{email: chaos{i}@acme.example, phone: \"+14155550100\"}}\n  address: {{country: US}}\n"),
+        "yardstik" => "  owner: {email: o@acme.example, firstName: Ana, lastName: Diaz}\n  address: {line1: 1 Main St, city: Austin, state: TX, postalCode: \"78701\", country: US}\n  yardstik: {permissiblePurposeIds: [\"3f1c2a9e-7b4d-4e8a-9c21-5d6e7f8a9b0c\"]}\n".to_owned(),
+        _ => String::new(),
+    };
+    let mut yaml = format!(
+        "apiVersion: tenantline.io/v1alpha1\nkind: SubAccount\nmetadata: {{name: {name}}}\nspec:\n  providerConfigRef: {{name: {config}}}\n  displayName: {name}\n  deletionPolicy: Orphan\n{spec}"
+    );
+    match config {
+        "recoverbiz" => yaml.push_str(&format!(
+            "---\napiVersion: tenantline.io/v1alpha1\nkind: TeamMember\nmetadata: {{name: {name}-tm}}\nspec:\n  subAccountRef: {{name: {name}}}\n  email: member{i}@acme.example\n  name: Member {i}\n  role: Member\n  deletionPolicy: Orphan\n"
+        )),
+        "vobiz" | "agentphone" | "agentphone-2" => yaml.push_str(&format!(
+            "---\napiVersion: tenantline.io/v1alpha1\nkind: PhoneNumber\nmetadata: {{name: {name}-pn}}\nspec:\n  subAccountRef: {{name: {name}}}\n  search: {{country: US, areaCode: \"415\"}}\n  deletionPolicy: Retain\n"
+        )),
+        _ => {}
+    }
+    yaml
+}
+
+fn is_ready(v: &Value) -> bool {
+    v.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+}
+
+async fn ready_count<K>(api: &Api<K>) -> (usize, usize)
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + serde::Serialize,
+{
+    let list = api.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
+    let ready = list.iter().filter(|o| is_ready(&serde_json::to_value(o).unwrap())).count();
+    (ready, list.len())
+}
+
+/// The largest `retry_in_ms` the operator logged for a failed reconcile, and how many failed.
+fn backoffs(log: &str) -> (u64, usize) {
+    let delays: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains("reconcile failed"))
+        .filter_map(|l| {
+            let rest = strip_colours(l.split("retry_in_ms").nth(1)?);
+            rest.strip_prefix('=')?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        })
+        .collect();
+    (delays.iter().copied().max().unwrap_or(0), delays.len())
+}
+
+/// `s` without ANSI colour sequences (`ESC [ … m`), as the text log writes them.
+fn strip_colours(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_provider_faults() {
+    let env = Env::start_with("e2e-chaos", &["--max-backoff-seconds", &MAX_BACKOFF_SECONDS.to_string()]).await;
+    // Enough Vobiz numbers in 415, and a second AgentPhone master key (25 sub-accounts per key).
+    env.sim
+        .seed(json!({
+            "vobiz": {"accounts": [{"authId": "MA_SIMVOBIZ", "authToken": "sim-vobiz-parent-token",
+                "inventory": (0..PER_PROVIDER).map(|n| format!("+1415555{:04}", 3000 + n)).collect::<Vec<_>>()}]},
+            "agentphone": {"apiKeys": ["sk_live_sim_agentphone_chaos_2"]},
+        }))
+        .await;
+    for c in CONFIGS {
+        env.apply_ok(&config_yaml(&env, c));
+    }
+    let faults = [
+        json!({"kind": "status", "status": 503}),
+        json!({"kind": "rateLimit", "retryAfter": 1}),
+        json!({"kind": "drop"}),
+        json!({"kind": "hang", "ms": 5000}), // the operator's timeout is 3 s
+        json!({"kind": "afterApply"}),
+    ];
+    for provider in ["recoverbiz", "vobiz", "agentphone", "vobizPartner", "yardstik"] {
+        for fault in &faults {
+            let rule = json!({"provider": provider, "fault": fault, "probability": PER_KIND});
+            let r = env.sim.http().post(env.sim.url("/_sim/faults")).json(&rule).send().await.unwrap();
+            assert!(r.status().is_success());
+        }
+    }
+
+    let started = Instant::now();
+    let mut per_config: Vec<(&str, usize)> = vec![("recoverbiz", PER_PROVIDER), ("vobiz", PER_PROVIDER)];
+    per_config.extend([("agentphone", PER_PROVIDER / 2), ("agentphone-2", PER_PROVIDER / 2)]);
+    per_config.extend([("vobiz-partner", PER_PROVIDER), ("yardstik", PER_PROVIDER)]);
+    let all: String =
+        per_config.iter().flat_map(|(c, n)| (0..*n).map(|i| resources(c, i))).collect::<Vec<_>>().join("---\n");
+    env.apply_ok(&all);
+
+    let (subs, members, numbers) = (env.api::<SubAccount>(), env.api::<TeamMember>(), env.api::<PhoneNumber>());
+    let expected = (5 * PER_PROVIDER, PER_PROVIDER, 2 * PER_PROVIDER);
+    let done = eventually(Duration::from_secs(420), || async {
+        let got = (ready_count(&subs).await.0, ready_count(&members).await.0, ready_count(&numbers).await.0);
+        (got == expected).then_some(())
+    })
+    .await;
+    let elapsed = started.elapsed();
+    let ready = (ready_count(&subs).await, ready_count(&members).await, ready_count(&numbers).await);
+    eprintln!(
+        "chaos: all Ready after {elapsed:?}: SubAccounts {:?}, TeamMembers {:?}, PhoneNumbers {:?} (ready, total)",
+        ready.0, ready.1, ready.2
+    );
+    if done.is_none() {
+        let not_ready: Vec<_> = subs
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| !is_ready(&serde_json::to_value(s).unwrap()))
+            .map(|s| (s.metadata.name.clone(), s.status.map(|s| s.conditions)))
+            .take(5)
+            .collect();
+        panic!("not everything Ready after {elapsed:?}: {ready:?}; e.g. {not_ready:?}\n{}", env.operator.log_tail(40));
+    }
+    // The figures of the faulty run, before the faults go.
+    let rate = env.sim.rate().await;
+    let (max_backoff_ms, failed_reconciles) = backoffs(&env.operator.log());
+    env.sim.clear_faults().await;
+
+    // Exactly one account per SubAccount, each number bought once.
+    let state = env.sim.state().await;
+    let list = |p: &str| state.pointer(p).and_then(Value::as_array).cloned().unwrap_or_default();
+    let accounts = BTreeMap::from([
+        ("recoverbiz", list("/recoverbiz/accounts").len()),
+        ("vobiz", list("/vobiz/subAccounts").len()),
+        ("agentphone", list("/agentphone/subAccounts").len()),
+        ("vobizPartner", list("/vobizPartner/accounts").len()),
+        ("yardstik", list("/yardstik/subAccounts").len()),
+    ]);
+    eprintln!("chaos: accounts at the providers {accounts:?}");
+    assert!(accounts.values().all(|n| *n == PER_PROVIDER), "duplicates or losses: {accounts:?}");
+    let vobiz_numbers: Vec<String> =
+        list("/vobiz/numbers").iter().map(|n| n["e164"].as_str().unwrap().to_owned()).collect();
+    let agentphone_numbers: Vec<String> =
+        list("/agentphone/numbers").iter().map(|n| n["phoneNumber"].as_str().unwrap().to_owned()).collect();
+    eprintln!("chaos: numbers bought: Vobiz {}, AgentPhone {}", vobiz_numbers.len(), agentphone_numbers.len());
+    for bought in [&vobiz_numbers, &agentphone_numbers] {
+        assert_eq!(bought.len(), PER_PROVIDER, "a number bought twice or not at all");
+        assert_eq!(bought.iter().collect::<BTreeSet<_>>().len(), PER_PROVIDER);
+    }
+    let owned: BTreeSet<String> = vobiz_numbers.into_iter().chain(agentphone_numbers).collect();
+    for pn in numbers.list(&ListParams::default()).await.unwrap() {
+        let number = pn.status.and_then(|s| s.number).unwrap_or_default();
+        assert!(owned.contains(&number), "{:?}: {number} is not at the provider", pn.metadata.name);
+    }
+
+    // Every Secret holds the credentials the provider issued for that very account.
+    let mut valid = 0;
+    for sa in subs.list(&ListParams::default()).await.unwrap() {
+        let name = sa.metadata.name.clone().unwrap();
+        let id = sa.status.unwrap().external_id.unwrap();
+        let secret = env.secret(&format!("{name}-credentials")).await.unwrap_or_else(|| panic!("{name}: no Secret"));
+        let data: BTreeMap<String, String> =
+            secret.data.unwrap().into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect();
+        assert_eq!(data["accountId"], id, "{name}");
+        let (pointer, key, field, secret_key) = match name.rsplit_once('-').unwrap().0 {
+            "recoverbiz" => ("/recoverbiz/accounts", "id", "id", "accountId"),
+            "vobiz" => ("/vobiz/subAccounts", "auth_id", "auth_token", "authToken"),
+            "agentphone" | "agentphone-2" => ("/agentphone/subAccounts", "id", "id", "subAccountId"),
+            "vobiz-partner" => ("/vobizPartner/accounts", "auth_id", "auth_token", "authToken"),
+            _ => ("/yardstik/subAccounts", "id", "api_token", "apiToken"),
+        };
+        let item = list(pointer).into_iter().find(|i| i[key] == id.as_str());
+        let item = item.unwrap_or_else(|| panic!("{name}: {id} not at the provider"));
+        assert_eq!(item[field].as_str().unwrap(), data[secret_key], "{name}: {secret_key} is not the provider's");
+        valid += 1;
+    }
+    eprintln!("chaos: Secrets holding the provider's credentials: {valid}/{}", 5 * PER_PROVIDER);
+
+    // The token bucket held: no provider saw more than rate + burst calls in any one second
+    // (AgentPhone has two configs, so two buckets). The simulator counts arrivals, not sends: a
+    // request that waited for its connection after taking its token arrives late, next to later
+    // ones; two such requests per window are allowed for on a loaded machine.
+    let objects = (5 + 1 + 2) * PER_PROVIDER;
+    let total: u64 = rate.values().map(|(calls, _)| calls).sum();
+    for (provider, (calls, peak)) in &rate {
+        let buckets = if provider == "agentphone" { 2 } else { 1 };
+        let limit = buckets * (RATE + BURST);
+        eprintln!("chaos: {provider}: {calls} calls, peak {peak}/s, limit {limit}/s");
+        assert!(*calls > 0);
+        assert!(*peak <= limit + ARRIVAL_JITTER, "{provider}: {peak} calls within one second, above the limit {limit}");
+    }
+    // Backoff stays bounded: never longer than the cap (+10% jitter), and no hot loop.
+    let calls_per_object = total as f64 / objects as f64;
+    eprintln!(
+        "chaos: {total} provider calls for {objects} objects ({calls_per_object:.1} per object); \
+         {failed_reconciles} failed reconciles, longest backoff {max_backoff_ms} ms (cap {MAX_BACKOFF_SECONDS} s)"
+    );
+    assert!(failed_reconciles > 0, "the faults never hit");
+    assert!(max_backoff_ms <= MAX_BACKOFF_SECONDS * 1100, "a backoff above the cap: {max_backoff_ms} ms");
+    assert!(calls_per_object < 25.0, "a hot loop: {calls_per_object:.1} calls per object");
+
+    // Orphan everywhere: cleaning up 320 objects must not wait on the provider.
+    env.finish().await;
+}
+
+/// The Ready condition's `(status, reason, message)` of SubAccount `name`.
+async fn ready_condition(env: &Env, name: &str) -> (String, String, String) {
+    let sa = env.api::<SubAccount>().get(name).await.unwrap();
+    let c = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    (c.status, c.reason, c.message)
+}
+
+#[tokio::test]
+async fn a_deleted_provider_config_or_secret_turns_sub_accounts_not_ready_and_deletion_resumes_when_it_is_back() {
+    let env = Env::start("e2e-pcgone").await;
+    crate::lifecycle::fast_provider(&env, "vobiz");
+    let provider_yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/vobiz/provider.yaml"))
+        .unwrap()
+        .replace("  credentialsSecretRef:", "  pollInterval: 2s\n  credentialsSecretRef:");
+    env.apply_ok(&crate::lifecycle::sub_account("sa", "vobiz", "  deletionPolicy: Delete\n"));
+    env.wait_ready::<SubAccount>("sa").await;
+    let accounts = |state: Value| state.pointer("/vobiz/subAccounts").and_then(Value::as_array).map_or(0, Vec::len);
+    assert_eq!(accounts(env.sim.state().await), 1);
+
+    // The parent credentials Secret goes: not Ready, saying why; back: Ready again.
+    let out = crate::harness::kubectl(&["delete", "secret", "vobiz-parent", "-n", &env.ns.name], "");
+    assert!(out.status.success());
+    env.wait_condition::<SubAccount>("sa", "Ready", "False", Duration::from_secs(30)).await;
+    let (_, reason, message) = ready_condition(&env, "sa").await;
+    eprintln!("Secret deleted: Ready=False {reason}: {message}");
+    assert_eq!(reason, "ProviderConfigNotReady");
+    env.apply_ok(&provider_yaml);
+    env.wait_ready::<SubAccount>("sa").await;
+
+    // The ProviderConfig goes: not Ready; the SubAccount's deletion waits for it.
+    let out = crate::harness::kubectl(&["delete", "providerconfig", "vobiz", "-n", &env.ns.name], "");
+    assert!(out.status.success());
+    env.wait_condition::<SubAccount>("sa", "Ready", "False", Duration::from_secs(30)).await;
+    let (_, reason, message) = ready_condition(&env, "sa").await;
+    eprintln!("ProviderConfig deleted: Ready=False {reason}: {message}");
+    assert_eq!(reason, "ProviderConfigNotReady");
+    let out = crate::harness::kubectl(&["delete", "subaccount", "sa", "-n", &env.ns.name, "--wait=false"], "");
+    assert!(out.status.success());
+    let waiting = eventually(Duration::from_secs(20), || async {
+        let sa = env.api::<SubAccount>().get("sa").await.ok()?;
+        let c = sa.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+        (sa.metadata.deletion_timestamp.is_some() && c.message.contains("vobiz")).then_some(c.message)
+    })
+    .await
+    .expect("the SubAccount waits, saying why");
+    eprintln!("deleting without its ProviderConfig: {waiting}");
+    assert_eq!(accounts(env.sim.state().await), 1, "nothing was deleted at the provider without credentials");
+
+    // The config is back: the deletion finishes, at the provider too.
+    env.apply_ok(&provider_yaml);
+    assert!(env.wait_gone::<SubAccount>("sa", Duration::from_secs(60)).await, "{}", env.operator.log_tail(30));
+    assert_eq!(accounts(env.sim.state().await), 0, "the Delete policy deleted the account");
+    env.finish().await;
+}
