@@ -58,11 +58,28 @@ async fn calls(AxState(sim): AxState<Sim>) -> R {
         .iter()
         .map(|((provider, method, route), count)| json!({"provider": provider, "method": method, "route": route, "count": count}))
         .collect();
-    ok(json!({ "calls": calls }))
+    let peak: serde_json::Map<String, Value> =
+        st.arrivals.iter().map(|(provider, at)| (provider.clone(), json!(busiest_second(at)))).collect();
+    ok(json!({ "calls": calls, "peakPerSecond": peak }))
+}
+
+/// The most calls that arrived within any one second (a sliding window, not clock seconds).
+fn busiest_second(arrivals: &[std::time::Instant]) -> usize {
+    let mut start = 0;
+    let mut peak = 0;
+    for (end, at) in arrivals.iter().enumerate() {
+        while at.duration_since(arrivals[start]) >= std::time::Duration::from_secs(1) {
+            start += 1;
+        }
+        peak = peak.max(end + 1 - start);
+    }
+    peak
 }
 
 async fn clear_calls(AxState(sim): AxState<Sim>) -> R {
-    sim.lock().calls.clear();
+    let mut st = sim.lock();
+    st.calls.clear();
+    st.arrivals.clear();
     ok(json!({"status": "ok"}))
 }
 
@@ -95,4 +112,19 @@ async fn remove_fault(AxState(sim): AxState<Sim>, Path(id): Path<String>) -> R {
         return Err(json(StatusCode::NOT_FOUND, json!({"error": "no such fault"})));
     }
     ok(json!({"status": "ok"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_busiest_second_slides_across_clock_seconds() {
+        let t = Instant::now();
+        let at = |ms| t + Duration::from_millis(ms);
+        assert_eq!(super::busiest_second(&[]), 0);
+        // 3 calls late in one second and 3 early in the next: 6 within one second.
+        let calls = [at(0), at(700), at(800), at(900), at(1100), at(1200), at(1300), at(2500)];
+        assert_eq!(super::busiest_second(&calls), 6);
+    }
 }

@@ -196,6 +196,7 @@ pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
     let (action, mut release) = {
         let mut st = ctx.sim.lock();
         *st.calls.entry((ctx.provider.to_string(), method.clone(), route.clone())).or_insert(0) += 1;
+        st.arrivals.entry(ctx.provider.to_string()).or_default().push(std::time::Instant::now());
         let mut action = Action::Pass;
         let mut exhausted = None;
         for (i, f) in st.faults.iter_mut().enumerate() {

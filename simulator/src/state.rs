@@ -193,6 +193,8 @@ pub struct State {
     pub ys: yardstik::Ys,
     /// (provider, method, route template) → count
     pub calls: BTreeMap<(String, String, String), u64>,
+    /// provider → when each call arrived, for the busiest second (`/_sim/calls`).
+    pub arrivals: BTreeMap<String, Vec<std::time::Instant>>,
     pub faults: Vec<faults::Fault>,
     pub seq: u64,
     /// Lets go of requests held by `hang` faults (on reset and when faults are cleared).
