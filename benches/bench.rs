@@ -110,7 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut result = json!({
         "n": args.n, "latencyMs": args.latency_ms, "concurrency": args.concurrency,
         "floorSeconds": floor.as_secs_f64(), "operatorSeconds": onboarding.as_secs_f64(),
-        "operatorPeakRssKiB": operator.status("VmHWM"),
+        "onboardingPeakRssKiB": operator.status("VmHWM"),
     });
 
     if !args.no_steady {
@@ -128,6 +128,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         table.row("steady: API requests / object / poll", per_object(&by_verb(&before, &after), polls));
         table.row("  by resource", per_object(&diff(&before, &after), polls));
         table.row("steady: operator RSS now / peak", operator.rss());
+        result["steadyRssKiB"] = json!(operator.status("VmRSS"));
     }
 
     let yardstik = sim.endpoint("yardstik");
@@ -164,7 +165,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         table.row("children: 100 SubAccounts, 1000 TeamMembers, 200 PhoneNumbers → Ready", format!("{took:.1} s"));
         table.row("  operator RSS now / peak", rss);
     }
-    result["operatorPeakRssKiB"] = json!(operator.status("VmHWM"));
     drop(operator);
     table.print();
     for ns in [ns, floor_ns] {
@@ -562,7 +562,9 @@ fn by_verb(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> BTr
 
 fn per_object(counts: &BTreeMap<String, f64>, objects: f64) -> String {
     let total: f64 = counts.iter().filter(|(k, _)| *k != "writes").map(|(_, v)| v).sum();
-    let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={:.2}", v / objects)).collect();
+    // What rounds to 0.00 per object is the control plane's own background, not the operator.
+    let parts: Vec<String> =
+        counts.iter().filter(|(_, v)| *v / objects >= 0.005).map(|(k, v)| format!("{k}={:.2}", v / objects)).collect();
     format!("{:.2} total: {}", total / objects, parts.join(", "))
 }
 
