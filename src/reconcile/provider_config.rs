@@ -167,6 +167,7 @@ async fn connect_checked(
         .get_opt(secret_name)
         .await?;
     let Some(secret) = secret else {
+        ctx.providers.entries.lock().unwrap().remove(&cache_key);
         return Ok(Err(Outcome::progressing(
             reason::PROVIDER_CONFIG_NOT_READY,
             format!("credentials Secret {secret_ns}/{secret_name} of {kind} {} not found", r.name),
@@ -176,6 +177,9 @@ async fn connect_checked(
     if let Some(connected) = cached(Some(&secret_rv)) {
         return Ok(Ok(connected));
     }
+    // What follows either connects anew or finds the config unusable: resources must not go on
+    // with the old clients either way.
+    ctx.providers.entries.lock().unwrap().remove(&cache_key);
     let credentials = secrets::get(&ctx.client, &secret_ns, secret_name).await?.unwrap_or_default();
     if let Some(missing) = missing_key(provider, &credentials) {
         return Ok(Err(Outcome::stalled(
