@@ -165,11 +165,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         table.row("children: 100 SubAccounts, 1000 TeamMembers, 200 PhoneNumbers → Ready", format!("{took:.1} s"));
         table.row("  operator RSS now / peak", rss);
     }
-    drop(operator);
     table.print();
-    for ns in [ns, floor_ns] {
-        let _ = Api::<Namespace>::all(client.clone()).delete(&ns, &Default::default()).await;
+    // The operator lets go of its (Orphan) finalizers, so the namespaces go before the next run.
+    drop(operator);
+    let operator = Operator::start(&ns, args.concurrency, &args.operator_args)?;
+    for ns in [&ns, &floor_ns] {
+        delete_namespace(&client, ns).await;
     }
+    drop(operator);
     if let Some(dir) = args.results.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -219,8 +222,9 @@ async fn children(
     members.wait_for(1000, deadline).await;
     numbers.wait_for(200, deadline).await;
     let took = started.elapsed().as_secs_f64();
-    let _ = Api::<Namespace>::all(client.clone()).delete(&ns, &Default::default()).await;
-    Ok((took, operator.rss()))
+    let rss = operator.rss();
+    delete_namespace(client, &ns).await;
+    Ok((took, rss))
 }
 
 /// Per object, the essential work: one provider create, one Secret write, one status write.
@@ -296,6 +300,19 @@ async fn namespace(client: &Client, name: &str) -> Result<String, kube::Error> {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
     Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await?;
     Ok(name.to_owned())
+}
+
+/// Delete a namespace and wait (up to ten minutes) until it is gone.
+async fn delete_namespace(client: &Client, name: &str) {
+    let api = Api::<Namespace>::all(client.clone());
+    let _ = api.delete(name, &Default::default()).await;
+    for _ in 0..600 {
+        if matches!(api.get_opt(name).await, Ok(None)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    eprintln!("bench: namespace {name} is still there");
 }
 
 #[allow(clippy::too_many_arguments)]
