@@ -5,7 +5,7 @@ VERSION := $(shell awk -F'"' '/^version = / {print $$2; exit}' Cargo.toml)
 IMAGE_ARCHIVE := .cache/image/tenantline-$(VERSION).tar
 NODE ?= 0
 
-.PHONY: test go-test demo tools up down env crds lint image load unit e2e
+.PHONY: test go-test demo tools up down env crds lint image load unit e2e bench
 
 ## make test: build what is missing (tools, the image), start a local cluster with a node (or use
 ## $KUBECONFIG), put the image on it and run every test; the same targets as the CI workflow.
@@ -45,6 +45,12 @@ unit: go-test
 ## make e2e: the end-to-end tests against the cluster KUBECONFIG names.
 e2e:
 	cargo test -p tenantline --test e2e
+
+## make bench: the benchmark table (BENCHMARKS.md) against the cluster KUBECONFIG names, or a local
+## one started for it. N=10000 for the large run; BENCH_ARGS for the rest (cargo bench --bench bench -- --help).
+N ?= 1000
+bench: tools
+	hack/with-cluster.sh cargo bench --bench bench -- --n $(N) $(BENCH_ARGS)
 
 ## make up / make down / make env: a persistent local cluster for development (NODE=1: with a node
 ## and the image on it).

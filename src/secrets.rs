@@ -1,12 +1,18 @@
 //! Every Secret read and write of the operator. Credentials Secrets are written with server-side
 //! apply under one field manager, only into the owning resource's namespace, owned by it (so the
 //! garbage collector removes them with it) and labelled so the operator can watch just them.
+//!
+//! They are read from that watch's cache, so a poll that changes nothing costs the API server
+//! nothing: the operator holds its own credentials Secrets in memory (as it holds every
+//! credential it writes), and no other Secret.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, Patch, PatchParams};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::provider::{Credentials, ExposeSecret};
@@ -25,11 +31,64 @@ pub async fn get(client: &Client, namespace: &str, name: &str) -> Result<Option<
 pub const KEYS: [&str; 9] =
     ["provider", "endpoint", "accountId", "authId", "authToken", "apiToken", "subAccountId", "password", "phoneNumber"];
 
-/// Our keys of a credentials Secret; empty when there is no such Secret.
-pub async fn read(client: &Client, namespace: &str, name: &str) -> Result<Credentials, kube::Error> {
-    let mut credentials = get(client, namespace, name).await?.unwrap_or_default();
-    credentials.0.retain(|k, _| KEYS.contains(&k.as_str()));
-    Ok(credentials)
+/// The credentials Secrets: the watch's cache of them, and the resourceVersion of each of our own
+/// writes that the watch has not delivered yet.
+pub struct Secrets {
+    client: Client,
+    cache: Store<Secret>,
+    written: Mutex<HashMap<ObjectRef<Secret>, String>>,
+}
+
+impl Secrets {
+    pub fn new(client: Client, cache: Store<Secret>) -> Self {
+        Self { client, cache, written: Mutex::default() }
+    }
+
+    /// Our keys of a credentials Secret; empty when there is no such Secret. From the cache when
+    /// it holds the Secret as we last wrote it (or as it was when the watch started); otherwise,
+    /// our write not delivered yet or the Secret not seen, from the API server.
+    pub async fn read(&self, namespace: &str, name: &str) -> Result<Credentials, kube::Error> {
+        let key = ObjectRef::new(name).within(namespace);
+        let cached = self.cache.get(&key);
+        let current = {
+            let mut written = self.written.lock().unwrap();
+            match (&cached, written.get(&key)) {
+                (Some(c), Some(rv)) if c.resource_version().as_ref() == Some(rv) => {
+                    written.remove(&key);
+                    true
+                }
+                (Some(_), Some(_)) | (None, _) => false,
+                (Some(_), None) => true,
+            }
+        };
+        let mut credentials = match cached {
+            Some(secret) if current => credentials(&secret),
+            _ => get(&self.client, namespace, name).await?.unwrap_or_default(),
+        };
+        credentials.0.retain(|k, _| KEYS.contains(&k.as_str()));
+        Ok(credentials)
+    }
+
+    /// Write `data` into the credentials Secret `name` of `owner` when any of its keys differ.
+    /// Keys other tools added are left alone (they belong to other field managers).
+    pub async fn apply<K: Resource<DynamicType = ()>>(
+        &self,
+        owner: &K,
+        name: &str,
+        data: &Credentials,
+    ) -> Result<(), kube::Error> {
+        let namespace = owner.namespace().unwrap_or_default();
+        let current = self.read(&namespace, name).await?;
+        let unchanged = data.0.iter().all(|(k, v)| current.get(k) == Some(v.expose_secret()));
+        if unchanged && !current.0.is_empty() {
+            return Ok(());
+        }
+        let written = write(&self.client, owner, &namespace, name, data).await?;
+        if let Some(rv) = written.resource_version() {
+            self.written.lock().unwrap().insert(ObjectRef::new(name).within(&namespace), rv);
+        }
+        Ok(())
+    }
 }
 
 fn credentials(secret: &Secret) -> Credentials {
@@ -42,24 +101,17 @@ fn credentials(secret: &Secret) -> Credentials {
     c
 }
 
-/// Write `data` into the credentials Secret `name` of `owner` when any of its keys differ.
-/// Keys other tools added are left alone (they belong to other field managers).
-pub async fn apply<K: Resource<DynamicType = ()>>(
+async fn write<K: Resource<DynamicType = ()>>(
     client: &Client,
     owner: &K,
+    namespace: &str,
     name: &str,
     data: &Credentials,
-) -> Result<(), kube::Error> {
-    let namespace = owner.namespace().unwrap_or_default();
-    let current = read(client, &namespace, name).await?;
-    let unchanged = data.0.iter().all(|(k, v)| current.get(k) == Some(v.expose_secret()));
-    if unchanged && !current.0.is_empty() {
-        return Ok(());
-    }
+) -> Result<Secret, kube::Error> {
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
-            namespace: Some(namespace.clone()),
+            namespace: Some(namespace.to_owned()),
             labels: Some(BTreeMap::from([
                 ("app.kubernetes.io/managed-by".to_owned(), "tenantline".to_owned()),
                 (SUB_ACCOUNT_LABEL.to_owned(), owner.name_any()),
@@ -74,6 +126,5 @@ pub async fn apply<K: Resource<DynamicType = ()>>(
         ..Default::default()
     };
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    Api::<Secret>::namespaced(client.clone(), &namespace).patch(name, &params, &Patch::Apply(&secret)).await?;
-    Ok(())
+    Api::<Secret>::namespaced(client.clone(), namespace).patch(name, &params, &Patch::Apply(&secret)).await
 }

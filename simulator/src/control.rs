@@ -59,7 +59,9 @@ async fn calls(AxState(sim): AxState<Sim>) -> R {
         .iter()
         .map(|((provider, method, route), count)| json!({"provider": provider, "method": method, "route": route, "count": count}))
         .collect();
-    ok(json!({ "calls": calls }))
+    let peak: serde_json::Map<String, Value> =
+        st.arrivals.iter().map(|(provider, at)| (provider.clone(), json!(peak_per_second(at)))).collect();
+    ok(json!({ "calls": calls, "peakPerSecond": peak }))
 }
 
 /// Per provider: calls counted, and the most calls that arrived within any one second.
@@ -136,5 +138,7 @@ mod tests {
         assert_eq!(peak_per_second(&[]), 0);
         assert_eq!(peak_per_second(&[0, 999, 1000, 1998, 1999]), 3);
         assert_eq!(peak_per_second(&[0, 500, 1500, 2600]), 2);
+        // 3 calls late in one second and 3 early in the next: 6 within one second.
+        assert_eq!(peak_per_second(&[0, 700, 800, 900, 1100, 1200, 1300, 2500]), 6);
     }
 }

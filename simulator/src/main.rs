@@ -34,7 +34,8 @@ CONTROL API (no auth, JSON)
   POST   /_sim/reset    empty state, the current seed re-applied (also clears calls and faults)
   POST   /_sim/seed     body: a seed (JSON, shape above) → adds those credentials
   GET    /_sim/state    every provider's objects, with credentials in clear
-  GET    /_sim/calls    {"calls":[{"provider","method","route","count"}]}; DELETE resets the counters
+  GET    /_sim/calls    {"calls":[{"provider","method","route","count"}],"peakPerSecond":{"vobiz":N}}
+                        (the most calls within any one second); DELETE resets the counters
   POST   /_sim/faults   {"provider":"vobiz","method":"POST","route":"/api/v1/accounts/{auth_id}/sub-accounts/",
                          "fault":{"kind":"latency","ms":200} | {"kind":"status","status":503}
                                | {"kind":"rateLimit","retryAfter":2} | {"kind":"hang"} | {"kind":"drop"}

@@ -33,8 +33,9 @@ async fn calls_are_counted_per_route_template() {
     assert_eq!(s.calls("vobizPartner", "GET", "/api/v1/partner/me").await, 1);
     let r = send(s.req(Method::GET, "/_sim/calls")).await;
     assert_eq!(r.body["calls"].as_array().unwrap().len(), 4);
+    assert_eq!(r.body["peakPerSecond"]["vobizPartner"], 1, "the busiest second, per provider");
     assert_eq!(send(s.req(Method::DELETE, "/_sim/calls")).await.status, 200);
-    assert_eq!(send(s.req(Method::GET, "/_sim/calls")).await.body, json!({"calls": []}));
+    assert_eq!(send(s.req(Method::GET, "/_sim/calls")).await.body, json!({"calls": [], "peakPerSecond": {}}));
 }
 
 #[tokio::test]

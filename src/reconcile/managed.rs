@@ -23,7 +23,6 @@ use super::conditions::{self, Outcome, Phase, reason};
 use super::{Context, Error};
 use crate::metrics::METRICS;
 use crate::provider::{self, Capabilities, Credentials, External, Observation, ProviderKind};
-use crate::secrets;
 
 pub const FINALIZER: &str = "tenantline.io/finalizer";
 /// The provider's id of the object: set by the operator the moment the provider returns it, or
@@ -359,7 +358,7 @@ async fn sync<K: Managed>(
     seen.active = Some(observed.active);
 
     let stored = match obj.credentials_secret() {
-        Some(secret) => secrets::read(&ctx.client, &namespace(obj), &secret).await?,
+        Some(secret) => ctx.secrets.read(&namespace(obj), &secret).await?,
         None => Credentials::default(),
     };
     let delivered = recorded || delivered(obj, &obj.status_json(), &stored, &id);
@@ -476,7 +475,7 @@ async fn credentials<K: Managed>(
         Recovery::Without => Ok(Ok((credentials, false))),
         Recovery::Stall => {
             // What is known goes into the Secret, so a person only has to add the rest.
-            secrets::apply(&ctx.client, obj, &secret, &credentials).await?;
+            ctx.secrets.apply(obj, &secret, &credentials).await?;
             let keys = missing.join(", ");
             Ok(Err(Step::Done(Outcome::stalled(
                 reason::CREDENTIALS_LOST,
@@ -499,7 +498,7 @@ async fn deliver<K: Managed>(
     record: bool,
 ) -> Result<(), Error> {
     let Some(secret) = obj.credentials_secret() else { return Ok(()) };
-    secrets::apply(&ctx.client, obj, &secret, credentials).await?;
+    ctx.secrets.apply(obj, &secret, credentials).await?;
     if record {
         annotate(api, obj, json!({CREDENTIALS_DELIVERED: k8s_openapi::jiff::Timestamp::now().to_string()})).await?;
     }
@@ -589,7 +588,7 @@ async fn create_or_adopt<K: Managed>(
     persist_external_id(api, obj, &created.id).await?;
     let mut delivered = false;
     if let Some(secret) = obj.credentials_secret() {
-        let mut credentials = secrets::read(&ctx.client, &namespace(obj), &secret).await?;
+        let mut credentials = ctx.secrets.read(&namespace(obj), &secret).await?;
         credentials.merge(base_credentials(r, &created.id, created.number.as_deref()));
         credentials.merge(created.credentials);
         delivered = credentials.has_all(caps.credential_keys);

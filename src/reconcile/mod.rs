@@ -14,14 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::core::PartialObjectMeta;
+use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::api::{ClusterProviderConfig, PhoneNumber, ProviderConfig, SubAccount, TeamMember};
+use crate::api::{PhoneNumber, SubAccount, TeamMember};
 use crate::provider;
 use backoff::Backoff;
 pub use provider_config::ProviderCache;
@@ -91,22 +91,31 @@ pub struct Context {
     pub settings: Settings,
     recorder: Recorder,
     pub providers: ProviderCache,
+    /// The credentials Secrets, read from the operator's watch of them.
+    pub secrets: crate::secrets::Secrets,
     backoff: Backoff,
 }
 
 impl Context {
-    pub fn new(client: Client, settings: Settings) -> Self {
+    pub fn new(
+        client: Client,
+        settings: Settings,
+        secrets: reflector::Store<Secret>,
+        providers: ProviderCache,
+    ) -> Self {
         let reporter = Reporter { controller: "tenantline".into(), instance: std::env::var("POD_NAME").ok() };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
+            secrets: crate::secrets::Secrets::new(client.clone(), secrets),
             client,
-            providers: ProviderCache::default(),
+            providers,
             backoff: Backoff::new(Duration::from_secs(2), settings.max_backoff),
             settings,
         }
     }
 
-    /// Publish an Event on `obj`. Failing to record an Event never fails a reconcile.
+    /// Publish an Event on `obj`, off the reconcile's path: failing to record an Event never
+    /// fails a reconcile, and waiting for it never slows one down.
     pub async fn event<K: Resource<DynamicType = ()>>(
         &self,
         obj: &K,
@@ -116,9 +125,12 @@ impl Context {
         note: String,
     ) {
         let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
-        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
-            tracing::warn!(error = %e, reason, "could not publish event");
-        }
+        let (recorder, reference) = (self.recorder.clone(), obj.object_ref(&()));
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&event, &reference).await {
+                tracing::warn!(error = %e, reason = %event.reason, "could not publish event");
+            }
+        });
     }
 
     fn backoff_key<K: Resource<DynamicType = ()>>(&self, obj: &K) -> String {
@@ -150,7 +162,20 @@ pub async fn run(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), kube::Error> {
-    let ctx = Arc::new(Context::new(client.clone(), settings.clone()));
+    // Only our own Secrets (by label), without their managed fields: read from this cache, a
+    // poll that changes nothing costs the API server nothing.
+    let secrets_api: Api<Secret> = match &settings.watch_namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (secrets_cache, secrets_writer) = reflector::store();
+    let secrets = watcher(secrets_api, watcher::Config::default().labels(crate::secrets::MANAGED_BY_SELECTOR))
+        .default_backoff()
+        .modify(|s| s.managed_fields_mut().clear())
+        .reflect(secrets_writer)
+        .touched_objects();
+    let provider_configs = provider_config::Controllers::new(&client, &settings);
+    let ctx = Arc::new(Context::new(client.clone(), settings.clone(), secrets_cache, provider_configs.cache()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -165,15 +190,7 @@ pub async fn run(
     let config = controller::Config::default().concurrency(settings.concurrency);
     let wc = watch_config(&settings);
 
-    // Only our own Secrets, and only their metadata: credentials never sit in the cache.
-    type SecretMeta = PartialObjectMeta<k8s_openapi::api::core::v1::Secret>;
-    let secrets_api: Api<SecretMeta> = match &settings.watch_namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let secrets =
-        watcher(secrets_api, watcher::Config::default().labels(crate::secrets::MANAGED_BY_SELECTOR)).touched_objects();
-
+    let (config_changes, cluster_config_changes) = provider_configs.changes();
     let sub_accounts = Controller::new(api::<SubAccount>(&client, &settings), wc.clone());
     let store = sub_accounts.store();
     let by_config = move |kind: &'static str, namespace: Option<String>, name: String| {
@@ -190,10 +207,8 @@ pub async fn run(
     let by_cluster_config = by_config.clone();
     let sub_accounts = sub_accounts
         .owns_stream(secrets)
-        .watches(api::<ProviderConfig>(&client, &settings), watcher::Config::default(), move |pc| {
-            by_config("ProviderConfig", pc.namespace(), pc.name_any())
-        })
-        .watches(Api::<ClusterProviderConfig>::all(client.clone()), watcher::Config::default(), move |pc| {
+        .watches_shared_stream(config_changes, move |pc| by_config("ProviderConfig", pc.namespace(), pc.name_any()))
+        .watches_shared_stream(cluster_config_changes, move |pc| {
             by_cluster_config("ClusterProviderConfig", None, pc.name_any())
         })
         .with_config(config.clone())
@@ -213,7 +228,7 @@ pub async fn run(
         .run(managed::reconcile::<PhoneNumber>, managed::error_policy::<PhoneNumber>, ctx.clone())
         .for_each(|_| async {});
 
-    let provider_configs = provider_config::controllers(&client, &settings, ctx.clone(), stopped(), stopped());
+    let provider_configs = provider_configs.run(ctx.clone(), stopped(), stopped());
 
     tracing::info!(namespace = ?settings.watch_namespace, "controllers started");
     tokio::join!(sub_accounts, team_members, phone_numbers, provider_configs);

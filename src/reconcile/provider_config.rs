@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -33,10 +34,25 @@ pub struct Connected {
     pub owner_id: String,
 }
 
-/// Clients per ProviderConfig, rebuilt when its spec or Secret changes.
-#[derive(Default)]
+/// Clients per ProviderConfig, rebuilt when its spec or Secret changes; the configs themselves
+/// are read from the readiness controllers' watches.
 pub struct ProviderCache {
-    entries: Mutex<HashMap<String, (String, Connected)>>,
+    entries: Mutex<HashMap<String, Entry>>,
+    configs: Store<ProviderConfig>,
+    cluster_configs: Store<ClusterProviderConfig>,
+}
+
+struct Entry {
+    /// The config's uid and generation, and its credentials Secret's resourceVersion.
+    config: String,
+    secret: String,
+    connected: Connected,
+}
+
+impl ProviderCache {
+    pub fn new(configs: Store<ProviderConfig>, cluster_configs: Store<ClusterProviderConfig>) -> Self {
+        Self { entries: Mutex::default(), configs, cluster_configs }
+    }
 }
 
 pub fn provider_kind(p: &Provider) -> ProviderKind {
@@ -70,25 +86,35 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     (digits.is_empty() && total > 0).then(|| Duration::from_secs(total))
 }
 
-/// The config a reference names, and the namespace its credentials Secret lives in.
+/// The config a reference names, and the namespace its credentials Secret lives in: from the
+/// watch, or from the API server while the watch has not seen it.
 async fn fetch(
-    client: &Client,
+    ctx: &Context,
     namespace: &str,
     r: &ProviderConfigRef,
 ) -> Result<Option<(ProviderConfigSpec, String, String)>, Error> {
+    let cache = &ctx.providers;
     Ok(match r.kind {
         ProviderConfigKind::ProviderConfig => {
-            Api::<ProviderConfig>::namespaced(client.clone(), namespace).get_opt(&r.name).await?.map(|pc| {
-                let fp = fingerprint(&pc);
-                (pc.spec, namespace.to_owned(), fp)
-            })
+            let cached = cache.configs.get(&ObjectRef::new(&r.name).within(namespace));
+            let pc = match cached {
+                Some(pc) => Some(pc),
+                None => Api::<ProviderConfig>::namespaced(ctx.client.clone(), namespace)
+                    .get_opt(&r.name)
+                    .await?
+                    .map(Arc::new),
+            };
+            pc.map(|pc| (pc.spec.clone(), namespace.to_owned(), fingerprint(&*pc)))
         }
         ProviderConfigKind::ClusterProviderConfig => {
-            Api::<ClusterProviderConfig>::all(client.clone()).get_opt(&r.name).await?.map(|pc| {
-                let fp = fingerprint(&pc);
+            let pc = match cache.cluster_configs.get(&ObjectRef::new(&r.name)) {
+                Some(pc) => Some(pc),
+                None => Api::<ClusterProviderConfig>::all(ctx.client.clone()).get_opt(&r.name).await?.map(Arc::new),
+            };
+            pc.map(|pc| {
                 let ns =
                     pc.spec.config.credentials_secret_ref.namespace.clone().unwrap_or_else(|| "default".to_owned());
-                (pc.spec.config, ns, fp)
+                (pc.spec.config.clone(), ns, fingerprint(&*pc))
             })
         }
     })
@@ -104,34 +130,56 @@ pub async fn connect(
     namespace: &str,
     r: &ProviderConfigRef,
 ) -> Result<Result<Connected, Blocked>, Error> {
+    connect_checked(ctx, namespace, r, false).await
+}
+
+/// `recheck`: read the credentials Secret even when the config did not change. Its content is
+/// not watched: the readiness controller rechecks every config now and then, so resources
+/// reconcile without reading it.
+async fn connect_checked(
+    ctx: &Context,
+    namespace: &str,
+    r: &ProviderConfigRef,
+    recheck: bool,
+) -> Result<Result<Connected, Blocked>, Error> {
     let kind = r.kind.as_str();
-    let Some((spec, secret_ns, fp)) = fetch(&ctx.client, namespace, r).await? else {
+    let cache_key = match r.kind {
+        ProviderConfigKind::ProviderConfig => format!("{kind}/{namespace}/{}", r.name),
+        ProviderConfigKind::ClusterProviderConfig => format!("{kind}/{}", r.name),
+    };
+    let Some((spec, secret_ns, fp)) = fetch(ctx, namespace, r).await? else {
         return Ok(Err(Outcome::progressing(
             reason::PROVIDER_CONFIG_NOT_READY,
             format!("{kind} {} not found", r.name),
         )));
     };
+    let cached = |secret: Option<&str>| {
+        let entries = ctx.providers.entries.lock().unwrap();
+        let entry = entries.get(&cache_key)?;
+        (entry.config == fp && secret.is_none_or(|rv| entry.secret == rv)).then(|| entry.connected.clone())
+    };
+    if !recheck && let Some(connected) = cached(None) {
+        return Ok(Ok(connected));
+    }
     let provider = provider_kind(&spec.provider);
     let secret_name = &spec.credentials_secret_ref.name;
     let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(ctx.client.clone(), &secret_ns)
         .get_opt(secret_name)
         .await?;
     let Some(secret) = secret else {
+        ctx.providers.entries.lock().unwrap().remove(&cache_key);
         return Ok(Err(Outcome::progressing(
             reason::PROVIDER_CONFIG_NOT_READY,
             format!("credentials Secret {secret_ns}/{secret_name} of {kind} {} not found", r.name),
         )));
     };
-    let cache_key = match r.kind {
-        ProviderConfigKind::ProviderConfig => format!("{kind}/{namespace}/{}", r.name),
-        ProviderConfigKind::ClusterProviderConfig => format!("{kind}/{}", r.name),
-    };
-    let fp = format!("{fp}/{}", secret.resource_version().unwrap_or_default());
-    if let Some((cached_fp, connected)) = ctx.providers.entries.lock().unwrap().get(&cache_key)
-        && *cached_fp == fp
-    {
-        return Ok(Ok(connected.clone()));
+    let secret_rv = secret.resource_version().unwrap_or_default();
+    if let Some(connected) = cached(Some(&secret_rv)) {
+        return Ok(Ok(connected));
     }
+    // What follows either connects anew or finds the config unusable: resources must not go on
+    // with the old clients either way.
+    ctx.providers.entries.lock().unwrap().remove(&cache_key);
     let credentials = secrets::get(&ctx.client, &secret_ns, secret_name).await?.unwrap_or_default();
     if let Some(missing) = missing_key(provider, &credentials) {
         return Ok(Err(Outcome::stalled(
@@ -158,7 +206,8 @@ pub async fn connect(
     let poll_interval = spec.poll_interval.as_deref().and_then(parse_duration).unwrap_or(Duration::from_secs(600));
     let owner_id = spec.owner_id.clone().unwrap_or_else(|| ctx.settings.owner_id.clone());
     let connected = Connected { clients, provider, endpoint, poll_interval, owner_id };
-    ctx.providers.entries.lock().unwrap().insert(cache_key, (fp, connected.clone()));
+    let entry = Entry { config: fp, secret: secret_rv, connected: connected.clone() };
+    ctx.providers.entries.lock().unwrap().insert(cache_key, entry);
     Ok(Ok(connected))
 }
 
@@ -166,15 +215,70 @@ fn missing_key(provider: ProviderKind, credentials: &Credentials) -> Option<&'st
     provider.credential_keys().iter().find(|k| credentials.get(k).is_none_or(str::is_empty)).copied()
 }
 
-/// Report whether each config's credentials Secret exists with the keys its provider needs.
-pub async fn controllers(
-    client: &Client,
-    settings: &Settings,
+/// The controllers that report whether each config's credentials Secret exists with the keys its
+/// provider needs. Their watches fill the caches every resource's [`connect`] reads, and only then
+/// pass a change on ([`Controllers::changes`]): a resource re-queued by a config change reads it.
+pub struct Controllers {
+    configs: Store<ProviderConfig>,
+    cluster_configs: Store<ClusterProviderConfig>,
+    changes: (ReflectHandle<ProviderConfig>, ReflectHandle<ClusterProviderConfig>),
+    watches: futures::future::BoxFuture<'static, ()>,
+}
+
+impl Controllers {
+    pub fn new(client: &Client, settings: &Settings) -> Self {
+        let (configs, writer) = reflector::store_shared(1024);
+        let (cluster_configs, cluster_writer) = reflector::store_shared(1024);
+        let changes = (writer.subscribe().expect("shared"), cluster_writer.subscribe().expect("shared"));
+        let namespaced = watcher(super::api::<ProviderConfig>(client, settings), watcher::Config::default())
+            .default_backoff()
+            .reflect_shared(writer)
+            .for_each(|_| async {});
+        let cluster = watcher(Api::<ClusterProviderConfig>::all(client.clone()), watcher::Config::default())
+            .default_backoff()
+            .reflect_shared(cluster_writer)
+            .for_each(|_| async {});
+        let watches = async move {
+            tokio::join!(namespaced, cluster);
+        }
+        .boxed();
+        Self { configs, cluster_configs, changes, watches }
+    }
+
+    pub fn cache(&self) -> ProviderCache {
+        ProviderCache::new(self.configs.clone(), self.cluster_configs.clone())
+    }
+
+    /// Each config once it is in the cache.
+    pub fn changes(&self) -> (ReflectHandle<ProviderConfig>, ReflectHandle<ClusterProviderConfig>) {
+        self.changes.clone()
+    }
+
+    pub async fn run(
+        self,
+        ctx: Arc<Context>,
+        stop_namespaced: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+        stop_cluster: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    ) {
+        let namespaced = Controller::for_shared_stream(self.changes.0, self.configs);
+        let cluster = Controller::for_shared_stream(self.changes.1, self.cluster_configs);
+        let controllers = run(namespaced, cluster, ctx, stop_namespaced, stop_cluster);
+        // The watches end with the process; the controllers with `stop_*`.
+        tokio::select! {
+            () = controllers => {}
+            () = self.watches => {}
+        }
+    }
+}
+
+async fn run(
+    namespaced: Controller<ProviderConfig>,
+    cluster: Controller<ClusterProviderConfig>,
     ctx: Arc<Context>,
     stop_namespaced: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     stop_cluster: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let namespaced = Controller::new(super::api::<ProviderConfig>(client, settings), watcher::Config::default())
+    let namespaced = namespaced
         .graceful_shutdown_on(stop_namespaced)
         .run(
             |pc: Arc<ProviderConfig>, ctx: Arc<Context>| async move {
@@ -187,7 +291,7 @@ pub async fn controllers(
             ctx.clone(),
         )
         .for_each(|_| async {});
-    let cluster = Controller::new(Api::<ClusterProviderConfig>::all(client.clone()), watcher::Config::default())
+    let cluster = cluster
         .graceful_shutdown_on(stop_cluster)
         .run(
             |pc: Arc<ClusterProviderConfig>, ctx: Arc<Context>| async move {
@@ -214,7 +318,7 @@ async fn check<K>(
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let outcome = match connect(ctx, namespace, r).await? {
+    let outcome = match connect_checked(ctx, namespace, r, true).await? {
         Ok(c) => {
             Outcome::ready(reason::PROVISIONED, format!("credentials for {} at {} are present", c.provider, c.endpoint))
         }

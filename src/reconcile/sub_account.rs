@@ -12,7 +12,6 @@ use super::provider_config::connect;
 use super::{Context, Error};
 use crate::api::{KycMode, PhoneNumber, ProviderConfigKind, SubAccount, SubAccountDeletionPolicy, TeamMember};
 use crate::provider::{self, Capabilities, ProviderKind, SecretString};
-use crate::secrets;
 
 impl Managed for SubAccount {
     type Spec = provider::SubAccountSpec;
@@ -126,13 +125,13 @@ impl Managed for SubAccount {
 /// the credentials Secret *before* the create, so a crash can never lose it.
 async fn ensure_password(ctx: &Context, sa: &SubAccount) -> Result<SecretString, Error> {
     let secret = sa.credentials_secret().unwrap_or_default();
-    let mut stored = secrets::read(&ctx.client, &sa.namespace().unwrap_or_default(), &secret).await?;
+    let mut stored = ctx.secrets.read(&sa.namespace().unwrap_or_default(), &secret).await?;
     if let Some(password) = stored.get("password") {
         return Ok(SecretString::from(password.to_owned()));
     }
     let password = generate_password();
     stored.insert("password", password.clone());
-    secrets::apply(&ctx.client, sa, &secret, &stored).await?;
+    ctx.secrets.apply(sa, &secret, &stored).await?;
     Ok(SecretString::from(password))
 }
 
