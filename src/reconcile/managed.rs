@@ -255,12 +255,16 @@ enum Retry {
     OnChange,
 }
 
+/// Bad credentials are tried again this often: their Secret is not watched, and the readiness
+/// check picks a rotated one up within `SECRET_RECHECK`; one provider call per interval.
+const CREDENTIALS_RETRY: Duration = Duration::from_secs(30);
+
 /// Pure policy: whatever the outcome tells a person is in progress is retried; a stall waits for
 /// a change, except bad credentials, whose Secret is not watched.
 fn after_provider_error(outcome: &Outcome) -> Retry {
     match outcome.phase {
         Phase::Progressing | Phase::Ready => Retry::Backoff,
-        Phase::Stalled if outcome.reason == reason::CREDENTIALS_INVALID => Retry::After(Duration::from_secs(300)),
+        Phase::Stalled if outcome.reason == reason::CREDENTIALS_INVALID => Retry::After(CREDENTIALS_RETRY),
         Phase::Stalled => Retry::OnChange,
     }
 }
@@ -867,7 +871,7 @@ mod tests {
             assert_eq!(after_provider_error(&provider_outcome(&e, p)), Retry::Backoff);
         }
         let auth = provider::Error::Auth { provider: p, message: "401".into() };
-        assert_eq!(after_provider_error(&provider_outcome(&auth, p)), Retry::After(Duration::from_secs(300)));
+        assert_eq!(after_provider_error(&provider_outcome(&auth, p)), Retry::After(CREDENTIALS_RETRY));
         let invalid = provider::Error::Invalid { provider: p, field: None, message: "limit".into() };
         assert_eq!(after_provider_error(&provider_outcome(&invalid, p)), Retry::OnChange);
     }

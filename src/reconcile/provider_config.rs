@@ -271,6 +271,11 @@ impl Controllers {
     }
 }
 
+/// How often a config's credentials Secret is read again. Its content is not watched (only
+/// tenantline's own Secrets are), and a deleted or emptied one must turn the config and its
+/// resources not-Ready soon; one GET per config, whatever the number of resources.
+const SECRET_RECHECK: Duration = Duration::from_secs(10);
+
 async fn run(
     namespaced: Controller<ProviderConfig>,
     cluster: Controller<ClusterProviderConfig>,
@@ -339,8 +344,7 @@ where
             ctx.event(pc, type_, outcome.reason, "Check", outcome.message).await;
         }
     }
-    // The Secret's content is not watched (only our own Secrets are): look again now and then.
-    Ok(Action::requeue(Duration::from_secs(60)))
+    Ok(Action::requeue(SECRET_RECHECK))
 }
 
 #[cfg(test)]
