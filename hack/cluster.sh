@@ -151,5 +151,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE PATH=$BIN:\$PATH" ;;
+  cert) shift; cert "$@" ;;   # for hack/node.sh: a certificate from this cluster's CA
   *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
 esac

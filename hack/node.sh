@@ -83,13 +83,7 @@ in_cgroup() {
   ) &
 }
 
-cert() {
-  local name=$1 subject=$2 san=${3:-}
-  openssl req -new -newkey rsa:2048 -nodes -keyout "$PKI/$name.key" -subj "$subject" -out "$PKI/$name.csr" 2>/dev/null
-  printf 'extendedKeyUsage=clientAuth,serverAuth\n%s\n' "${san:+subjectAltName=$san}" >"$PKI/$name.ext"
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
-    -days 2 -out "$PKI/$name.crt" -extfile "$PKI/$name.ext" 2>/dev/null
-}
+cert() { hack/cluster.sh cert "$@"; }
 
 kubeconfig() {
   local user=$1 server
