@@ -195,6 +195,17 @@ fn wait_all_ready(ns: &str, timeout: &str) {
     }
 }
 
+/// A node test's world: the CRDs, a fresh namespace (also the Helm release's name) and the
+/// simulator pod in it; `None` when the test is skipped for want of a node.
+async fn node_world(prefix: &str) -> Option<(Client, TestNamespace, SimPod)> {
+    let client = support::client().await;
+    node_or_skip(&client).await?;
+    support::install_crds(&client).await;
+    let ns = TestNamespace::new(&client, prefix).await;
+    let sim = SimPod::start(&client, &ns.name).await;
+    Some((client, ns, sim))
+}
+
 /// Remove what a test left without an operator to finish it: finalizers, then the namespace.
 async fn abandon(ns: TestNamespace) {
     for kind in ["subaccounts", "teammembers", "phonenumbers"] {
@@ -208,13 +219,7 @@ async fn abandon(ns: TestNamespace) {
 
 #[tokio::test]
 async fn the_chart_runs_on_a_node_and_reconciles_the_quickstart_through_in_cluster_config() {
-    let client = support::client().await;
-    if node_or_skip(&client).await.is_none() {
-        return;
-    }
-    support::install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "e2e-node").await;
-    let sim = SimPod::start(&client, &ns.name).await;
+    let Some((client, ns, sim)) = node_world("e2e-node").await else { return };
     let release = ns.name.clone();
 
     let started = Instant::now();
@@ -275,13 +280,7 @@ async fn the_chart_runs_on_a_node_and_reconciles_the_quickstart_through_in_clust
 #[tokio::test]
 async fn a_second_replica_takes_over_when_the_leader_dies_mid_create_and_nothing_is_made_twice() {
     const ACCOUNTS: usize = 30;
-    let client = support::client().await;
-    if node_or_skip(&client).await.is_none() {
-        return;
-    }
-    support::install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "e2e-failover").await;
-    let sim = SimPod::start(&client, &ns.name).await;
+    let Some((client, ns, sim)) = node_world("e2e-failover").await else { return };
     let release = ns.name.clone();
     helm_ok(&[
         "install",
@@ -353,13 +352,7 @@ async fn a_second_replica_takes_over_when_the_leader_dies_mid_create_and_nothing
 
 #[tokio::test]
 async fn upgrading_from_the_previous_chart_keeps_everything_ready_and_creates_nothing_twice() {
-    let client = support::client().await;
-    if node_or_skip(&client).await.is_none() {
-        return;
-    }
-    support::install_crds(&client).await;
-    let ns = TestNamespace::new(&client, "e2e-upgrade").await;
-    let sim = SimPod::start(&client, &ns.name).await;
+    let Some((client, ns, sim)) = node_world("e2e-upgrade").await else { return };
     let release = ns.name.clone();
 
     let previous = previous_chart(&ns.name);
