@@ -483,7 +483,7 @@ impl Sim {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async move {
                 let mut seed = tenantline_sim::Seed::default();
-                seed.recoverbiz.rate_limits = Some(tenantline_sim::state::RateLimits {
+                seed.recoverbiz.rate_limits = Some(tenantline_sim::seed::RateLimits {
                     account_create_per_hour: 100_000,
                     other_per_minute: 1_000_000,
                 });

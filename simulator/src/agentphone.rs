@@ -16,14 +16,15 @@ use axum::response::Response;
 use axum::routing::{delete, get, patch, post};
 use serde_json::{Map, Value, json};
 
-use crate::faults::Routes;
-use crate::state::*;
+use crate::helpers::*;
+use crate::routes::Routes;
+use crate::seed::*;
 
 pub const MAX_SUB_ACCOUNTS: usize = 25;
 pub const MAX_NUMBERS: usize = 10;
 
 #[derive(Default)]
-pub struct Ap {
+pub struct AgentPhone {
     pub keys: Vec<String>,
     pub subs: Vec<Owned>,
     pub numbers: Vec<Owned>,
@@ -37,7 +38,7 @@ pub struct Owned {
     pub obj: Value,
 }
 
-impl Ap {
+impl AgentPhone {
     pub fn apply_seed(&mut self, s: &AgentPhoneSeed) {
         for k in &s.api_keys {
             if !self.keys.contains(k) {
@@ -69,7 +70,7 @@ impl Ap {
     }
 }
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<Shared<AgentPhone>> {
     Routes::new()
         .route("/v1/sub-accounts", get(list_subs).post(create_sub))
         .route("/v1/sub-accounts/{sub_account_id}", patch(rename_sub).delete(delete_sub))
@@ -129,13 +130,13 @@ fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, Response> {
 }
 
 /// The master key and the targeted sub-account (None = master).
-fn auth(st: &crate::state::State, h: &HeaderMap) -> Result<(String, Option<String>), Response> {
+fn auth(st: &AgentPhone, h: &HeaderMap) -> Result<(String, Option<String>), Response> {
     let key = auth_scheme(h, &["Bearer"])
-        .filter(|k| st.ap.keys.iter().any(|x| x == k))
+        .filter(|k| st.keys.iter().any(|x| x == k))
         .ok_or_else(|| error(401, "UNAUTHORIZED", "Invalid or missing API key"))?;
     let sub = header(h, "x-sub-account-id").map(str::to_string);
     if let Some(s) = &sub
-        && !st.ap.subs.iter().any(|x| x.key == key && x.obj["id"] == s.as_str())
+        && !st.subs.iter().any(|x| x.key == key && x.obj["id"] == s.as_str())
     {
         return Err(error(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"));
     }
@@ -187,21 +188,21 @@ fn page(all: Vec<Value>, limit: usize, offset: usize) -> Value {
     json!({"data": data, "hasMore": offset + limit < all.len(), "total": all.len()})
 }
 
-async fn list_subs(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
+async fn list_subs(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
     let st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     master_only(&sub)?;
     let (limit, offset) = paging(&q)?;
-    let all = st.ap.subs.iter().filter(|s| s.key == key).map(|s| s.obj.clone()).collect();
+    let all = st.subs.iter().filter(|s| s.key == key).map(|s| s.obj.clone()).collect();
     ok(page(all, limit, offset))
 }
 
-async fn create_sub(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
+async fn create_sub(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, body: Bytes) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     master_only(&sub)?;
     let name = name_of(&parse_body(&body)?)?;
-    if st.ap.subs.iter().filter(|s| s.key == key).count() >= MAX_SUB_ACCOUNTS {
+    if st.subs.iter().filter(|s| s.key == key).count() >= MAX_SUB_ACCOUNTS {
         return Err(error_details(
             422,
             "VALIDATION_ERROR",
@@ -210,40 +211,39 @@ async fn create_sub(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
         ));
     }
     let obj = json!({"id": format!("sub_{}", rand_hex(12)), "name": name, "createdAt": ts_us_z(now_micros())});
-    st.ap.subs.push(Owned { key, sub: None, obj: obj.clone() });
+    st.subs.push(Owned { key, sub: None, obj: obj.clone() });
     ok(obj)
 }
 
-fn find_sub(st: &crate::state::State, key: &str, id: &str) -> Result<usize, Response> {
-    st.ap
-        .subs
+fn find_sub(st: &AgentPhone, key: &str, id: &str) -> Result<usize, Response> {
+    st.subs
         .iter()
         .position(|s| s.key == key && s.obj["id"] == id)
         .ok_or_else(|| error(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))
 }
 
-async fn rename_sub(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
+async fn rename_sub(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     master_only(&sub)?;
     let name = name_of(&parse_body(&body)?)?;
     let i = find_sub(&st, &key, &id)?;
     // The API reference shows `{}`; we return the updated object (PROVIDERS §6.2).
-    st.ap.subs[i].obj["name"] = json!(name);
-    ok(st.ap.subs[i].obj.clone())
+    st.subs[i].obj["name"] = json!(name);
+    ok(st.subs[i].obj.clone())
 }
 
-async fn delete_sub(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -> R {
+async fn delete_sub(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, Path(id): Path<String>) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     master_only(&sub)?;
     let i = find_sub(&st, &key, &id)?;
-    st.ap.subs.remove(i);
-    for n in st.ap.numbers.iter_mut().filter(|n| n.key == key && n.sub.as_deref() == Some(id.as_str())) {
+    st.subs.remove(i);
+    for n in st.numbers.iter_mut().filter(|n| n.key == key && n.sub.as_deref() == Some(id.as_str())) {
         n.obj["status"] = json!("released");
     }
     // Its agents go with it (they are isolated per sub-account).
-    st.ap.agents.retain(|a| !(a.key == key && a.sub.as_deref() == Some(id.as_str())));
+    st.agents.retain(|a| !(a.key == key && a.sub.as_deref() == Some(id.as_str())));
     ok(json!({"success": true, "id": id}))
 }
 
@@ -251,12 +251,15 @@ fn in_scope(n: &Owned, key: &str, sub: &Option<String>) -> bool {
     n.key == key && &n.sub == sub
 }
 
-async fn list_numbers(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
+async fn list_numbers(
+    State(sim): State<Shared<AgentPhone>>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> R {
     let st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let (limit, offset) = paging(&q)?;
     let all = st
-        .ap
         .numbers
         .iter()
         .filter(|n| in_scope(n, &key, &sub) && n.obj["status"] == "active")
@@ -267,7 +270,7 @@ async fn list_numbers(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<Hash
 
 const COUNTRIES: [(&str, &str); 4] = [("US", "+1"), ("CA", "+1"), ("GB", "+44"), ("AU", "+61")];
 
-async fn buy_number(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
+async fn buy_number(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, body: Bytes) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let b = parse_body(&body)?;
@@ -297,7 +300,7 @@ async fn buy_number(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
     };
     let agent = match b.get("agentId") {
         None | Some(Value::Null) => Value::Null,
-        Some(Value::String(a)) if st.ap.agents.iter().any(|x| in_scope(x, &key, &sub) && x.obj["id"] == a.as_str()) => {
+        Some(Value::String(a)) if st.agents.iter().any(|x| in_scope(x, &key, &sub) && x.obj["id"] == a.as_str()) => {
             json!(a)
         }
         Some(Value::String(_)) => return Err(error(404, "AGENT_NOT_FOUND", "Agent not found")),
@@ -314,7 +317,7 @@ async fn buy_number(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
         ));
     };
     // The 10-number self-serve limit counts active numbers per account (master or sub-account).
-    let active = st.ap.numbers.iter().filter(|n| in_scope(n, &key, &sub) && n.obj["status"] == "active").count();
+    let active = st.numbers.iter().filter(|n| in_scope(n, &key, &sub) && n.obj["status"] == "active").count();
     if active >= MAX_NUMBERS {
         return Err(error_details(
             400,
@@ -330,7 +333,7 @@ async fn buy_number(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
             (None, "+1") => format!("+1415{:07}", fastrand::u32(2_000_000..10_000_000)),
             (_, cc) => format!("{cc}{:09}", fastrand::u32(100_000_000..1_000_000_000)),
         };
-        if !st.ap.numbers.iter().any(|n| n.obj["phoneNumber"] == p) {
+        if !st.numbers.iter().any(|n| n.obj["phoneNumber"] == p) {
             break p;
         }
     };
@@ -343,30 +346,29 @@ async fn buy_number(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
         "agentId": agent,
         "createdAt": ts_us_z(now_micros()),
     });
-    st.ap.numbers.push(Owned { key, sub, obj: obj.clone() });
+    st.numbers.push(Owned { key, sub, obj: obj.clone() });
     ok(obj)
 }
 
-fn find_number(st: &crate::state::State, key: &str, sub: &Option<String>, id: &str) -> Result<usize, Response> {
-    st.ap
-        .numbers
+fn find_number(st: &AgentPhone, key: &str, sub: &Option<String>, id: &str) -> Result<usize, Response> {
+    st.numbers
         .iter()
         .position(|n| in_scope(n, key, sub) && n.obj["id"] == id)
         .ok_or_else(|| error(404, "PHONE_NUMBER_NOT_FOUND", "Phone number not found"))
 }
 
-async fn get_number(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -> R {
+async fn get_number(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, Path(id): Path<String>) -> R {
     let st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let i = find_number(&st, &key, &sub, &id)?;
-    ok(st.ap.numbers[i].obj.clone())
+    ok(st.numbers[i].obj.clone())
 }
 
-async fn release_number(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -> R {
+async fn release_number(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, Path(id): Path<String>) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let i = find_number(&st, &key, &sub, &id)?;
-    let n = &mut st.ap.numbers[i].obj;
+    let n = &mut st.numbers[i].obj;
     // Releasing twice is not documented; a released number is no longer releasable → 404.
     if n["status"] == "released" {
         return Err(error(404, "PHONE_NUMBER_NOT_FOUND", "Phone number already released"));
@@ -424,10 +426,10 @@ fn validate_agent(b: &Map<String, Value>, creating: bool) -> Result<(), Response
     Ok(())
 }
 
-fn agent_view(st: &crate::state::State, a: &Owned) -> Value {
+fn agent_view(st: &AgentPhone, a: &Owned) -> Value {
     let mut o = a.obj.clone();
     o["numbers"] = json!(
-        st.ap
+        st
             .numbers
             .iter()
             .filter(|n| n.key == a.key && n.obj["agentId"] == a.obj["id"] && n.obj["status"] == "active")
@@ -437,23 +439,26 @@ fn agent_view(st: &crate::state::State, a: &Owned) -> Value {
     o
 }
 
-fn find_agent(st: &crate::state::State, key: &str, sub: &Option<String>, id: &str) -> Result<usize, Response> {
-    st.ap
-        .agents
+fn find_agent(st: &AgentPhone, key: &str, sub: &Option<String>, id: &str) -> Result<usize, Response> {
+    st.agents
         .iter()
         .position(|a| in_scope(a, key, sub) && a.obj["id"] == id)
         .ok_or_else(|| error(404, "AGENT_NOT_FOUND", "Agent not found"))
 }
 
-async fn list_agents(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
+async fn list_agents(
+    State(sim): State<Shared<AgentPhone>>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> R {
     let st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let (limit, offset) = paging(&q)?;
-    let all: Vec<Value> = st.ap.agents.iter().filter(|a| in_scope(a, &key, &sub)).map(|a| agent_view(&st, a)).collect();
+    let all: Vec<Value> = st.agents.iter().filter(|a| in_scope(a, &key, &sub)).map(|a| agent_view(&st, a)).collect();
     ok(json!({"data": slice(&all, offset, limit), "total": all.len()}))
 }
 
-async fn create_agent(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
+async fn create_agent(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, body: Bytes) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let b = parse_body(&body)?;
@@ -467,42 +472,42 @@ async fn create_agent(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
     obj["createdAt"] = json!(ts_us_z(now_micros()));
     let agent = Owned { key, sub, obj };
     let view = agent_view(&st, &agent);
-    st.ap.agents.push(agent);
+    st.agents.push(agent);
     ok(view)
 }
 
-async fn get_agent(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -> R {
+async fn get_agent(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, Path(id): Path<String>) -> R {
     let st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let i = find_agent(&st, &key, &sub, &id)?;
-    ok(agent_view(&st, &st.ap.agents[i]))
+    ok(agent_view(&st, &st.agents[i]))
 }
 
-async fn update_agent(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
+async fn update_agent(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let i = find_agent(&st, &key, &sub, &id)?;
     let b = parse_body(&body)?;
     validate_agent(&b, false)?;
     for (k, v) in b.into_iter().filter(|(k, _)| k != "id" && k != "createdAt" && k != "numbers") {
-        st.ap.agents[i].obj[k.as_str()] = v;
+        st.agents[i].obj[k.as_str()] = v;
     }
-    ok(agent_view(&st, &st.ap.agents[i]))
+    ok(agent_view(&st, &st.agents[i]))
 }
 
-async fn delete_agent(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -> R {
+async fn delete_agent(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, Path(id): Path<String>) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     let i = find_agent(&st, &key, &sub, &id)?;
-    let a = st.ap.agents.remove(i);
+    let a = st.agents.remove(i);
     // Numbers keep existing with agentId null.
-    for n in st.ap.numbers.iter_mut().filter(|n| n.key == key && n.obj["agentId"] == id.as_str()) {
+    for n in st.numbers.iter_mut().filter(|n| n.key == key && n.obj["agentId"] == id.as_str()) {
         n.obj["agentId"] = Value::Null;
     }
     ok(json!({"success": true, "id": id, "name": a.obj["name"]}))
 }
 
-async fn attach_number(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
+async fn attach_number(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     find_agent(&st, &key, &sub, &id)?;
@@ -511,7 +516,7 @@ async fn attach_number(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<Stri
         return Err(detail("numberId", "Field required", "missing"));
     };
     let n = find_number(&st, &key, &sub, num)?;
-    let n = &mut st.ap.numbers[n].obj;
+    let n = &mut st.numbers[n].obj;
     if n["status"] != "active" {
         return Err(error(404, "PHONE_NUMBER_NOT_FOUND", "Phone number has been released"));
     }
@@ -521,12 +526,16 @@ async fn attach_number(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<Stri
     )
 }
 
-async fn detach_number(State(sim): State<Sim>, h: HeaderMap, Path((id, num)): Path<(String, String)>) -> R {
+async fn detach_number(
+    State(sim): State<Shared<AgentPhone>>,
+    h: HeaderMap,
+    Path((id, num)): Path<(String, String)>,
+) -> R {
     let mut st = sim.lock();
     let (key, sub) = auth(&st, &h)?;
     find_agent(&st, &key, &sub, &id)?;
     let n = find_number(&st, &key, &sub, &num)?;
-    let n = &mut st.ap.numbers[n].obj;
+    let n = &mut st.numbers[n].obj;
     if n["agentId"] != id.as_str() {
         return Err(error(404, "PHONE_NUMBER_NOT_FOUND", "Phone number is not attached to this agent"));
     }

@@ -8,7 +8,9 @@ use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 use crate::faults::Fault;
-use crate::state::*;
+use crate::helpers::*;
+use crate::seed::Seed;
+use crate::state::Sim;
 
 pub fn routes() -> Router<Sim> {
     Router::new()
@@ -25,16 +27,6 @@ fn bad(msg: impl std::fmt::Display) -> axum::response::Response {
     json(StatusCode::BAD_REQUEST, json!({"error": msg.to_string()}))
 }
 
-pub fn snapshot(st: &crate::state::State) -> Value {
-    json!({
-        "recoverbiz": st.rb.snapshot(),
-        "vobiz": st.vz.snapshot(),
-        "agentphone": st.ap.snapshot(),
-        "vobizPartner": st.vp.snapshot(),
-        "yardstik": st.ys.snapshot(),
-    })
-}
-
 async fn reset(AxState(sim): AxState<Sim>) -> R {
     sim.lock().reset();
     ok(json!({"status": "ok"}))
@@ -43,13 +35,14 @@ async fn reset(AxState(sim): AxState<Sim>) -> R {
 async fn seed(AxState(sim): AxState<Sim>, body: Bytes) -> R {
     let seed: Seed = serde_json::from_slice(&body).map_err(bad)?;
     let mut st = sim.lock();
-    st.apply_seed(&seed);
+    st.providers.apply_seed(&seed);
     st.seed.get_or_insert_with(Seed::empty).merge(&seed);
     ok(json!({"status": "ok"}))
 }
 
 async fn state(AxState(sim): AxState<Sim>) -> R {
-    ok(snapshot(&sim.lock()))
+    let providers = sim.lock().providers.clone();
+    ok(providers.snapshot())
 }
 
 async fn calls(AxState(sim): AxState<Sim>) -> R {

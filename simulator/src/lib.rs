@@ -16,8 +16,12 @@
 pub mod agentphone;
 pub mod control;
 pub mod faults;
+pub mod helpers;
 pub mod recoverbiz;
+pub mod routes;
+pub mod seed;
 pub mod state;
+pub mod traffic;
 pub mod vobiz;
 pub mod vobiz_partner;
 pub mod yardstik;
@@ -32,10 +36,12 @@ use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tower::ServiceExt;
 
-use crate::faults::{ConnKill, Ctx, Routes};
 pub use crate::faults::{Fault, FaultKind};
-pub use crate::state::Seed;
+use crate::helpers::Shared;
+use crate::routes::Routes;
+pub use crate::seed::Seed;
 use crate::state::{Sim, State};
+use crate::traffic::{ConnKill, Ctx, provider_error};
 
 /// The simulator: shared in-memory state plus the HTTP surface over it.
 #[derive(Clone)]
@@ -54,17 +60,19 @@ impl Simulator {
     /// use [`Simulator::serve`] for the real thing.
     pub fn router(&self) -> Router {
         let sim = &self.sim;
-        let rb = recoverbiz::routes();
-        let rb = Routes { router: rb.router.route_layer(from_fn_with_state(sim.clone(), recoverbiz::gate)), ..rb };
+        let providers = sim.lock().providers.clone();
+        let recoverbiz = recoverbiz::routes();
+        let gate = from_fn_with_state(providers.recoverbiz.clone(), recoverbiz::gate);
+        let recoverbiz = Routes { router: recoverbiz.router.route_layer(gate), ..recoverbiz };
         Router::new()
-            .nest("/recoverbiz", mount(sim, "recoverbiz", rb))
-            .nest("/vobiz", mount(sim, "vobiz", vobiz::routes()))
-            .nest("/agentphone", mount(sim, "agentphone", agentphone::routes()))
-            .nest("/vobiz-partner", mount(sim, "vobizPartner", vobiz_partner::routes()))
-            .nest("/yardstik", mount(sim, "yardstik", yardstik::routes()))
+            .nest("/recoverbiz", mount(sim, "recoverbiz", recoverbiz, providers.recoverbiz))
+            .nest("/vobiz", mount(sim, "vobiz", vobiz::routes(), providers.vobiz))
+            .nest("/agentphone", mount(sim, "agentphone", agentphone::routes(), providers.agentphone))
+            .nest("/vobiz-partner", mount(sim, "vobizPartner", vobiz_partner::routes(), providers.vobiz_partner))
+            .nest("/yardstik", mount(sim, "yardstik", yardstik::routes(), providers.yardstik))
             .merge(control::routes())
             .fallback(|| async {
-                state::json(
+                helpers::json(
                     axum::http::StatusCode::NOT_FOUND,
                     serde_json::json!({"error": "no such route; see tenantline-sim --help"}),
                 )
@@ -75,7 +83,7 @@ impl Simulator {
 
     /// The current state as served by `GET /_sim/state`.
     pub fn state(&self) -> serde_json::Value {
-        control::snapshot(&self.sim.lock())
+        self.sim.lock().providers.snapshot()
     }
 
     /// Serves until the listener fails. Each connection carries a kill switch so the
@@ -128,24 +136,20 @@ fn is_transient_accept_error(e: &std::io::Error) -> bool {
     matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock) || e.raw_os_error() == Some(24)
 }
 
-/// One provider's routes with fault injection / call counting and a 404 in its own envelope.
-fn mount(sim: &Sim, provider: &'static str, routes: Routes) -> Router<Sim> {
+/// One provider's routes over its state, with fault injection / call counting and a 404 in
+/// its own envelope.
+fn mount<T: Send + 'static>(
+    sim: &Sim,
+    provider: &'static str,
+    routes: Routes<Shared<T>>,
+    state: Shared<T>,
+) -> Router<Sim> {
     let ctx = Ctx { sim: sim.clone(), provider, canonical: Arc::new(routes.canonical.into_iter().collect()) };
     routes
         .router
-        .route_layer(from_fn_with_state(ctx, faults::middleware))
+        .route_layer(from_fn_with_state(ctx, traffic::middleware))
         .fallback(move || async move { provider_error(provider, "", 404, "", "Not found") })
-}
-
-/// An error in the envelope the provider uses on that route (for faults and fallbacks).
-pub(crate) fn provider_error(provider: &str, route: &str, status: u16, code: &str, msg: &str) -> Response {
-    match provider {
-        "recoverbiz" => recoverbiz::error(status, code, msg),
-        "vobiz" if route.starts_with("/api/v1/Account/{auth_id}/Subaccount") => vobiz::plivo_error(status, msg),
-        "vobiz" | "vobizPartner" => vobiz::error(status, code, msg),
-        "agentphone" => agentphone::error(status, code, msg),
-        _ => yardstik::error(status, code, msg),
-    }
+        .with_state(state)
 }
 
 /// One log line per request: method, path (no query string, no headers), status.

@@ -14,11 +14,12 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
-use crate::faults::Routes;
-use crate::state::*;
+use crate::helpers::*;
+use crate::routes::Routes;
+use crate::seed::*;
 
 #[derive(Default)]
-pub struct Rb {
+pub struct RecoverBiz {
     pub keys: Vec<String>,
     pub limits: RateLimits,
     pub accounts: Vec<Account>,
@@ -33,7 +34,7 @@ pub struct Account {
     pub obj: Value,
 }
 
-impl Rb {
+impl RecoverBiz {
     pub fn apply_seed(&mut self, s: &RecoverBizSeed) {
         for k in &s.partner_keys {
             if !self.keys.contains(k) {
@@ -60,7 +61,7 @@ impl Rb {
 #[derive(Clone)]
 pub struct Key(pub String);
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<Shared<RecoverBiz>> {
     Routes::new()
         .route("/v1/accounts", post(create).get(list))
         .route("/v1/accounts/{id}", get(fetch).patch(update).delete(deactivate))
@@ -95,14 +96,14 @@ fn not_found() -> Response {
 }
 
 /// Auth + rate limiting for every RecoverBiz route; adds `X-RateLimit-*` to every response.
-pub async fn gate(State(sim): State<Sim>, mut req: Request, next: Next) -> Response {
+pub async fn gate(State(sim): State<Shared<RecoverBiz>>, mut req: Request, next: Next) -> Response {
     let key =
         header(req.headers(), "x-partner-key").or_else(|| auth_scheme(req.headers(), &["Bearer"])).map(str::to_string);
     let creation = req.method() == Method::POST && req.uri().path().trim_end_matches('/').ends_with("/v1/accounts");
     let now = now_secs();
     let (verdict, limit, remaining, reset) = {
         let mut st = sim.lock();
-        let rb = &mut st.rb;
+        let rb = &mut *st;
         let (limit, window) =
             if creation { (rb.limits.account_create_per_hour, 3600) } else { (rb.limits.other_per_minute, 60) };
         // Fixed windows that start at a key's first call in the window (not at clock boundaries).
@@ -209,11 +210,11 @@ fn validate(b: &Map<String, Value>, creating: bool) -> Result<(), Response> {
     Ok(())
 }
 
-async fn create(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, body: Bytes) -> R {
+async fn create(State(sim): State<Shared<RecoverBiz>>, Extension(Key(key)): Extension<Key>, body: Bytes) -> R {
     let b = body_object(&body).map_err(bad)?;
     validate(&b, true)?;
     let mut st = sim.lock();
-    let rb = &mut st.rb;
+    let rb = &mut *st;
     let name = b["name"].as_str().unwrap_or_default().to_string();
     let base = slugify(&name);
     let mut slug = base.clone();
@@ -254,7 +255,7 @@ async fn create(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, bod
 }
 
 async fn list(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<RecoverBiz>>,
     Extension(Key(key)): Extension<Key>,
     Query(q): Query<HashMap<String, String>>,
 ) -> R {
@@ -278,7 +279,6 @@ async fn list(
     let search = q.get("search").map(|s| s.to_lowercase()).filter(|s| !s.is_empty());
     let st = sim.lock();
     let all: Vec<Value> = st
-        .rb
         .accounts
         .iter()
         .filter(|a| a.key == key)
@@ -295,18 +295,27 @@ async fn list(
     )
 }
 
-async fn fetch(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, Path(id): Path<String>) -> R {
+async fn fetch(
+    State(sim): State<Shared<RecoverBiz>>,
+    Extension(Key(key)): Extension<Key>,
+    Path(id): Path<String>,
+) -> R {
     let st = sim.lock();
-    let i = st.rb.find(&key, &id).ok_or_else(not_found)?;
-    ok(with_stats(&st.rb.accounts[i].obj))
+    let i = st.find(&key, &id).ok_or_else(not_found)?;
+    ok(with_stats(&st.accounts[i].obj))
 }
 
-async fn update(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, Path(id): Path<String>, body: Bytes) -> R {
+async fn update(
+    State(sim): State<Shared<RecoverBiz>>,
+    Extension(Key(key)): Extension<Key>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> R {
     let b = body_object(&body).map_err(bad)?;
     validate(&b, false)?;
     let mut st = sim.lock();
-    let i = st.rb.find(&key, &id).ok_or_else(not_found)?;
-    let obj = &mut st.rb.accounts[i].obj;
+    let i = st.find(&key, &id).ok_or_else(not_found)?;
+    let obj = &mut st.accounts[i].obj;
     let reactivating = b.get("status").and_then(Value::as_str) == Some("active");
     // Not documented which calls raise account_deactivated: we raise it for PATCHes of a
     // deactivated account unless they reactivate it.
@@ -344,10 +353,14 @@ async fn update(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, Pat
     ok(with_stats(obj))
 }
 
-async fn deactivate(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, Path(id): Path<String>) -> R {
+async fn deactivate(
+    State(sim): State<Shared<RecoverBiz>>,
+    Extension(Key(key)): Extension<Key>,
+    Path(id): Path<String>,
+) -> R {
     let mut st = sim.lock();
-    let i = st.rb.find(&key, &id).ok_or_else(not_found)?;
-    let obj = &mut st.rb.accounts[i].obj;
+    let i = st.find(&key, &id).ok_or_else(not_found)?;
+    let obj = &mut st.accounts[i].obj;
     // Repeating DELETE keeps the first deactivated_at (not documented).
     if obj["status"] != "deactivated" {
         obj["status"] = json!("deactivated");
@@ -356,11 +369,16 @@ async fn deactivate(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>,
     ok(json!({"id": obj["id"], "status": "deactivated", "deactivated_at": obj["deactivated_at"]}))
 }
 
-async fn invite(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, Path(id): Path<String>, body: Bytes) -> R {
+async fn invite(
+    State(sim): State<Shared<RecoverBiz>>,
+    Extension(Key(key)): Extension<Key>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> R {
     let b = body_object(&body).map_err(bad)?;
     let mut st = sim.lock();
-    let i = st.rb.find(&key, &id).ok_or_else(not_found)?;
-    if st.rb.accounts[i].obj["status"] == "deactivated" {
+    let i = st.find(&key, &id).ok_or_else(not_found)?;
+    if st.accounts[i].obj["status"] == "deactivated" {
         return Err(error(403, "account_deactivated", "Account has been deactivated"));
     }
     // Member validation and shape are not documented (PROVIDERS §6.1): email required,
@@ -385,8 +403,7 @@ async fn invite(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, Pat
         }
     }
     let lower = email.to_lowercase();
-    if st.rb.members.iter().any(|m| m["account_id"] == id && m["email"].as_str().unwrap_or("").to_lowercase() == lower)
-    {
+    if st.members.iter().any(|m| m["account_id"] == id && m["email"].as_str().unwrap_or("").to_lowercase() == lower) {
         return Err(error(409, "duplicate_member", "A team member with this email already exists in this account"));
     }
     let m = json!({
@@ -400,12 +417,12 @@ async fn invite(State(sim): State<Sim>, Extension(Key(key)): Extension<Key>, Pat
         "status": "invited",
         "created_at": ts_z(now_micros()),
     });
-    st.rb.members.push(m.clone());
+    st.members.push(m.clone());
     created(m)
 }
 
 async fn list_members(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<RecoverBiz>>,
     Extension(Key(key)): Extension<Key>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
@@ -416,37 +433,36 @@ async fn list_members(
         return Err(bad("limit must be between 1 and 250 and offset at least 0"));
     }
     let st = sim.lock();
-    st.rb.find(&key, &id).ok_or_else(not_found)?;
-    let all: Vec<Value> = st.rb.members.iter().filter(|m| m["account_id"] == id).cloned().collect();
+    st.find(&key, &id).ok_or_else(not_found)?;
+    let all: Vec<Value> = st.members.iter().filter(|m| m["account_id"] == id).cloned().collect();
     ok(
         json!({"members": slice(&all, offset as usize, limit as usize), "total": all.len(), "limit": limit, "offset": offset}),
     )
 }
 
 async fn get_member(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<RecoverBiz>>,
     Extension(Key(key)): Extension<Key>,
     Path((id, mid)): Path<(String, String)>,
 ) -> R {
     let st = sim.lock();
-    st.rb.find(&key, &id).ok_or_else(not_found)?;
-    let m = st.rb.members.iter().find(|m| m["account_id"] == id && m["id"] == mid);
+    st.find(&key, &id).ok_or_else(not_found)?;
+    let m = st.members.iter().find(|m| m["account_id"] == id && m["id"] == mid);
     ok(m.cloned().ok_or_else(|| error(404, "not_found", "Team member not found"))?)
 }
 
 async fn remove_member(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<RecoverBiz>>,
     Extension(Key(key)): Extension<Key>,
     Path((id, mid)): Path<(String, String)>,
 ) -> R {
     let mut st = sim.lock();
-    st.rb.find(&key, &id).ok_or_else(not_found)?;
+    st.find(&key, &id).ok_or_else(not_found)?;
     let i = st
-        .rb
         .members
         .iter()
         .position(|m| m["account_id"] == id && m["id"] == mid)
         .ok_or_else(|| error(404, "not_found", "Team member not found"))?;
-    st.rb.members.remove(i);
+    st.members.remove(i);
     ok(json!({"id": mid, "account_id": id, "status": "removed"}))
 }

@@ -16,11 +16,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Map, Value, json};
 
-use crate::faults::Routes;
-use crate::state::*;
+use crate::helpers::*;
+use crate::routes::Routes;
+use crate::seed::*;
 
 #[derive(Default)]
-pub struct Vz {
+pub struct Vobiz {
     pub parents: Vec<Parent>,
     /// Sub-account objects with the clear `auth_token`.
     pub subs: Vec<Value>,
@@ -37,7 +38,7 @@ pub struct Parent {
     pub account_id: String,
 }
 
-impl Vz {
+impl Vobiz {
     pub fn apply_seed(&mut self, s: &VobizSeed) {
         for p in &s.accounts {
             if !self.parents.iter().any(|x| x.auth_id == p.auth_id) {
@@ -79,7 +80,7 @@ impl Vz {
     }
 }
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<Shared<Vobiz>> {
     Routes::new()
         .route("/api/v1/accounts/{auth_id}/sub-accounts/", post(create).get(list))
         .route("/api/v1/accounts/{auth_id}/sub-accounts/{sub_auth_id}", get(fetch).put(update).delete(remove))
@@ -155,14 +156,14 @@ impl E {
     }
 }
 
-fn auth(st: &crate::state::State, h: &HeaderMap, auth_id: &str, e: E) -> Result<(), Response> {
+fn auth(st: &Vobiz, h: &HeaderMap, auth_id: &str, e: E) -> Result<(), Response> {
     // X-Auth-ID + X-Auth-Token (Vobiz), or HTTP Basic auth_id:auth_token (Plivo, for the alias).
     let basic = auth_scheme(h, &["Basic"]).and_then(base64_decode).and_then(|b| String::from_utf8(b).ok());
     let (id, token) = match basic.as_deref().and_then(|b| b.split_once(':')) {
         Some((i, t)) => (Some(i), Some(t)),
         None => (header(h, "x-auth-id"), header(h, "x-auth-token")),
     };
-    let p = st.vz.parents.iter().find(|p| Some(p.auth_id.as_str()) == id && Some(p.token.as_str()) == token);
+    let p = st.parents.iter().find(|p| Some(p.auth_id.as_str()) == id && Some(p.token.as_str()) == token);
     match p {
         None => Err(e.err(401, "INVALID_CREDENTIALS", "Invalid or missing X-Auth-ID / X-Auth-Token")),
         Some(p) if p.auth_id != auth_id => Err(e.err(403, "FORBIDDEN", "Credentials do not belong to this account")),
@@ -266,7 +267,13 @@ fn q_bool(q: &HashMap<String, String>, k: &str, default: bool, e: E) -> Result<b
     }
 }
 
-async fn create(State(sim): State<Sim>, uri: Uri, h: HeaderMap, Path(auth_id): Path<String>, body: Bytes) -> R {
+async fn create(
+    State(sim): State<Shared<Vobiz>>,
+    uri: Uri,
+    h: HeaderMap,
+    Path(auth_id): Path<String>,
+    body: Bytes,
+) -> R {
     let e = E::of(&uri);
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
@@ -278,7 +285,7 @@ async fn create(State(sim): State<Sim>, uri: Uri, h: HeaderMap, Path(auth_id): P
         return Err(e.field(400, "email", "email is required when kyc_mode is customer_use"));
     }
     // Duplicate names/emails are not documented as errors; they are allowed.
-    let vz = &mut st.vz;
+    let vz = &mut *st;
     vz.next_id += 1;
     let parent = vz.parents.iter().find(|p| p.auth_id == auth_id).unwrap();
     let sub_id = format!("SA_{}", rand_upper(8));
@@ -322,7 +329,7 @@ async fn create(State(sim): State<Sim>, uri: Uri, h: HeaderMap, Path(auth_id): P
 }
 
 async fn list(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<Vobiz>>,
     uri: Uri,
     h: HeaderMap,
     Path(auth_id): Path<String>,
@@ -335,7 +342,6 @@ async fn list(
     let active_only = q_bool(&q, "active_only", false, e)?;
     // Newest first; `active_only` keeps sub-accounts that are both enabled and active.
     let all: Vec<Value> = st
-        .vz
         .subs
         .iter()
         .rev()
@@ -347,16 +353,21 @@ async fn list(
     ok(json!({"sub_accounts": items, "total": all.len(), "page": page, "size": size}))
 }
 
-async fn fetch(State(sim): State<Sim>, uri: Uri, h: HeaderMap, Path((auth_id, sub)): Path<(String, String)>) -> R {
+async fn fetch(
+    State(sim): State<Shared<Vobiz>>,
+    uri: Uri,
+    h: HeaderMap,
+    Path((auth_id, sub)): Path<(String, String)>,
+) -> R {
     let e = E::of(&uri);
     let st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
-    let i = st.vz.sub(&auth_id, &sub).ok_or_else(|| e.err(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))?;
-    ok(redacted(&st.vz.subs[i]))
+    let i = st.sub(&auth_id, &sub).ok_or_else(|| e.err(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))?;
+    ok(redacted(&st.subs[i]))
 }
 
 async fn update(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<Vobiz>>,
     uri: Uri,
     h: HeaderMap,
     Path((auth_id, sub)): Path<(String, String)>,
@@ -365,10 +376,10 @@ async fn update(
     let e = E::of(&uri);
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
-    let i = st.vz.sub(&auth_id, &sub).ok_or_else(|| e.err(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))?;
+    let i = st.sub(&auth_id, &sub).ok_or_else(|| e.err(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))?;
     let b = body_object(&body).map_err(|m| e.err(400, "BAD_REQUEST", &m))?;
     validate(&b, false, e)?;
-    let obj = &mut st.vz.subs[i];
+    let obj = &mut st.subs[i];
     let kyc = b.get("kyc_mode").and_then(Value::as_str);
     let email_after = b.get("email").filter(|v| v.is_string()).or(obj.get("email").filter(|v| v.is_string()));
     if kyc == Some("customer_use") && email_after.is_none() {
@@ -393,7 +404,7 @@ async fn update(
 }
 
 async fn remove(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<Vobiz>>,
     uri: Uri,
     h: HeaderMap,
     Path((auth_id, sub)): Path<(String, String)>,
@@ -402,12 +413,12 @@ async fn remove(
     let e = E::of(&uri);
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
-    let i = st.vz.sub(&auth_id, &sub).ok_or_else(|| e.err(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))?;
+    let i = st.sub(&auth_id, &sub).ok_or_else(|| e.err(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"))?;
     let cascade = e.0 && q_bool(&q, "cascade", false, e)?;
-    st.vz.subs.remove(i);
+    st.subs.remove(i);
     // What happens to its numbers is not documented: like Plivo, they go back to the parent,
     // or with `?cascade=true` (alias only) they are released.
-    let vz = &mut st.vz;
+    let vz = &mut *st;
     let mut released = Vec::new();
     vz.numbers.retain_mut(|n| {
         if n["sub_account_id"] != sub.as_str() {
@@ -453,7 +464,7 @@ fn inventory_item(e164: &str) -> Value {
 }
 
 async fn inventory(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<Vobiz>>,
     h: HeaderMap,
     Path(auth_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
@@ -466,7 +477,6 @@ async fn inventory(
     let search = q.get("search").cloned().unwrap_or_default();
     let exclude: Vec<&str> = q.get("exclude").map(|x| x.split(',').map(str::trim).collect()).unwrap_or_default();
     let all: Vec<Value> = st
-        .vz
         .inventory
         .iter()
         .filter(|(p, n)| p == &auth_id && n.contains(search.as_str()) && !exclude.contains(&n.as_str()))
@@ -477,7 +487,7 @@ async fn inventory(
     ok(json!({"items": items, "page": page, "per_page": per_page, "total": all.len()}))
 }
 
-async fn purchase(State(sim): State<Sim>, h: HeaderMap, Path(auth_id): Path<String>, body: Bytes) -> R {
+async fn purchase(State(sim): State<Shared<Vobiz>>, h: HeaderMap, Path(auth_id): Path<String>, body: Bytes) -> R {
     let e = E(false);
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
@@ -486,7 +496,7 @@ async fn purchase(State(sim): State<Sim>, h: HeaderMap, Path(auth_id): Path<Stri
         .map_err(|m| e.field(422, "e164", &m))?
         .ok_or_else(|| e.field(422, "e164", "e164 is required"))?;
     let currency = opt_str(&b, "currency").map_err(|m| e.field(422, "currency", &m))?.unwrap_or_else(|| "USD".into());
-    let vz = &mut st.vz;
+    let vz = &mut *st;
     let i = vz
         .inventory
         .iter()
@@ -531,7 +541,7 @@ fn public_number(n: &Value) -> Value {
 }
 
 async fn list_numbers(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<Vobiz>>,
     h: HeaderMap,
     Path(auth_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
@@ -539,12 +549,11 @@ async fn list_numbers(
     let e = E(false);
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
-    st.vz.sweep();
+    st.sweep();
     let (page, per_page) = paging(&q, "per_page", 25, e)?;
     let include_subs = q_bool(&q, "include_subaccounts", true, e)?;
     let search = q.get("search").cloned().unwrap_or_default();
     let all: Vec<Value> = st
-        .vz
         .numbers
         .iter()
         .filter(|n| {
@@ -558,16 +567,16 @@ async fn list_numbers(
 }
 
 /// The parent's number, 403 if it belongs to another parent, 404 if nobody owns it.
-fn owned(st: &crate::state::State, auth_id: &str, e164: &str) -> Result<usize, Response> {
-    match st.vz.numbers.iter().position(|n| n["e164"] == e164) {
-        Some(i) if st.vz.numbers[i]["parent_auth_id"] == auth_id => Ok(i),
+fn owned(st: &Vobiz, auth_id: &str, e164: &str) -> Result<usize, Response> {
+    match st.numbers.iter().position(|n| n["e164"] == e164) {
+        Some(i) if st.numbers[i]["parent_auth_id"] == auth_id => Ok(i),
         Some(_) => Err(error(403, "FORBIDDEN", "Number is not owned by this account")),
         None => Err(error(404, "NUMBER_NOT_FOUND", "Number not found")),
     }
 }
 
 async fn release(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<Vobiz>>,
     h: HeaderMap,
     Path((auth_id, e164)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
@@ -575,18 +584,18 @@ async fn release(
     let e = E(false);
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
-    st.vz.sweep();
+    st.sweep();
     let i = owned(&st, &auth_id, &e164)?;
     let immediate = q_bool(&q, "immediate", false, e)?;
     if immediate {
         // Released numbers go back to the parent's inventory so demos never run out.
-        let n = st.vz.numbers.remove(i);
-        st.vz.inventory.push((auth_id, n["e164"].as_str().unwrap_or("").into()));
+        let n = st.numbers.remove(i);
+        st.inventory.push((auth_id, n["e164"].as_str().unwrap_or("").into()));
         return ok(json!({"message": "Number released successfully", "status": "released", "cooldown_ends_at": null,
                           "cancel_url": null, "release_fee": 0.0}));
     }
     let at = now_micros() + 86_400_000_000;
-    let n = &mut st.vz.numbers[i];
+    let n = &mut st.numbers[i];
     n["status"] = json!("pending_release");
     n["_release_at"] = json!(at);
     let cancel = format!("/api/v1/account/{auth_id}/numbers/{}/cancel-release", e164.replace('+', "%2B"));
@@ -595,12 +604,16 @@ async fn release(
               "note": "The number is released after a 24-hour cooldown; pass ?immediate=true to release it now."}))
 }
 
-async fn cancel_release(State(sim): State<Sim>, h: HeaderMap, Path((auth_id, e164)): Path<(String, String)>) -> R {
+async fn cancel_release(
+    State(sim): State<Shared<Vobiz>>,
+    h: HeaderMap,
+    Path((auth_id, e164)): Path<(String, String)>,
+) -> R {
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, E(false))?;
-    st.vz.sweep();
+    st.sweep();
     let i = owned(&st, &auth_id, &e164)?;
-    let n = &mut st.vz.numbers[i];
+    let n = &mut st.numbers[i];
     if n["status"] != "pending_release" {
         return Err(error(400, "NOT_PENDING_RELEASE", "Number has no pending release"));
     }
@@ -609,20 +622,25 @@ async fn cancel_release(State(sim): State<Sim>, h: HeaderMap, Path((auth_id, e16
     ok(json!({"message": "Release cancelled", "status": "active"}))
 }
 
-async fn assign(State(sim): State<Sim>, h: HeaderMap, Path((auth_id, e164)): Path<(String, String)>, body: Bytes) -> R {
+async fn assign(
+    State(sim): State<Shared<Vobiz>>,
+    h: HeaderMap,
+    Path((auth_id, e164)): Path<(String, String)>,
+    body: Bytes,
+) -> R {
     let e = E(false);
     let mut st = sim.lock();
     auth(&st, &h, &auth_id, e)?;
-    st.vz.sweep();
+    st.sweep();
     let b = body_object(&body).map_err(|m| e.err(400, "BAD_REQUEST", &m))?;
     let sub = opt_str(&b, "sub_account_id")
         .map_err(|m| e.field(422, "sub_account_id", &m))?
         .ok_or_else(|| e.field(422, "sub_account_id", "sub_account_id is required"))?;
     let i = owned(&st, &auth_id, &e164)?;
-    if st.vz.sub(&auth_id, &sub).is_none() {
+    if st.sub(&auth_id, &sub).is_none() {
         return Err(error(404, "SUB_ACCOUNT_NOT_FOUND", "Sub-account not found"));
     }
-    let n = &mut st.vz.numbers[i];
+    let n = &mut st.numbers[i];
     if n["status"] != "active" {
         return Err(error(409, "NUMBER_NOT_ACTIVE", "Number is pending release"));
     }
@@ -632,7 +650,7 @@ async fn assign(State(sim): State<Sim>, h: HeaderMap, Path((auth_id, e164)): Pat
 }
 
 async fn unassign(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<Vobiz>>,
     h: HeaderMap,
     Path((auth_id, e164)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
@@ -645,7 +663,7 @@ async fn unassign(
     }
     // The 15-day cool-off (409) depends on call history, which the simulator does not have.
     let i = owned(&st, &auth_id, &e164)?;
-    let n = &mut st.vz.numbers[i];
+    let n = &mut st.numbers[i];
     n["sub_account_id"] = Value::Null;
     n["updated_at"] = json!(ts_us_z(now_micros()));
     Ok(StatusCode::NO_CONTENT.into_response())

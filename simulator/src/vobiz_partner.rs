@@ -14,12 +14,13 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
-use crate::faults::Routes;
-use crate::state::*;
+use crate::helpers::*;
+use crate::routes::Routes;
+use crate::seed::*;
 use crate::vobiz::{error, error_with};
 
 #[derive(Default)]
-pub struct Vp {
+pub struct VobizPartner {
     pub partners: Vec<Partner>,
     pub customers: Vec<Customer>,
     pub transactions: Vec<Value>,
@@ -50,7 +51,7 @@ impl Customer {
     }
 }
 
-impl Vp {
+impl VobizPartner {
     pub fn apply_seed(&mut self, s: &VobizPartnerSeed) {
         for p in &s.partners {
             if self.partners.iter().any(|x| x.seed.auth_id == p.auth_id) {
@@ -78,7 +79,7 @@ impl Vp {
     }
 }
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<Shared<VobizPartner>> {
     Routes::new()
         .route("/api/v1/partner/me", get(me))
         .route("/api/v1/partner/accounts", get(list).post(create))
@@ -90,11 +91,10 @@ pub fn routes() -> Routes {
         .route("/api/v1/partner/transactions", get(all_transactions))
 }
 
-fn auth(st: &crate::state::State, h: &HeaderMap) -> Result<usize, Response> {
+fn auth(st: &VobizPartner, h: &HeaderMap) -> Result<usize, Response> {
     let id = header(h, "x-auth-id");
     let token = header(h, "x-auth-token");
-    st.vp
-        .partners
+    st.partners
         .iter()
         .position(|p| Some(p.seed.auth_id.as_str()) == id && Some(p.seed.auth_token.as_str()) == token)
         .ok_or_else(|| error(401, "INVALID_CREDENTIALS", "Invalid or missing X-Auth-ID / X-Auth-Token"))
@@ -104,9 +104,8 @@ fn field(field: &str, msg: &str) -> Response {
     error_with(422, "VALIDATION_ERROR", msg, json!({"field": field}))
 }
 
-fn customer(st: &crate::state::State, partner: &str, id: &str) -> Result<usize, Response> {
-    st.vp
-        .customers
+fn customer(st: &VobizPartner, partner: &str, id: &str) -> Result<usize, Response> {
+    st.customers
         .iter()
         .position(|c| c.partner == partner && c.obj["auth_id"] == id)
         .ok_or_else(|| error(404, "ACCOUNT_NOT_FOUND", "Customer account not found"))
@@ -144,10 +143,10 @@ fn pricing_tier(currency: &str) -> Value {
     })
 }
 
-async fn me(State(sim): State<Sim>, h: HeaderMap) -> R {
+async fn me(State(sim): State<Shared<VobizPartner>>, h: HeaderMap) -> R {
     let st = sim.lock();
-    let p = &st.vp.partners[auth(&st, &h)?];
-    let count = st.vp.customers.iter().filter(|c| c.partner == p.seed.auth_id).count();
+    let p = &st.partners[auth(&st, &h)?];
+    let count = st.customers.iter().filter(|c| c.partner == p.seed.auth_id).count();
     let name = p.seed.auth_id.trim_start_matches("PA_").to_lowercase();
     ok(json!({
         "id": p.id,
@@ -209,17 +208,17 @@ fn validate(b: &Map<String, Value>) -> Result<(), Response> {
     Ok(())
 }
 
-async fn create(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
+async fn create(State(sim): State<Shared<VobizPartner>>, h: HeaderMap, body: Bytes) -> R {
     let mut st = sim.lock();
     let pi = auth(&st, &h)?;
     let b = body_object(&body).map_err(|m| error(400, "BAD_REQUEST", &m))?;
     validate(&b)?;
     let email = b["email"].as_str().unwrap().to_string();
     // Emails are unique across the whole platform (every partner), case-insensitively.
-    if st.vp.customers.iter().any(|c| c.obj["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(&email))) {
+    if st.customers.iter().any(|c| c.obj["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(&email))) {
         return Err(error_with(422, "EMAIL_ALREADY_EXISTS", "Email is already in use", json!({"field": "email"})));
     }
-    let vp = &mut st.vp;
+    let vp = &mut *st;
     let p = &vp.partners[pi];
     let count = vp.customers.iter().filter(|c| c.partner == p.seed.auth_id).count();
     if count >= p.seed.max_accounts as usize {
@@ -263,15 +262,14 @@ async fn create(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
     }))
 }
 
-async fn list(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
+async fn list(State(sim): State<Shared<VobizPartner>>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
     let st = sim.lock();
-    let p = &st.vp.partners[auth(&st, &h)?].seed.auth_id;
+    let p = &st.partners[auth(&st, &h)?].seed.auth_id;
     let (page, per_page) = paging(&q)?;
     let search = q.get("search").map(|s| s.to_lowercase()).unwrap_or_default();
     let hit = |o: &Value, k: &str| o[k].as_str().unwrap_or("").to_lowercase().contains(&search);
     // Newest first, like the docs example.
     let all: Vec<Value> = st
-        .vp
         .customers
         .iter()
         .rev()
@@ -286,25 +284,25 @@ async fn list(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<Stri
     ok(json!({"accounts": items, "total": all.len(), "page": page, "size": per_page}))
 }
 
-async fn fetch(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -> R {
+async fn fetch(State(sim): State<Shared<VobizPartner>>, h: HeaderMap, Path(id): Path<String>) -> R {
     let st = sim.lock();
-    let p = st.vp.partners[auth(&st, &h)?].seed.auth_id.clone();
+    let p = st.partners[auth(&st, &h)?].seed.auth_id.clone();
     let i = customer(&st, &p, &id)?;
-    ok(st.vp.customers[i].view())
+    ok(st.customers[i].view())
 }
 
-async fn balance(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -> R {
+async fn balance(State(sim): State<Shared<VobizPartner>>, h: HeaderMap, Path(id): Path<String>) -> R {
     let st = sim.lock();
-    let p = st.vp.partners[auth(&st, &h)?].seed.auth_id.clone();
-    let c = &st.vp.customers[customer(&st, &p, &id)?];
+    let p = st.partners[auth(&st, &h)?].seed.auth_id.clone();
+    let c = &st.customers[customer(&st, &p, &id)?];
     ok(json!({"auth_id": c.obj["auth_id"], "name": c.obj["name"], "cash_credits": money_str(c.balance),
               "currency": c.obj["pricing_tier"]["currency"], "updated_at": c.obj["updated_at"]}))
 }
 
-async fn transfer(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
+async fn transfer(State(sim): State<Shared<VobizPartner>>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
     let mut st = sim.lock();
     let pi = auth(&st, &h)?;
-    let pid = st.vp.partners[pi].seed.auth_id.clone();
+    let pid = st.partners[pi].seed.auth_id.clone();
     let ci = customer(&st, &pid, &id)?;
     let b = body_object(&body).map_err(|m| error(400, "BAD_REQUEST", &m))?;
     let amount = match b.get("amount") {
@@ -320,7 +318,7 @@ async fn transfer(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, 
         .map_err(|m| field("currency", &m))?
         .ok_or_else(|| field("currency", "currency is required"))?;
     let description = opt_str(&b, "description").map_err(|m| field("description", &m))?;
-    let vp = &mut st.vp;
+    let vp = &mut *st;
     let p = &mut vp.partners[pi];
     // Only the partner's currency is checked (no FX); the customer's wallet currency is not.
     if currency != p.seed.currency {
@@ -363,7 +361,7 @@ async fn transfer(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, 
 }
 
 /// Ledger rows (shape not documented beyond `type` credit/debit): transfers seen from `who`.
-fn ledger(vp: &Vp, partner: &str, who: Option<&str>, q: &HashMap<String, String>) -> R {
+fn ledger(vp: &VobizPartner, partner: &str, who: Option<&str>, q: &HashMap<String, String>) -> R {
     let (page, per_page) = paging(q)?;
     let rows: Vec<Value> = vp
         .transactions
@@ -386,32 +384,36 @@ fn ledger(vp: &Vp, partner: &str, who: Option<&str>, q: &HashMap<String, String>
 }
 
 async fn customer_transactions(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<VobizPartner>>,
     h: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> R {
     let st = sim.lock();
-    let p = st.vp.partners[auth(&st, &h)?].seed.auth_id.clone();
+    let p = st.partners[auth(&st, &h)?].seed.auth_id.clone();
     customer(&st, &p, &id)?;
-    ledger(&st.vp, &p, Some(&id), &q)
+    ledger(&st, &p, Some(&id), &q)
 }
 
-async fn all_transactions(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
+async fn all_transactions(
+    State(sim): State<Shared<VobizPartner>>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> R {
     let st = sim.lock();
-    let p = st.vp.partners[auth(&st, &h)?].seed.auth_id.clone();
-    ledger(&st.vp, &p, None, &q)
+    let p = st.partners[auth(&st, &h)?].seed.auth_id.clone();
+    ledger(&st, &p, None, &q)
 }
 
 /// Read-only; number assignment is not possible through the Partner API, so always empty.
 async fn numbers(
-    State(sim): State<Sim>,
+    State(sim): State<Shared<VobizPartner>>,
     h: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> R {
     let st = sim.lock();
-    let p = st.vp.partners[auth(&st, &h)?].seed.auth_id.clone();
+    let p = st.partners[auth(&st, &h)?].seed.auth_id.clone();
     customer(&st, &p, &id)?;
     let (page, per_page) = paging(&q)?;
     ok(json!({"items": [], "page": page, "per_page": per_page, "total": 0, "account_auth_id": id}))

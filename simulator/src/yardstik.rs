@@ -16,11 +16,12 @@ use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use crate::faults::Routes;
-use crate::state::*;
+use crate::helpers::*;
+use crate::routes::Routes;
+use crate::seed::*;
 
 #[derive(Default)]
-pub struct Ys {
+pub struct Yardstik {
     pub keys: Vec<String>,
     pub purposes: Vec<String>,
     pub subs: Vec<Sub>,
@@ -34,7 +35,7 @@ pub struct Sub {
     pub token: Option<Value>,
 }
 
-impl Ys {
+impl Yardstik {
     pub fn apply_seed(&mut self, s: &YardstikSeed) {
         for k in &s.api_keys {
             if !self.keys.contains(k) {
@@ -62,7 +63,7 @@ impl Ys {
     }
 }
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<Shared<Yardstik>> {
     Routes::new()
         .route("/sub_accounts", get(list).post(create))
         .route("/sub_accounts/{sub_account_id}", get(fetch))
@@ -87,9 +88,9 @@ fn token_of(h: &HeaderMap) -> Option<&str> {
     auth_scheme(h, &["Account", "User"])
 }
 
-fn platform(st: &crate::state::State, h: &HeaderMap) -> Result<String, Response> {
+fn platform(st: &Yardstik, h: &HeaderMap) -> Result<String, Response> {
     token_of(h)
-        .filter(|k| st.ys.keys.iter().any(|x| x == k))
+        .filter(|k| st.keys.iter().any(|x| x == k))
         .map(str::to_string)
         .ok_or_else(|| error(401, "", "Invalid or missing API key"))
 }
@@ -182,7 +183,7 @@ fn address(a: Option<&Value>, id: Option<&Value>) -> Value {
 }
 
 /// The permissible purposes named by the request, validated against the seeded ones.
-fn purposes(st: &crate::state::State, b: &Map<String, Value>) -> Result<Vec<String>, Response> {
+fn purposes(st: &Yardstik, b: &Map<String, Value>) -> Result<Vec<String>, Response> {
     let mut ids: Vec<String> = Vec::new();
     if let Some(id) =
         opt_str(b, "permissible_purpose_id").map_err(|_| invalid("permissible_purpose_id", "must be a string"))?
@@ -220,7 +221,7 @@ fn purposes(st: &crate::state::State, b: &Map<String, Value>) -> Result<Vec<Stri
     if ids.is_empty() {
         return Err(invalid("permissible_purpose_id", "is required (or permissible_purpose_ids / account_packages)"));
     }
-    if let Some(bad) = ids.iter().find(|id| !st.ys.purposes.contains(id)) {
+    if let Some(bad) = ids.iter().find(|id| !st.purposes.contains(id)) {
         return Err(error_fields(404, &format!("Permissible purpose {bad} not found"), json!({})));
     }
     Ok(ids)
@@ -267,14 +268,14 @@ fn get_view(s: &Sub) -> Value {
     o
 }
 
-async fn create(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
+async fn create(State(sim): State<Shared<Yardstik>>, h: HeaderMap, body: Bytes) -> R {
     let mut st = sim.lock();
     let key = platform(&st, &h)?;
     let b = body_object(&body).map_err(|m| error_fields(400, &m, json!({})))?;
     let name = opt_str(&b, "account_name").map_err(|_| invalid("account_name", "must be a string"))?;
     let name = name.filter(|n| !n.trim().is_empty()).ok_or_else(|| invalid("account_name", "can't be blank"))?;
     let want_token = b.get("create_api_key").and_then(Value::as_bool).unwrap_or(true);
-    if let Some(s) = st.ys.subs.iter_mut().find(|s| s.key == key && s.obj["account_name"] == name.as_str()) {
+    if let Some(s) = st.subs.iter_mut().find(|s| s.key == key && s.obj["account_name"] == name.as_str()) {
         let tokens = if want_token {
             let t = new_token(s.obj["id"].as_str().unwrap_or(""));
             s.token = Some(t.clone());
@@ -326,11 +327,11 @@ async fn create(State(sim): State<Sim>, h: HeaderMap, body: Bytes) -> R {
     let token = want_token.then(|| new_token(&id));
     let sub = Sub { key, obj, token: token.clone() };
     let resp = create_view(&sub, token.into_iter().collect());
-    st.ys.subs.push(sub);
+    st.subs.push(sub);
     created(resp)
 }
 
-async fn list(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
+async fn list(State(sim): State<Shared<Yardstik>>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> R {
     let st = sim.lock();
     let key = platform(&st, &h)?;
     let page = q_int(&q, "page").map_err(|m| error_fields(400, &m, json!({})))?.unwrap_or(1);
@@ -372,7 +373,7 @@ async fn list(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<Stri
             }
         })
     };
-    let mut all: Vec<&Sub> = st.ys.subs.iter().filter(|s| s.key == key && pass(&s.obj)).collect();
+    let mut all: Vec<&Sub> = st.subs.iter().filter(|s| s.key == key && pass(&s.obj)).collect();
     all.sort_by(|a, b| a.obj[order_by].as_str().cmp(&b.obj[order_by].as_str()));
     if order == "desc" {
         all.reverse();
@@ -387,49 +388,49 @@ async fn list(State(sim): State<Sim>, h: HeaderMap, Query(q): Query<HashMap<Stri
     }))
 }
 
-async fn fetch(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -> R {
+async fn fetch(State(sim): State<Shared<Yardstik>>, h: HeaderMap, Path(id): Path<String>) -> R {
     let st = sim.lock();
     let key = platform(&st, &h)?;
-    let s = st.ys.subs.iter().find(|s| s.key == key && s.obj["id"] == id.as_str());
+    let s = st.subs.iter().find(|s| s.key == key && s.obj["id"] == id.as_str());
     ok(get_view(s.ok_or_else(|| error(404, "", "Subaccount not found"))?))
 }
 
 /// `/accounts/{id}` is driven with the sub-account's own token; its platform may read it too.
-fn own(st: &crate::state::State, h: &HeaderMap, id: &str, write: bool) -> Result<usize, Response> {
+fn own(st: &Yardstik, h: &HeaderMap, id: &str, write: bool) -> Result<usize, Response> {
     let tok = token_of(h).ok_or_else(|| error(401, "", "Invalid or missing API key"))?;
-    let i = st.ys.subs.iter().position(|s| s.obj["id"] == id);
-    let owner = st.ys.subs.iter().position(|s| s.token.as_ref().is_some_and(|t| t["api_token"] == tok));
-    let platform = st.ys.keys.iter().any(|k| k == tok);
+    let i = st.subs.iter().position(|s| s.obj["id"] == id);
+    let owner = st.subs.iter().position(|s| s.token.as_ref().is_some_and(|t| t["api_token"] == tok));
+    let platform = st.keys.iter().any(|k| k == tok);
     match (i, owner) {
         (Some(i), Some(o)) if i == o => Ok(i),
-        (Some(i), None) if platform && !write && st.ys.subs[i].key == tok => Ok(i),
+        (Some(i), None) if platform && !write && st.subs[i].key == tok => Ok(i),
         (_, Some(_)) => Err(error(403, "", "This API key cannot access that account")),
         (_, None) if platform => Err(error(403, "", "Use the sub-account's own API key for this account")),
         _ => Err(error(401, "", "Invalid or missing API key")),
     }
 }
 
-async fn get_account(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>) -> R {
+async fn get_account(State(sim): State<Shared<Yardstik>>, h: HeaderMap, Path(id): Path<String>) -> R {
     let st = sim.lock();
     let i = own(&st, &h, &id, false)?;
-    ok(get_view(&st.ys.subs[i]))
+    ok(get_view(&st.subs[i]))
 }
 
-async fn update(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
+async fn update(State(sim): State<Shared<Yardstik>>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> R {
     let mut st = sim.lock();
     let i = own(&st, &h, &id, true)?;
     let b = body_object(&body).map_err(|m| error_fields(400, &m, json!({})))?;
     validate_fields(&b)?;
     if let Some(n) = opt_str(&b, "account_name").ok().flatten() {
-        let key = st.ys.subs[i].key.clone();
+        let key = st.subs[i].key.clone();
         if n.trim().is_empty() {
             return Err(invalid("account_name", "can't be blank"));
         }
-        if st.ys.subs.iter().enumerate().any(|(j, s)| j != i && s.key == key && s.obj["account_name"] == n.as_str()) {
+        if st.subs.iter().enumerate().any(|(j, s)| j != i && s.key == key && s.obj["account_name"] == n.as_str()) {
             return Err(invalid("account_name", "has already been taken"));
         }
     }
-    let obj = &mut st.ys.subs[i].obj;
+    let obj = &mut st.subs[i].obj;
     for k in STR_FIELDS.iter().chain(["billing_email"].iter()) {
         if let Some(v) = b.get(*k).filter(|v| v.is_string() || v.is_null()) {
             if *k == "account_name" && v.is_null() {
@@ -446,5 +447,5 @@ async fn update(State(sim): State<Sim>, h: HeaderMap, Path(id): Path<String>, bo
     if b.contains_key("legal_entity_type") {
         obj["meta"]["entity"] = obj["legal_entity_type"].clone();
     }
-    ok(get_view(&st.ys.subs[i]))
+    ok(get_view(&st.subs[i]))
 }

@@ -6,7 +6,7 @@ use common::*;
 use reqwest::Method;
 use serde_json::json;
 use tenantline_sim::Seed;
-use tenantline_sim::state::RateLimits;
+use tenantline_sim::seed::RateLimits;
 
 #[tokio::test]
 async fn auth_failures_use_the_error_envelope_and_carry_rate_limit_headers() {

@@ -4,7 +4,7 @@ use serde_json::json;
 use tenantline::provider::{self, Credentials, ErrorClass, MemberSpec, ProviderKind};
 
 use tenantline_sim::Seed;
-use tenantline_sim::state::RateLimits;
+use tenantline_sim::seed::RateLimits;
 
 use crate::support::{Sim, bad_credentials, items, sub_account};
 
