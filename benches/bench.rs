@@ -17,6 +17,12 @@ use kube::{Api, Client};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tenantline::api::{PhoneNumber, ProviderConfig, SubAccount, TeamMember};
+use tenantline_sim::client::ControlClient;
+use tenantline_sim::seed::{
+    DEV_PERMISSIBLE_PURPOSE_ID, DEV_RECOVERBIZ_KEY, DEV_VOBIZ_AUTH_ID as PARENT_ID,
+    DEV_VOBIZ_AUTH_TOKEN as PARENT_TOKEN, DEV_YARDSTIK_KEY, RateLimits,
+};
+use tenantline_sim::{Seed, SimulatorThread};
 
 #[derive(Parser)]
 struct Args {
@@ -60,8 +66,6 @@ struct Args {
     bench: bool,
 }
 
-const PARENT_ID: &str = "MA_SIMVOBIZ";
-const PARENT_TOKEN: &str = "sim-vobiz-parent-token";
 const WRITES: [&str; 5] = ["POST", "PUT", "PATCH", "APPLY", "DELETE"];
 
 #[tokio::main]
@@ -142,7 +146,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         obj["spec"]["address"] =
             json!({"line1": "1 Main St", "city": "Austin", "state": "TX", "postalCode": "78701", "country": "US"});
         obj["spec"]["yardstik"] =
-            json!({"permissiblePurposeIds": ["3f1c2a9e-7b4d-4e8a-9c21-5d6e7f8a9b0c"], "legalBusinessName": "Acme"});
+            json!({"permissiblePurposeIds": [DEV_PERMISSIBLE_PURPOSE_ID], "legalBusinessName": "Acme"});
         obj
     })
     .await?;
@@ -239,7 +243,8 @@ async fn floor(client: &Client, ns: &str, sim: &Sim, n: usize, concurrency: usiz
             async move {
                 let name = format!("acct-{i}");
                 let created: Value = sim
-                    .http
+                    .control
+                    .http()
                     .post(url)
                     .header("X-Auth-ID", PARENT_ID)
                     .header("X-Auth-Token", PARENT_TOKEN)
@@ -328,8 +333,8 @@ async fn provider_config(
 ) -> Result<(), kube::Error> {
     let credentials = match provider {
         "Vobiz" => json!({"authId": PARENT_ID, "authToken": PARENT_TOKEN}),
-        "Yardstik" => json!({"apiKey": "sim-yardstik-platform-key"}),
-        _ => json!({"partnerKey": "pk_live_sim_recoverbiz_0000000000000000"}),
+        "Yardstik" => json!({"apiKey": DEV_YARDSTIK_KEY}),
+        _ => json!({"partnerKey": DEV_RECOVERBIZ_KEY}),
     };
     let apply = PatchParams::apply("bench").force();
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{name}-parent")},
@@ -465,9 +470,8 @@ impl Drop for Operator {
 
 /// The simulator on its own thread, every provider call delayed by the latency fault.
 struct Sim {
-    addr: std::net::SocketAddr,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    control: ControlClient,
+    _thread: SimulatorThread,
 }
 
 struct Calls {
@@ -477,65 +481,40 @@ struct Calls {
 
 impl Sim {
     async fn start(latency_ms: u64) -> Self {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, addr) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async move {
-                let mut seed = tenantline_sim::Seed::default();
-                seed.recoverbiz.rate_limits = Some(tenantline_sim::seed::RateLimits {
-                    account_create_per_hour: 100_000,
-                    other_per_minute: 1_000_000,
-                });
-                seed.vobiz.accounts[0].inventory = (0..400).map(|i| format!("+1415556{i:04}")).collect();
-                let (addr, task) = tenantline_sim::Simulator::spawn_local(seed).await;
-                ready.send(addr).unwrap();
-                tokio::select! { _ = task => {}, _ = stopped => {} }
-            });
-        });
-        let sim = Self { addr: addr.await.unwrap(), http: reqwest::Client::new(), _stop: stop };
+        let mut seed = Seed::default();
+        seed.recoverbiz.rate_limits =
+            Some(RateLimits { account_create_per_hour: 100_000, other_per_minute: 1_000_000 });
+        seed.vobiz.accounts[0].inventory = (0..400).map(|i| format!("+1415556{i:04}")).collect();
+        let thread = SimulatorThread::start(seed);
+        let sim = Self { control: ControlClient::new(thread.addr), _thread: thread };
         sim.reset(latency_ms).await;
         sim
     }
 
     fn endpoint(&self, path: &str) -> String {
-        format!("http://{}/{path}", self.addr)
+        self.control.url(&format!("/{path}"))
     }
 
     /// Empty state, then the latency fault on every provider.
     async fn reset(&self, latency_ms: u64) {
-        self.http.post(self.endpoint("_sim/reset")).send().await.unwrap();
+        self.control.reset().await;
         for provider in ["recoverbiz", "vobiz", "agentphone", "vobizPartner", "yardstik"] {
-            let fault = json!({"provider": provider, "fault": {"kind": "latency", "ms": latency_ms}});
-            let r = self.http.post(self.endpoint("_sim/faults")).json(&fault).send().await.unwrap();
-            assert!(r.status().is_success(), "latency fault: {}", r.text().await.unwrap());
+            self.control.add_fault(json!({"provider": provider, "fault": {"kind": "latency", "ms": latency_ms}})).await;
         }
     }
 
     async fn clear_calls(&self) {
-        self.http.delete(self.endpoint("_sim/calls")).send().await.unwrap();
+        self.control.clear_calls().await;
     }
 
     /// Calls since the last clear, by provider, method and route; and the busiest second.
     async fn calls(&self) -> Calls {
-        let body: Value = self.http.get(self.endpoint("_sim/calls")).send().await.unwrap().json().await.unwrap();
+        let calls = self.control.calls().await;
         let mut by_route = BTreeMap::new();
-        for c in body["calls"].as_array().into_iter().flatten() {
-            let key = format!(
-                "{} {} {}",
-                c["provider"].as_str().unwrap(),
-                c["method"].as_str().unwrap(),
-                c["route"].as_str().unwrap()
-            );
-            *by_route.entry(key).or_default() += c["count"].as_f64().unwrap();
+        for c in &calls.calls {
+            *by_route.entry(format!("{} {} {}", c.provider, c.method, c.route)).or_default() += c.count as f64;
         }
-        let peak = body["peakPerSecond"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-            .collect();
-        Calls { by_route, peak }
+        Calls { by_route, peak: calls.peak_per_second }
     }
 }
 

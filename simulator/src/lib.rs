@@ -14,6 +14,8 @@
 #![allow(clippy::result_large_err)]
 
 pub mod agentphone;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod control;
 pub mod faults;
 pub mod helpers;
@@ -128,6 +130,29 @@ impl Simulator {
             }
         });
         (addr, task)
+    }
+}
+
+/// A simulator serving from a thread of its own, so that a caller blocked on something else (a
+/// kubectl child, a busy test runtime) never keeps it from answering. Stops when dropped.
+pub struct SimulatorThread {
+    pub addr: SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl SimulatorThread {
+    pub fn start(seed: Seed) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, addr) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(async move {
+                let (addr, task) = Simulator::spawn_local(seed).await;
+                ready.send(addr).expect("the starter waits");
+                tokio::select! { _ = task => {}, _ = stopped => {} }
+            });
+        });
+        SimulatorThread { addr: addr.recv().expect("the simulator starts"), _stop: stop }
     }
 }
 

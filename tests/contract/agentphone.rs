@@ -2,11 +2,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use tenantline::provider::{self, Credentials, ErrorClass, NumberSearch, NumberSpec, ProviderKind};
+use tenantline_sim::seed::DEV_AGENTPHONE_KEY as KEY;
 
 use crate::support::{Sim, bad_credentials, items, sub_account};
 
 const P: ProviderKind = ProviderKind::AgentPhone;
-const KEY: &str = "sk_live_sim_agentphone";
 
 #[tokio::test]
 async fn sub_accounts_round_trip() {

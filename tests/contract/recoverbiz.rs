@@ -4,12 +4,12 @@ use serde_json::json;
 use tenantline::provider::{self, Credentials, ErrorClass, MemberSpec, ProviderKind};
 
 use tenantline_sim::Seed;
+use tenantline_sim::seed::DEV_RECOVERBIZ_KEY as KEY;
 use tenantline_sim::seed::RateLimits;
 
 use crate::support::{Sim, bad_credentials, items, sub_account};
 
 const P: ProviderKind = ProviderKind::RecoverBiz;
-const KEY: &str = "pk_live_sim_recoverbiz_0000000000000000";
 
 #[tokio::test]
 async fn accounts_round_trip_with_soft_delete() {

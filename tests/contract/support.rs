@@ -10,11 +10,16 @@ use tenantline::provider::{
     self, Address, Connection, Credentials, Owner, ProviderClients, ProviderKind, SecretString, SubAccountSpec,
     YardstikOptions,
 };
+use tenantline_sim::client::ControlClient;
+use tenantline_sim::seed::{
+    DEV_AGENTPHONE_KEY, DEV_PARTNER_AUTH_ID, DEV_PARTNER_AUTH_TOKEN, DEV_PERMISSIBLE_PURPOSE_ID, DEV_RECOVERBIZ_KEY,
+    DEV_VOBIZ_AUTH_ID, DEV_VOBIZ_AUTH_TOKEN, DEV_YARDSTIK_KEY,
+};
 use tenantline_sim::{Seed, Simulator};
 
 pub struct Sim {
     pub addr: SocketAddr,
-    http: reqwest::Client,
+    control: ControlClient,
     _task: tokio::task::JoinHandle<()>,
 }
 
@@ -25,7 +30,7 @@ impl Sim {
 
     pub async fn start_with(seed: Seed) -> Self {
         let (addr, task) = Simulator::spawn_local(seed).await;
-        Self { addr, http: reqwest::Client::new(), _task: task }
+        Self { addr, control: ControlClient::new(addr), _task: task }
     }
 
     pub fn endpoint(&self, provider: ProviderKind) -> String {
@@ -43,11 +48,13 @@ impl Sim {
     pub fn credentials(provider: ProviderKind) -> Credentials {
         let c = Credentials::default();
         match provider {
-            ProviderKind::RecoverBiz => c.with("partnerKey", "pk_live_sim_recoverbiz_0000000000000000"),
-            ProviderKind::Vobiz => c.with("authId", "MA_SIMVOBIZ").with("authToken", "sim-vobiz-parent-token"),
-            ProviderKind::AgentPhone => c.with("apiKey", "sk_live_sim_agentphone"),
-            ProviderKind::VobizPartner => c.with("authId", "PA_SIMPARTNER").with("authToken", "sim-partner-token"),
-            ProviderKind::Yardstik => c.with("apiKey", "sim-yardstik-platform-key"),
+            ProviderKind::RecoverBiz => c.with("partnerKey", DEV_RECOVERBIZ_KEY),
+            ProviderKind::Vobiz => c.with("authId", DEV_VOBIZ_AUTH_ID).with("authToken", DEV_VOBIZ_AUTH_TOKEN),
+            ProviderKind::AgentPhone => c.with("apiKey", DEV_AGENTPHONE_KEY),
+            ProviderKind::VobizPartner => {
+                c.with("authId", DEV_PARTNER_AUTH_ID).with("authToken", DEV_PARTNER_AUTH_TOKEN)
+            }
+            ProviderKind::Yardstik => c.with("apiKey", DEV_YARDSTIK_KEY),
         }
     }
 
@@ -66,36 +73,28 @@ impl Sim {
         provider::connect(self.connection(provider)).expect("connect")
     }
 
-    pub async fn state(&self) -> Value {
-        self.http.get(format!("http://{}/_sim/state", self.addr)).send().await.unwrap().json().await.unwrap()
-    }
-
     /// How often `method route` (route template without the provider prefix) was called.
     pub async fn calls(&self, provider: &str, method: &str, route: &str) -> u64 {
-        let body: Value =
-            self.http.get(format!("http://{}/_sim/calls", self.addr)).send().await.unwrap().json().await.unwrap();
-        body["calls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["provider"] == provider && c["method"] == method && c["route"] == route)
-            .map(|c| c["count"].as_u64().unwrap())
-            .sum()
+        self.control.calls_to(provider, method, route).await
     }
 
-    /// Inject a fault: `fault` is e.g. `json!({"kind": "status", "status": 503})`.
+    /// Inject a fault on the next `count` matching calls: `fault` is e.g.
+    /// `json!({"kind": "status", "status": 503})`.
     pub async fn fault(&self, provider: &str, method: &str, route: Option<&str>, fault: Value, count: u32) {
-        let mut rule = json!({"provider": provider, "method": method, "fault": fault, "count": count});
-        if let Some(route) = route {
-            rule["route"] = json!(route);
-        }
-        let r = self.http.post(format!("http://{}/_sim/faults", self.addr)).json(&rule).send().await.unwrap();
-        assert!(r.status().is_success(), "fault rejected: {}", r.text().await.unwrap());
+        self.control.fault(provider, method, route, fault, json!({ "count": count })).await;
     }
 
     /// A raw request to the simulator (for changes made "behind the operator's back").
     pub fn raw(&self) -> &reqwest::Client {
-        &self.http
+        self.control.http()
+    }
+}
+
+impl std::ops::Deref for Sim {
+    type Target = ControlClient;
+
+    fn deref(&self) -> &ControlClient {
+        &self.control
     }
 }
 
@@ -144,7 +143,7 @@ pub fn sub_account(provider: ProviderKind, name: &str) -> SubAccountSpec {
 }
 
 /// The dev seed's Yardstik permissible purpose.
-pub const PURPOSE: &str = "3f1c2a9e-7b4d-4e8a-9c21-5d6e7f8a9b0c";
+pub const PURPOSE: &str = DEV_PERMISSIBLE_PURPOSE_ID;
 
 /// The items of `pointer` in the simulator's state.
 pub fn items<'a>(state: &'a Value, pointer: &str) -> &'a Vec<Value> {

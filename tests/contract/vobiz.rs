@@ -2,11 +2,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tenantline::provider::{self, Credentials, ErrorClass, NumberSearch, NumberSpec, ProviderKind, VobizOptions};
+use tenantline_sim::seed::{DEV_VOBIZ_AUTH_ID as PARENT, DEV_VOBIZ_AUTH_TOKEN};
 
 use crate::support::{Sim, bad_credentials, items, sub_account};
 
 const P: ProviderKind = ProviderKind::Vobiz;
-const PARENT: &str = "MA_SIMVOBIZ";
 const SUBS: &str = "/api/v1/accounts/{auth_id}/sub-accounts/";
 
 fn sub<'a>(state: &'a Value, id: &str) -> &'a Value {
@@ -61,7 +61,7 @@ async fn drift_made_behind_our_back_is_seen_and_corrected() {
         .raw()
         .put(format!("{}/accounts/{PARENT}/sub-accounts/{id}", sim.endpoint(P)))
         .header("X-Auth-ID", PARENT)
-        .header("X-Auth-Token", "sim-vobiz-parent-token")
+        .header("X-Auth-Token", DEV_VOBIZ_AUTH_TOKEN)
         .json(&json!({"name": "Renamed", "description": "someone edited this"}))
         .send()
         .await
@@ -125,7 +125,7 @@ async fn accounts_made_before_the_client_existed_are_found_from_one_listing() {
         .raw()
         .post(format!("{}/accounts/{PARENT}/sub-accounts/", sim.endpoint(P)))
         .header("X-Auth-ID", PARENT)
-        .header("X-Auth-Token", "sim-vobiz-parent-token")
+        .header("X-Auth-Token", DEV_VOBIZ_AUTH_TOKEN)
         .json(&json!({"name": "Legacy", "description": "Line [tenantline.io/uid=9f2-uid]"}))
         .send()
         .await
@@ -157,7 +157,7 @@ async fn errors_are_classified() {
     let wrong = provider::connect(bad_credentials(&sim, P)).unwrap().sub_accounts;
     let err = wrong.find(&spec).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Auth);
-    assert!(!format!("{err} {err:?}").contains("sim-vobiz-parent-token"));
+    assert!(!format!("{err} {err:?}").contains(DEV_VOBIZ_AUTH_TOKEN));
     assert!(items(&sim.state().await, "/vobiz/subAccounts").is_empty());
 }
 
@@ -193,7 +193,7 @@ async fn numbers_are_bought_assigned_found_and_released() {
             created.id.replace('+', "%2B")
         ))
         .header("X-Auth-ID", PARENT)
-        .header("X-Auth-Token", "sim-vobiz-parent-token")
+        .header("X-Auth-Token", DEV_VOBIZ_AUTH_TOKEN)
         .send()
         .await
         .unwrap();

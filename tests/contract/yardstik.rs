@@ -2,11 +2,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tenantline::provider::{self, Credentials, ErrorClass, ProviderKind};
+use tenantline_sim::seed::DEV_YARDSTIK_KEY as KEY;
 
 use crate::support::{Sim, bad_credentials, items, sub_account};
 
 const P: ProviderKind = ProviderKind::Yardstik;
-const KEY: &str = "sim-yardstik-platform-key";
 
 fn stored<'a>(state: &'a Value, id: &str) -> &'a Value {
     items(state, "/yardstik/subAccounts").iter().find(|s| s["id"] == id).unwrap_or_else(|| panic!("{id}"))

@@ -9,6 +9,10 @@ use kube::api::ListParams;
 use kube::{Api, Resource};
 use serde_json::{Value, json};
 use tenantline::api::{PhoneNumber, SubAccount, TeamMember};
+use tenantline_sim::seed::{
+    DEV_AGENTPHONE_KEY, DEV_PARTNER_AUTH_ID, DEV_PARTNER_AUTH_TOKEN, DEV_RECOVERBIZ_KEY, DEV_VOBIZ_AUTH_ID,
+    DEV_VOBIZ_AUTH_TOKEN, DEV_YARDSTIK_KEY,
+};
 
 use crate::harness::Env;
 use crate::support::eventually;
@@ -24,30 +28,34 @@ const ARRIVAL_JITTER: u64 = 2;
 const PER_KIND: f64 = 0.044;
 
 /// `(config, provider, endpoint path, Secret, Secret data)`.
-const CONFIGS: [(&str, &str, &str, &str, &str); 6] = [
+const CONFIGS: [(&str, &str, &str, &str, &[(&str, &str)]); 6] = [
+    ("recoverbiz", "RecoverBiz", "/recoverbiz/v1", "recoverbiz-partner", &[("partnerKey", DEV_RECOVERBIZ_KEY)]),
     (
-        "recoverbiz",
-        "RecoverBiz",
-        "/recoverbiz/v1",
-        "recoverbiz-partner",
-        "partnerKey: pk_live_sim_recoverbiz_0000000000000000",
+        "vobiz",
+        "Vobiz",
+        "/vobiz/api/v1",
+        "vobiz-parent",
+        &[("authId", DEV_VOBIZ_AUTH_ID), ("authToken", DEV_VOBIZ_AUTH_TOKEN)],
     ),
-    ("vobiz", "Vobiz", "/vobiz/api/v1", "vobiz-parent", "authId: MA_SIMVOBIZ\n  authToken: sim-vobiz-parent-token"),
-    ("agentphone", "AgentPhone", "/agentphone", "agentphone-master", "apiKey: sk_live_sim_agentphone"),
-    ("agentphone-2", "AgentPhone", "/agentphone", "agentphone-master-2", "apiKey: sk_live_sim_agentphone_chaos_2"),
+    ("agentphone", "AgentPhone", "/agentphone", "agentphone-master", &[("apiKey", DEV_AGENTPHONE_KEY)]),
+    ("agentphone-2", "AgentPhone", "/agentphone", "agentphone-master-2", &[("apiKey", SECOND_AGENTPHONE_KEY)]),
     (
         "vobiz-partner",
         "VobizPartner",
         "/vobiz-partner/api/v1/partner",
         "vobiz-partner",
-        "authId: PA_SIMPARTNER\n  authToken: sim-partner-token",
+        &[("authId", DEV_PARTNER_AUTH_ID), ("authToken", DEV_PARTNER_AUTH_TOKEN)],
     ),
-    ("yardstik", "Yardstik", "/yardstik", "yardstik-platform", "apiKey: sim-yardstik-platform-key"),
+    ("yardstik", "Yardstik", "/yardstik", "yardstik-platform", &[("apiKey", DEV_YARDSTIK_KEY)]),
 ];
 
-fn config_yaml(env: &Env, (name, provider, path, secret, data): (&str, &str, &str, &str, &str)) -> String {
+/// A second AgentPhone master key, seeded by the test: AgentPhone allows 25 sub-accounts per key.
+const SECOND_AGENTPHONE_KEY: &str = "sk_live_sim_agentphone_chaos_2";
+
+fn config_yaml(env: &Env, (name, provider, path, secret, data): (&str, &str, &str, &str, &[(&str, &str)])) -> String {
+    let data: String = data.iter().map(|(k, v)| format!("  {k}: {v}\n")).collect();
     format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {secret}}}\nstringData:\n  {data}\n---\n\
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {secret}}}\nstringData:\n{data}---\n\
          apiVersion: tenantline.io/v1alpha1\nkind: ProviderConfig\nmetadata: {{name: {name}}}\nspec:\n  \
          provider: {provider}\n  endpoint: http://{}{path}\n  credentialsSecretRef: {{name: {secret}}}\n  \
          rateLimit: {{requestsPerSecond: {RATE}, burst: {BURST}}}\n  pollInterval: 30s\n",
@@ -59,8 +67,10 @@ fn config_yaml(env: &Env, (name, provider, path, secret, data): (&str, &str, &st
 fn resources(config: &str, i: usize) -> String {
     let name = format!("{config}-{i}");
     let spec = match config {
-        "vobiz-partner" => format!("  owner: {{email: chaos{i}@acme.example, phone: \"+14155550100\"}}\n  address: {{country: US}}\n"),
-        "yardstik" => "  owner: {email: o@acme.example, firstName: Ana, lastName: Diaz}\n  address: {line1: 1 Main St, city: Austin, state: TX, postalCode: \"78701\", country: US}\n  yardstik: {permissiblePurposeIds: [\"3f1c2a9e-7b4d-4e8a-9c21-5d6e7f8a9b0c\"]}\n".to_owned(),
+        "vobiz-partner" => {
+            format!("  owner: {{email: chaos{i}@acme.example, phone: \"+14155550100\"}}\n  address: {{country: US}}\n")
+        }
+        "yardstik" => crate::safety::yardstik_owner(),
         _ => String::new(),
     };
     let mut yaml = format!(
@@ -126,9 +136,9 @@ async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_prov
     // Enough Vobiz numbers in 415, and a second AgentPhone master key (25 sub-accounts per key).
     env.sim
         .seed(json!({
-            "vobiz": {"accounts": [{"authId": "MA_SIMVOBIZ", "authToken": "sim-vobiz-parent-token",
+            "vobiz": {"accounts": [{"authId": DEV_VOBIZ_AUTH_ID, "authToken": DEV_VOBIZ_AUTH_TOKEN,
                 "inventory": (0..PER_PROVIDER).map(|n| format!("+1415555{:04}", 3000 + n)).collect::<Vec<_>>()}]},
-            "agentphone": {"apiKeys": ["sk_live_sim_agentphone_chaos_2"]},
+            "agentphone": {"apiKeys": [SECOND_AGENTPHONE_KEY]},
         }))
         .await;
     for c in CONFIGS {
@@ -242,8 +252,9 @@ async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_prov
     // request that waited for its connection after taking its token arrives late, next to later
     // ones; two such requests per window are allowed for on a loaded machine.
     let objects = (5 + 1 + 2) * PER_PROVIDER;
-    let total: u64 = rate.values().map(|(calls, _)| calls).sum();
-    for (provider, (calls, peak)) in &rate {
+    let total: u64 = rate.values().map(|r| r.calls).sum();
+    for (provider, r) in &rate {
+        let (calls, peak) = (&r.calls, &r.peak_per_second);
         let buckets = if provider == "agentphone" { 2 } else { 1 };
         let limit = buckets * (RATE + BURST);
         eprintln!("chaos: {provider}: {calls} calls, peak {peak}/s, limit {limit}/s");

@@ -17,8 +17,10 @@ const PER_PROVIDER: usize = 10;
 
 fn extra(config: &str, i: usize) -> String {
     match config {
-        "vobiz-partner" => format!("  owner: {{email: crash{i}@acme.example, phone: \"+14155550100\"}}\n  address: {{country: US}}\n"),
-        "yardstik" => "  owner: {email: o@acme.example, firstName: Ana, lastName: Diaz}\n  address: {line1: 1 Main St, city: Austin, state: TX, postalCode: \"78701\", country: US}\n  yardstik: {permissiblePurposeIds: [\"3f1c2a9e-7b4d-4e8a-9c21-5d6e7f8a9b0c\"]}\n".to_owned(),
+        "vobiz-partner" => {
+            format!("  owner: {{email: crash{i}@acme.example, phone: \"+14155550100\"}}\n  address: {{country: US}}\n")
+        }
+        "yardstik" => crate::safety::yardstik_owner(),
         _ => String::new(),
     }
 }
@@ -38,9 +40,7 @@ async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicat
         ("vobizPartner", "/api/v1/partner/accounts"),
         ("yardstik", "/sub_accounts"),
     ] {
-        env.sim
-            .fault(provider, "POST", json!({"kind": "afterApply"}), json!({"route": route, "probability": 0.3}))
-            .await;
+        env.sim.fault(provider, "POST", Some(route), json!({"kind": "afterApply"}), json!({"probability": 0.3})).await;
     }
     let mut names = Vec::new();
     for config in configs {

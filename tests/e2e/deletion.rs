@@ -72,8 +72,8 @@ async fn deleting_a_sub_account_removes_its_members_and_numbers_first() {
     // Hold both accounts' own removal at the provider: what goes while they are held went first.
     let vobiz_account = "/api/v1/accounts/{auth_id}/sub-accounts/{sub_auth_id}";
     let rb_account = "/v1/accounts/{id}";
-    env.sim.fault("vobiz", "DELETE", json!({"kind": "status", "status": 503}), json!({"route": vobiz_account})).await;
-    env.sim.fault("recoverbiz", "DELETE", json!({"kind": "status", "status": 503}), json!({"route": rb_account})).await;
+    env.sim.fault("vobiz", "DELETE", Some(vobiz_account), json!({"kind": "status", "status": 503}), json!({})).await;
+    env.sim.fault("recoverbiz", "DELETE", Some(rb_account), json!({"kind": "status", "status": 503}), json!({})).await;
     delete(&env, "acme-lending").await;
     delete(&env, "acme-support").await;
     assert!(env.wait_gone::<TeamMember>("sarah-johnson", Duration::from_secs(60)).await, "the member went first");
@@ -121,7 +121,7 @@ async fn a_provider_outage_during_deletion_keeps_the_finalizer_without_a_hot_loo
     env.wait_ready::<SubAccount>("doomed").await;
     env.wait_ready::<SubAccount>("orphan").await;
 
-    env.sim.fault("vobiz", "DELETE", json!({"kind": "status", "status": 503}), json!({})).await;
+    env.sim.fault("vobiz", "DELETE", None, json!({"kind": "status", "status": 503}), json!({})).await;
     delete(&env, "doomed").await;
     delete(&env, "orphan").await;
     assert!(env.wait_gone::<SubAccount>("orphan", Duration::from_secs(10)).await, "Orphan lets go at once");

@@ -255,13 +255,13 @@ async fn every_kind_in_every_state_reads_right_in_kstatus_argo_cd_and_kubectl_wa
     // Each rejection aims at its own route, so that no other write in flight takes it.
     let reject = json!({"kind": "status", "status": 422});
     env.sim
-        .fault("recoverbiz", "POST", reject.clone(), json!({"route": "/v1/accounts/{id}/team/invite", "count": 1}))
+        .fault("recoverbiz", "POST", Some("/v1/accounts/{id}/team/invite"), reject.clone(), json!({"count": 1}))
         .await;
     env.apply_ok("apiVersion: tenantline.io/v1alpha1\nkind: TeamMember\nmetadata: {name: tm-rejected}\nspec:\n  subAccountRef: {name: acme-lending}\n  email: rejected@acme.example\n  name: Rejected\n");
     let o = Obj { resource: "teammember", name: "tm-rejected" };
     save(&dir, wait_state(&env, o, "Stalled", Some("ProviderRejected")).await, "rejected");
     let purchase = "/api/v1/Account/{auth_id}/numbers/purchase-from-inventory";
-    env.sim.fault("vobiz", "POST", reject, json!({"route": purchase, "count": 1})).await;
+    env.sim.fault("vobiz", "POST", Some(purchase), reject, json!({"count": 1})).await;
     env.apply_ok("apiVersion: tenantline.io/v1alpha1\nkind: PhoneNumber\nmetadata: {name: pn-rejected}\nspec:\n  subAccountRef: {name: acme-support}\n  search: {country: US, areaCode: \"415\"}\n");
     let o = Obj { resource: "phonenumber", name: "pn-rejected" };
     save(&dir, wait_state(&env, o, "Stalled", Some("ProviderRejected")).await, "rejected");
@@ -307,7 +307,7 @@ async fn every_kind_in_every_state_reads_right_in_kstatus_argo_cd_and_kubectl_wa
     rotate("pk_live_sim_recoverbiz_wrongwrongwrong00");
     request_reconcile(&env, sa, "credentials-invalid");
     save(&dir, wait_state(&env, sa, "Stalled", Some("CredentialsInvalid")).await, "credentials-invalid");
-    rotate("pk_live_sim_recoverbiz_0000000000000000");
+    rotate(tenantline_sim::seed::DEV_RECOVERBIZ_KEY);
     request_reconcile(&env, sa, "credentials-fixed");
     for o in [sa, tm] {
         wait_state(&env, o, "Ready", None).await;

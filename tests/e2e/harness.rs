@@ -13,8 +13,10 @@ use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::ListParams;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tenantline::api::SubAccount;
+use tenantline_sim::client::ControlClient;
+use tenantline_sim::{Seed, SimulatorThread};
 use tokio::sync::OnceCell;
 
 use crate::support::{self, TestNamespace, eventually};
@@ -333,101 +335,37 @@ fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
-/// A tenantline-sim for one test, over real HTTP on loopback. It runs on its own thread: a test
-/// blocked on kubectl must not stop the provider from answering the operator.
+/// A tenantline-sim for one test, over real HTTP on loopback, on its own thread (a test blocked
+/// on kubectl must not stop the provider from answering the operator); its control API through
+/// the simulator's own client.
 pub struct Sim {
     pub addr: SocketAddr,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    control: ControlClient,
+    _thread: SimulatorThread,
 }
 
 impl Sim {
     pub async fn start() -> Self {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, addr) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async move {
-                let (addr, task) = tenantline_sim::Simulator::spawn_local(tenantline_sim::Seed::default()).await;
-                ready.send(addr).unwrap();
-                tokio::select! { _ = task => {}, _ = stopped => {} }
-            });
-        });
-        Self { addr: addr.await.unwrap(), http: reqwest::Client::new(), _stop: stop }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub async fn state(&self) -> Value {
-        self.http.get(self.url("/_sim/state")).send().await.unwrap().json().await.unwrap()
+        let thread = SimulatorThread::start(Seed::default());
+        Self { addr: thread.addr, control: ControlClient::new(thread.addr), _thread: thread }
     }
 
     /// Calls to `provider` (`recoverbiz`, `vobiz`, …) with `method` on `route` (the simulator's
     /// route template without the provider prefix, e.g. `/v1/accounts`).
     pub async fn calls(&self, provider: &str, method: &str, route: &str) -> u64 {
-        let body: Value = self.http.get(self.url("/_sim/calls")).send().await.unwrap().json().await.unwrap();
-        body["calls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["provider"] == provider && c["method"] == method)
-            .filter(|c| c["route"] == route)
-            .map(|c| c["count"].as_u64().unwrap())
-            .sum()
+        self.control.calls_to(provider, method, route).await
     }
 
     /// Calls to `provider` whose method is (`get: true`) or is not (`get: false`) GET.
     pub async fn calls_by_kind(&self, provider: &str, get: bool) -> u64 {
-        let body: Value = self.http.get(self.url("/_sim/calls")).send().await.unwrap().json().await.unwrap();
-        body["calls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["provider"] == provider && (c["method"] == "GET") == get)
-            .map(|c| c["count"].as_u64().unwrap())
-            .sum()
+        self.control.calls().await.count_by_kind(provider, get)
     }
+}
 
-    pub async fn clear_calls(&self) {
-        self.http.delete(self.url("/_sim/calls")).send().await.unwrap();
-    }
+impl std::ops::Deref for Sim {
+    type Target = ControlClient;
 
-    pub async fn all_calls(&self) -> u64 {
-        let body: Value = self.http.get(self.url("/_sim/calls")).send().await.unwrap().json().await.unwrap();
-        body["calls"].as_array().unwrap().iter().map(|c| c["count"].as_u64().unwrap()).sum()
-    }
-
-    /// Inject a fault rule (see simulator/README.md); `extra` holds `count` or `probability`.
-    pub async fn fault(&self, provider: &str, method: &str, fault: Value, extra: Value) {
-        let mut rule = json!({"provider": provider, "method": method, "fault": fault});
-        rule.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        let r = self.http.post(self.url("/_sim/faults")).json(&rule).send().await.unwrap();
-        assert!(r.status().is_success(), "fault rejected: {}", r.text().await.unwrap());
-    }
-
-    /// Per provider: `(calls, most calls within any one second)`, from `/_sim/rate`.
-    pub async fn rate(&self) -> std::collections::BTreeMap<String, (u64, u64)> {
-        let body: Value = self.http.get(self.url("/_sim/rate")).send().await.unwrap().json().await.unwrap();
-        body.as_object()
-            .unwrap()
-            .iter()
-            .map(|(p, r)| (p.clone(), (r["calls"].as_u64().unwrap(), r["peakPerSecond"].as_u64().unwrap())))
-            .collect()
-    }
-
-    /// Add credentials or inventory (see simulator/README.md, `POST /_sim/seed`).
-    pub async fn seed(&self, seed: Value) {
-        let r = self.http.post(self.url("/_sim/seed")).json(&seed).send().await.unwrap();
-        assert!(r.status().is_success(), "seed rejected: {}", r.text().await.unwrap());
-    }
-
-    pub async fn clear_faults(&self) {
-        self.http.delete(self.url("/_sim/faults")).send().await.unwrap();
-    }
-
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    fn deref(&self) -> &ControlClient {
+        &self.control
     }
 }

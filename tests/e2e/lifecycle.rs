@@ -7,10 +7,10 @@ use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 use tenantline::api::SubAccount;
 
+use tenantline_sim::seed::DEV_RECOVERBIZ_KEY as RB_KEY;
+
 use crate::harness::Env;
 use crate::support::eventually;
-
-const RB_KEY: &str = "pk_live_sim_recoverbiz_0000000000000000";
 
 /// The example ProviderConfig of `dir`, polling every 2 s so drift is seen quickly.
 pub fn fast_provider(env: &Env, dir: &str) {

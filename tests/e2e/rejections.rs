@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 use tenantline::api::{SubAccount, TeamMember};
 
+use tenantline_sim::seed::DEV_AGENTPHONE_KEY;
+
 use crate::harness::Env;
 use crate::lifecycle::{fast_provider, sub_account};
 use crate::support::eventually;
@@ -38,7 +40,7 @@ async fn provider_rejections_stall_with_an_event_and_no_further_calls() {
             .sim
             .http()
             .post(env.sim.url("/agentphone/v1/sub-accounts"))
-            .bearer_auth("sk_live_sim_agentphone")
+            .bearer_auth(DEV_AGENTPHONE_KEY)
             .json(&json!({"name": format!("pre-existing-{i}")}))
             .send()
             .await

@@ -11,12 +11,22 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use tenantline::api::{PhoneNumber, SubAccount};
 
+use tenantline_sim::seed::{
+    DEV_AGENTPHONE_KEY, DEV_PARTNER_AUTH_ID, DEV_PARTNER_AUTH_TOKEN, DEV_PERMISSIBLE_PURPOSE_ID, DEV_RECOVERBIZ_KEY,
+    DEV_VOBIZ_AUTH_ID, DEV_VOBIZ_AUTH_TOKEN, DEV_YARDSTIK_KEY,
+};
+
 use crate::harness::Env;
 use crate::lifecycle::{fast_provider, sub_account};
 use crate::support::eventually;
 
-pub const YARDSTIK_KEY: &str = "sim-yardstik-platform-key";
-pub const YARDSTIK_OWNER: &str = "  owner: {email: o@acme.example, firstName: Ana, lastName: Diaz}\n  address: {line1: 1 Main St, city: Austin, state: TX, postalCode: \"78701\", country: US}\n  yardstik: {permissiblePurposeIds: [\"3f1c2a9e-7b4d-4e8a-9c21-5d6e7f8a9b0c\"]}\n";
+/// The spec lines a Yardstik SubAccount needs beyond a name: its owner, address and purpose.
+pub fn yardstik_owner() -> String {
+    format!(
+        "  owner: {{email: o@acme.example, firstName: Ana, lastName: Diaz}}\n  address: {{line1: 1 Main St, city: Austin, \
+         state: TX, postalCode: \"78701\", country: US}}\n  yardstik: {{permissiblePurposeIds: [\"{DEV_PERMISSIBLE_PURPOSE_ID}\"]}}\n"
+    )
+}
 
 pub fn data(secret: &Secret) -> BTreeMap<String, String> {
     secret.data.iter().flatten().map(|(k, v)| (k.clone(), String::from_utf8(v.0.clone()).unwrap())).collect()
@@ -172,7 +182,7 @@ async fn post(env: &Env, path: &str, headers: &[(&str, &str)], body: Value) -> V
 }
 
 async fn yardstik_reissue(env: &Env, account_name: &str) -> Value {
-    let auth = format!("Account {YARDSTIK_KEY}");
+    let auth = format!("Account {DEV_YARDSTIK_KEY}");
     post(env, "/yardstik/sub_accounts", &[("authorization", &auth)], json!({"account_name": account_name})).await
 }
 
@@ -180,14 +190,14 @@ async fn yardstik_reissue(env: &Env, account_name: &str) -> Value {
 async fn observe_only_never_reissues_a_live_yardstik_token_and_a_dead_token_is_not_ready() {
     let env = Env::start("e2e-observe-ys").await;
     fast_provider(&env, "yardstik");
-    env.apply_ok(&sub_account("owner", "yardstik", YARDSTIK_OWNER));
+    env.apply_ok(&sub_account("owner", "yardstik", &yardstik_owner()));
     let id = env.wait_ready::<SubAccount>("owner").await.status.unwrap().external_id.unwrap();
     let creates = env.sim.calls("yardstik", "POST", "/sub_accounts").await;
 
     // Someone looks at the same account, carefully.
     let annotations = format!("tenantline.io/external-id: {id}, tenantline.io/management-policy: ObserveOnly");
     env.apply_ok(
-        &annotated("watcher", "yardstik", &annotations, YARDSTIK_OWNER)
+        &annotated("watcher", "yardstik", &annotations, &yardstik_owner())
             .replace("displayName: watcher", "displayName: owner"),
     );
     wait_for(&env, "watcher", "settled", |sa| is(sa, "Ready") || is(sa, "Stalled")).await;
@@ -226,18 +236,14 @@ async fn observe_only_makes_no_provider_write_at_any_provider() {
         fast_provider(&env, dir);
     }
     // Accounts someone else made.
-    let rb = post(
-        &env,
-        "/recoverbiz/v1/accounts",
-        &[("X-Partner-Key", "pk_live_sim_recoverbiz_0000000000000000")],
-        json!({"name": "Observed RB"}),
-    )
-    .await["id"]
-        .clone();
+    let rb =
+        post(&env, "/recoverbiz/v1/accounts", &[("X-Partner-Key", DEV_RECOVERBIZ_KEY)], json!({"name": "Observed RB"}))
+            .await["id"]
+            .clone();
     let vz = post(
         &env,
-        "/vobiz/api/v1/accounts/MA_SIMVOBIZ/sub-accounts/",
-        &[("X-Auth-ID", "MA_SIMVOBIZ"), ("X-Auth-Token", "sim-vobiz-parent-token")],
+        &format!("/vobiz/api/v1/accounts/{DEV_VOBIZ_AUTH_ID}/sub-accounts/"),
+        &[("X-Auth-ID", DEV_VOBIZ_AUTH_ID), ("X-Auth-Token", DEV_VOBIZ_AUTH_TOKEN)],
         json!({"name": "Observed VZ"}),
     )
     .await["auth_credentials"]["auth_id"]
@@ -245,7 +251,7 @@ async fn observe_only_makes_no_provider_write_at_any_provider() {
     let ap = post(
         &env,
         "/agentphone/v1/sub-accounts",
-        &[("authorization", "Bearer sk_live_sim_agentphone")],
+        &[("authorization", &format!("Bearer {DEV_AGENTPHONE_KEY}"))],
         json!({"name": "Observed AP"}),
     )
     .await["id"]
@@ -253,7 +259,7 @@ async fn observe_only_makes_no_provider_write_at_any_provider() {
     let vp = post(
         &env,
         "/vobiz-partner/api/v1/partner/accounts",
-        &[("X-Auth-ID", "PA_SIMPARTNER"), ("X-Auth-Token", "sim-partner-token")],
+        &[("X-Auth-ID", DEV_PARTNER_AUTH_ID), ("X-Auth-Token", DEV_PARTNER_AUTH_TOKEN)],
         json!({"name": "Observed VP", "email": "vp@acme.example", "password": "S3cure!pass-1", "country": "US",
                "phone": "+14155550100"}),
     )
@@ -262,10 +268,10 @@ async fn observe_only_makes_no_provider_write_at_any_provider() {
     let ys = post(
         &env,
         "/yardstik/sub_accounts",
-        &[("authorization", &format!("Account {YARDSTIK_KEY}"))],
+        &[("authorization", &format!("Account {DEV_YARDSTIK_KEY}"))],
         json!({"account_name": "Observed YS", "email_address": "o@acme.example", "first_name": "Ana",
                "last_name": "Diaz", "address": {"line1": "1 Main St", "city": "Austin", "state": "TX", "zip_code": "78701"},
-               "permissible_purpose_ids": ["3f1c2a9e-7b4d-4e8a-9c21-5d6e7f8a9b0c"]}),
+               "permissible_purpose_ids": [DEV_PERMISSIBLE_PURPOSE_ID]}),
     )
     .await["id"]
         .clone();
@@ -286,7 +292,7 @@ async fn observe_only_makes_no_provider_write_at_any_provider() {
             observe(&vp),
             "  owner: {email: vp@acme.example, phone: \"+14155550100\"}\n  address: {country: US}\n".to_owned(),
         ),
-        ("ys", "yardstik", observe(&ys), YARDSTIK_OWNER.to_owned()),
+        ("ys", "yardstik", observe(&ys), yardstik_owner()),
     ];
     for (name, config, annotations, extra) in &cases {
         // AgentPhone's matches, so that its ObserveOnly PhoneNumber gets to look.
@@ -326,8 +332,8 @@ async fn observe_only_makes_no_provider_write_at_any_provider() {
 async fn a_provider_not_found_during_apply_is_looked_at_again() {
     let env = Env::start("e2e-notfound").await;
     fast_provider(&env, "agentphone");
-    let route = json!({"route": "/v1/sub-accounts"});
-    env.sim.fault("agentphone", "POST", json!({"kind": "status", "status": 404}), route).await;
+    let not_found = json!({"kind": "status", "status": 404});
+    env.sim.fault("agentphone", "POST", Some("/v1/sub-accounts"), not_found, json!({})).await;
     env.apply_ok(&sub_account("marketing", "agentphone", ""));
     let sa = env.wait_condition::<SubAccount>("marketing", "Reconciling", "True", Duration::from_secs(30)).await;
     assert!(condition(&sa, "Ready").message.contains("looking again"), "{:?}", condition(&sa, "Ready"));
@@ -350,7 +356,7 @@ async fn two_resources_never_silently_share_one_named_account() {
     fast_provider(&env, "yardstik");
     env.apply_ok(&sub_account("first", "agentphone", "").replace("displayName: first", "displayName: Shared"));
     env.apply_ok(
-        &sub_account("owner", "yardstik", YARDSTIK_OWNER).replace("displayName: owner", "displayName: Shared"),
+        &sub_account("owner", "yardstik", &yardstik_owner()).replace("displayName: owner", "displayName: Shared"),
     );
     let ap = env.wait_ready::<SubAccount>("first").await.status.unwrap().external_id.unwrap();
     let ys = env.wait_ready::<SubAccount>("owner").await.status.unwrap().external_id.unwrap();
@@ -358,7 +364,9 @@ async fn two_resources_never_silently_share_one_named_account() {
 
     // The same names again, by mistake.
     env.apply_ok(&sub_account("second", "agentphone", "").replace("displayName: second", "displayName: Shared"));
-    env.apply_ok(&sub_account("copy", "yardstik", YARDSTIK_OWNER).replace("displayName: copy", "displayName: Shared"));
+    env.apply_ok(
+        &sub_account("copy", "yardstik", &yardstik_owner()).replace("displayName: copy", "displayName: Shared"),
+    );
     for (name, id, owner) in [("second", &ap, "first"), ("copy", &ys, "owner")] {
         let sa = env.wait_condition::<SubAccount>(name, "Stalled", "True", Duration::from_secs(60)).await;
         let ready = condition(&sa, "Ready");
