@@ -97,6 +97,10 @@ impl Default for VobizPartnerAccountSeed {
 pub struct YardstikSeed {
     pub api_keys: Vec<String>,
     pub permissible_purpose_ids: Vec<String>,
+    /// Lists ignore `query[...]` filters, as a platform that allows none does: a client must
+    /// page through everything to find one account.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_list_filters: bool,
 }
 
 pub const DEV_RECOVERBIZ_KEY: &str = "pk_live_sim_recoverbiz_0000000000000000";
@@ -133,6 +137,7 @@ impl Default for Seed {
             yardstik: YardstikSeed {
                 api_keys: vec![DEV_YARDSTIK_KEY.into()],
                 permissible_purpose_ids: vec![DEV_PERMISSIBLE_PURPOSE_ID.into()],
+                ignore_list_filters: false,
             },
         }
     }
@@ -161,6 +166,7 @@ impl Seed {
         self.vobiz_partner.partners.extend(o.vobiz_partner.partners.iter().cloned());
         self.yardstik.api_keys.extend(o.yardstik.api_keys.iter().cloned());
         self.yardstik.permissible_purpose_ids.extend(o.yardstik.permissible_purpose_ids.iter().cloned());
+        self.yardstik.ignore_list_filters |= o.yardstik.ignore_list_filters;
     }
 
     pub fn from_yaml(s: &str) -> Result<Seed, String> {

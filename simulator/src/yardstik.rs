@@ -25,6 +25,7 @@ pub struct Yardstik {
     pub keys: Vec<String>,
     pub purposes: Vec<String>,
     pub subs: Vec<Sub>,
+    pub ignore_list_filters: bool,
 }
 
 pub struct Sub {
@@ -42,6 +43,7 @@ impl Yardstik {
                 self.keys.push(k.clone());
             }
         }
+        self.ignore_list_filters |= s.ignore_list_filters;
         for p in &s.permissible_purpose_ids {
             if !self.purposes.contains(p) {
                 self.purposes.push(p.clone());
@@ -350,6 +352,7 @@ async fn list(State(sim): State<Shared<Yardstik>>, h: HeaderMap, Query(q): Query
     // ransack-style filters: query[<field>_<eq|cont|start|gt|gteq|lt|lteq>]=value; unknown ones are ignored.
     let filters: Vec<(String, String, String)> = q
         .iter()
+        .filter(|_| !st.ignore_list_filters)
         .filter_map(|(k, v)| {
             let inner = k.strip_prefix("query[")?.strip_suffix(']')?;
             ["_gteq", "_lteq", "_cont", "_start", "_eq", "_gt", "_lt"]

@@ -35,12 +35,13 @@ async fn accounts_round_trip_with_soft_delete() {
     spec.company_name = Some("Acme Financial".into());
     assert_eq!(accounts.observe(&created.id, &spec).await.unwrap().unwrap().drift, ["companyName"]);
     accounts.update(&created.id, &spec, &Credentials::default()).await.unwrap();
-    assert!(accounts.observe(&created.id, &spec).await.unwrap().unwrap().drift.is_empty());
+    assert_eq!(items(&sim.state().await, "/recoverbiz/accounts")[0]["company_name"], "Acme Financial");
 
     accounts.set_active(&created.id, false).await.unwrap();
     assert_eq!(items(&sim.state().await, "/recoverbiz/accounts")[0]["status"], "deactivated");
     assert!(!accounts.observe(&created.id, &spec).await.unwrap().unwrap().active);
     accounts.set_active(&created.id, true).await.unwrap();
+    assert_eq!(items(&sim.state().await, "/recoverbiz/accounts")[0]["status"], "active");
     assert!(accounts.observe(&created.id, &spec).await.unwrap().unwrap().active);
 
     let err = accounts.delete(&created.id, &spec).await.unwrap_err();
@@ -65,7 +66,10 @@ async fn drift_made_behind_our_back_is_seen_and_corrected() {
     assert!(r.status().is_success());
     assert_eq!(accounts.observe(&id, &spec).await.unwrap().unwrap().drift, ["displayName"]);
     accounts.update(&id, &spec, &Credentials::default()).await.unwrap();
-    assert!(accounts.observe(&id, &spec).await.unwrap().unwrap().drift.is_empty());
+    let state = sim.state().await;
+    let stored = items(&state, "/recoverbiz/accounts").iter().find(|a| a["id"] == id.as_str()).unwrap();
+    assert_eq!(stored["name"], "Drifty", "the provider holds the spec's name again");
+    assert_eq!(stored["metadata"]["tenantline.io/key"], "default/contract/Drifty", "and still our key");
 }
 
 #[tokio::test]

@@ -43,6 +43,7 @@ async fn sub_accounts_round_trip_with_one_time_tokens_and_hard_delete() {
     assert_eq!(sub(&sim.state().await, &created.id)["enabled"], false);
     assert!(!subs.observe(&created.id, &spec).await.unwrap().unwrap().active);
     subs.set_active(&created.id, true).await.unwrap();
+    assert_eq!(sub(&sim.state().await, &created.id)["enabled"], true);
     assert!(subs.observe(&created.id, &spec).await.unwrap().unwrap().active);
 
     subs.delete(&created.id, &spec).await.unwrap();
@@ -69,7 +70,9 @@ async fn drift_made_behind_our_back_is_seen_and_corrected() {
     assert!(r.status().is_success());
     assert_eq!(subs.observe(&id, &spec).await.unwrap().unwrap().drift, ["displayName", "vobiz.description"]);
     subs.update(&id, &spec, &Credentials::default()).await.unwrap();
-    assert!(subs.observe(&id, &spec).await.unwrap().unwrap().drift.is_empty());
+    let state = sim.state().await;
+    assert_eq!(sub(&state, &id)["name"], "Drifty", "the provider holds the spec's name again");
+    assert_eq!(sub(&state, &id)["description"], "[tenantline.io/key=default/contract/Drifty]", "and our marker alone");
 }
 
 #[tokio::test]
@@ -200,7 +203,9 @@ async fn numbers_are_bought_assigned_found_and_released() {
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     assert_eq!(numbers.observe(&created.id, &spec).await.unwrap().unwrap().drift, ["subAccountRef"]);
     numbers.update(&created.id, &spec, &Credentials::default()).await.unwrap();
-    assert!(numbers.observe(&created.id, &spec).await.unwrap().unwrap().drift.is_empty());
+    let state = sim.state().await;
+    let held = items(&state, "/vobiz/numbers").iter().find(|n| n["e164"] == created.id.as_str()).unwrap();
+    assert_eq!(held["sub_account_id"], account.as_str(), "assigned to the sub-account again");
 
     numbers.delete(&created.id, &spec).await.unwrap();
     let state = sim.state().await;
