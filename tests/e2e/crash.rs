@@ -1,10 +1,13 @@
 //! Crash safety: the operator is SIGKILLed again and again while 50 SubAccounts are created and
-//! the providers lose create responses; in the end every account exists exactly once and every
-//! Secret holds credentials the provider accepts.
+//! the providers lose create responses; each kill is aimed at a create in flight (marked pending,
+//! its id not yet persisted). In the end every account exists exactly once and every Secret holds
+//! credentials the provider accepts.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::api::ListParams;
 use serde_json::{Value, json};
 use tenantline::api::SubAccount;
@@ -14,6 +17,20 @@ use crate::lifecycle::{fast_provider, sub_account};
 use crate::support::eventually;
 
 const PER_PROVIDER: usize = 10;
+const KILLS: usize = 12;
+/// The annotations of the create protocol: a create is marked pending, then made, then its id is
+/// persisted.
+const CREATE_PENDING: &str = "tenantline.io/create-pending";
+const EXTERNAL_ID: &str = "tenantline.io/external-id";
+
+/// `(provider, create route, accounts in /_sim/state, the field holding the display name)`.
+const PROVIDERS: [(&str, &str, &str, &str); 5] = [
+    ("recoverbiz", "/v1/accounts", "/recoverbiz/accounts", "name"),
+    ("vobiz", "/api/v1/accounts/{auth_id}/sub-accounts/", "/vobiz/subAccounts", "name"),
+    ("agentphone", "/v1/sub-accounts", "/agentphone/subAccounts", "name"),
+    ("vobizPartner", "/api/v1/partner/accounts", "/vobizPartner/accounts", "name"),
+    ("yardstik", "/sub_accounts", "/yardstik/subAccounts", "account_name"),
+];
 
 fn extra(config: &str, i: usize) -> String {
     match config {
@@ -25,6 +42,27 @@ fn extra(config: &str, i: usize) -> String {
     }
 }
 
+/// SubAccounts whose create was marked pending at or after `since` (by the operator running
+/// since then) and whose id is not persisted.
+fn creating(list: &[SubAccount], since: Timestamp) -> Vec<String> {
+    let marked = |sa: &SubAccount| {
+        let at = sa.annotations().get(CREATE_PENDING)?.parse::<Timestamp>().ok()?;
+        (at >= since && !sa.annotations().contains_key(EXTERNAL_ID)).then(|| sa.name_any())
+    };
+    list.iter().filter_map(marked).collect()
+}
+
+/// The display names of the accounts each provider holds.
+fn provider_names(state: &Value) -> Vec<String> {
+    PROVIDERS
+        .iter()
+        .flat_map(|(_, _, pointer, field)| {
+            let items = state.pointer(pointer).and_then(Value::as_array).cloned().unwrap_or_default();
+            items.into_iter().filter_map(|i| i[*field].as_str().map(str::to_owned)).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicates() {
     let mut env = Env::start("e2e-crash").await;
@@ -32,15 +70,11 @@ async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicat
     for config in configs {
         fast_provider(&env, config);
     }
-    // Every provider loses some create responses after having created the account.
-    for (provider, route) in [
-        ("recoverbiz", "/v1/accounts"),
-        ("vobiz", "/api/v1/accounts/{auth_id}/sub-accounts/"),
-        ("agentphone", "/v1/sub-accounts"),
-        ("vobizPartner", "/api/v1/partner/accounts"),
-        ("yardstik", "/sub_accounts"),
-    ] {
+    // Every provider loses some create responses after having created the account, and takes
+    // its time over the others, so that kills find creates in flight.
+    for (provider, route, _, _) in PROVIDERS {
         env.sim.fault(provider, "POST", Some(route), json!({"kind": "afterApply"}), json!({"probability": 0.3})).await;
+        env.sim.fault(provider, "POST", Some(route), json!({"kind": "latency", "ms": 400}), json!({})).await;
     }
     let mut names = Vec::new();
     for config in configs {
@@ -51,17 +85,39 @@ async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicat
         }
     }
 
-    // Kill at irregular moments while the creates are in flight.
-    let mut kills = 0;
-    for delay_ms in [700u64, 1900, 400, 2600, 1100, 300, 3100, 1500, 800, 2200, 600, 1700] {
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-        env.operator.restart();
+    // Kill whenever the running operator has marked a create and not yet persisted its id. While
+    // it is down nothing moves, so what the API server and the provider hold then is what the
+    // kill interrupted: a create this life marked whose account the provider does not have was
+    // cut between mark and create (a lost response always leaves the account behind).
+    let api = env.api::<SubAccount>();
+    let (mut kills, mut before_create, mut after_create) = (0, Vec::new(), Vec::new());
+    let mut life_started = env.operator.started_at;
+    while kills < KILLS {
+        let in_flight = eventually(Duration::from_secs(30), || async {
+            let list = api.list(&ListParams::default()).await.ok()?.items;
+            (!creating(&list, life_started).is_empty()).then_some(())
+        })
+        .await;
+        if in_flight.is_none() {
+            break;
+        }
+        env.operator.kill();
         kills += 1;
+        let list = api.list(&ListParams::default()).await.unwrap().items;
+        let made = provider_names(&env.sim.state().await);
+        for name in creating(&list, life_started) {
+            if made.contains(&name) { after_create.push(name) } else { before_create.push(name) }
+        }
+        env.operator.restart();
+        life_started = env.operator.started_at;
     }
-    assert!(kills >= 10);
+    eprintln!(
+        "crash: {kills} kills; creates cut between mark and create: {before_create:?}; \
+         after the create, before the id was persisted (or whose response was lost): {after_create:?}"
+    );
+    assert!(!before_create.is_empty(), "no kill landed between a create's mark and the create ({kills} kills)");
     env.sim.clear_faults().await;
 
-    let api = env.api::<SubAccount>();
     let all_ready = eventually(Duration::from_secs(240), || async {
         let list = api.list(&ListParams::default()).await.ok()?;
         let ready = list
@@ -100,6 +156,11 @@ async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicat
         ("yardstik", count("/yardstik/subAccounts")),
     ]);
     assert!(counts.values().all(|n| *n == PER_PROVIDER), "duplicates or losses: {counts:?}");
+    let made = provider_names(&state);
+    for name in before_create.iter().chain(&after_create) {
+        let accounts = made.iter().filter(|n| *n == name).count();
+        assert_eq!(accounts, 1, "{name}, whose create a kill interrupted, has {accounts} accounts");
+    }
 
     // Every Secret holds what the provider issued (and so would accept).
     let mut issued = Vec::new();

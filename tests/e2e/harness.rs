@@ -249,6 +249,8 @@ pub struct Operator {
     pub log_path: PathBuf,
     pub metrics: SocketAddr,
     pub starts: u32,
+    /// When the running process was started.
+    pub started_at: k8s_openapi::jiff::Timestamp,
     /// Extra flags for `tenantline run`.
     pub args: Vec<String>,
 }
@@ -275,11 +277,13 @@ impl Operator {
             log_path,
             metrics,
             starts: 0,
+            started_at: k8s_openapi::jiff::Timestamp::now(),
             args: Vec::new(),
         }
     }
 
     fn spawn(&mut self) {
+        self.started_at = k8s_openapi::jiff::Timestamp::now();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
         let child = Command::new(&self.binary)
             .args(["run", "--watch-namespace", &self.namespace, "--provider-timeout-seconds", "3"])
