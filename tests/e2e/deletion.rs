@@ -1,7 +1,7 @@
 //! Deletion does what `status.deletion` announced, children go first, and a provider outage keeps
 //! the finalizer with backoff instead of a hot loop.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::api::DeleteParams;
 use serde_json::{Value, json};
@@ -19,28 +19,61 @@ fn find<'a>(state: &'a Value, pointer: &str, key: &str, id: &str) -> Option<&'a 
     state.pointer(pointer).and_then(Value::as_array).and_then(|items| items.iter().find(|i| i[key] == id))
 }
 
+/// What deletion leaves at the provider.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Left {
+    Nothing,
+    Deactivated,
+    /// As it was (Orphan), or as it was with a Warning Event saying so (Retain).
+    Untouched,
+}
+
+/// `(config, accounts in /_sim/state, the id field, the field and value of an active account)`.
+fn provider_state(config: &str) -> (&'static str, &'static str, Option<(&'static str, Value)>) {
+    match config {
+        "recoverbiz" => ("/recoverbiz/accounts", "id", Some(("status", json!("active")))),
+        "vobiz" => ("/vobiz/subAccounts", "auth_id", Some(("enabled", json!(true)))),
+        "agentphone" => ("/agentphone/subAccounts", "id", None),
+        "vobiz-partner" => ("/vobizPartner/accounts", "auth_id", None),
+        _ => ("/yardstik/subAccounts", "id", None),
+    }
+}
+
 #[tokio::test]
 async fn each_deletion_policy_leaves_the_provider_as_status_announced() {
     let env = Env::start("e2e-delete").await;
-    for dir in ["recoverbiz", "vobiz", "vobiz-partner", "agentphone"] {
+    let configs = ["recoverbiz", "vobiz", "agentphone", "vobiz-partner", "yardstik"];
+    for dir in configs {
         fast_provider(&env, dir);
     }
-    let partner_owner = "  owner: {email: keep@acme.example, phone: \"+14155550100\"}\n  address: {country: US}\n";
-    let cases = [
-        ("vz-delete", "vobiz", "Delete", "", "Delete"),
-        ("rb-delete", "recoverbiz", "Delete", "", "Deactivate"),
-        ("rb-deactivate", "recoverbiz", "Deactivate", "", "Deactivate"),
-        ("rb-orphan", "recoverbiz", "Orphan", "", "Orphan"),
-        ("vp-delete", "vobiz-partner", "Delete", partner_owner, "Retain"),
-        ("ap-deactivate", "agentphone", "Deactivate", "", "Retain"),
-    ];
-    let mut ids = Vec::new();
-    for (name, config, policy, extra, _) in &cases {
-        env.apply_ok(&sub_account(name, config, &format!("  deletionPolicy: {policy}\n{extra}")));
+    // Every provider × policy: what status.deletion announces and what is left at the provider.
+    let expected = |config: &str, policy: &str| match (config, policy) {
+        (_, "Orphan") => ("Orphan", Left::Untouched),
+        ("recoverbiz", _) | ("vobiz", "Deactivate") => ("Deactivate", Left::Deactivated),
+        ("vobiz" | "agentphone", "Delete") => ("Delete", Left::Nothing),
+        _ => ("Retain", Left::Untouched),
+    };
+    let mut cases = Vec::new();
+    for (i, config) in configs.iter().enumerate() {
+        for policy in ["Delete", "Deactivate", "Orphan"] {
+            let name = format!("{config}-{}", policy.to_lowercase());
+            let extra = match *config {
+                "vobiz-partner" => format!(
+                    "  owner: {{email: keep-{i}-{}@acme.example, phone: \"+14155550100\"}}\n  address: {{country: US}}\n",
+                    policy.to_lowercase()
+                ),
+                "yardstik" => crate::safety::yardstik_owner(),
+                _ => String::new(),
+            };
+            env.apply_ok(&sub_account(&name, config, &format!("  deletionPolicy: {policy}\n{extra}")));
+            cases.push((name, *config, policy));
+        }
     }
-    for (name, _, _, _, announced) in &cases {
+    let mut ids = Vec::new();
+    for (name, config, policy) in &cases {
         let status = env.wait_ready::<SubAccount>(name).await.status.unwrap();
-        assert_eq!(status.deletion.as_deref(), Some(*announced), "{name}: status.deletion");
+        let (announced, _) = expected(config, policy);
+        assert_eq!(status.deletion.as_deref(), Some(announced), "{name}: status.deletion");
         ids.push(status.external_id.unwrap());
         delete(&env, name).await;
     }
@@ -48,14 +81,30 @@ async fn each_deletion_policy_leaves_the_provider_as_status_announced() {
         assert!(env.wait_gone::<SubAccount>(name, Duration::from_secs(60)).await, "{name} kept its finalizer");
     }
     let state = env.sim.state().await;
-    assert!(find(&state, "/vobiz/subAccounts", "auth_id", &ids[0]).is_none(), "Vobiz Delete is a hard delete");
-    assert_eq!(find(&state, "/recoverbiz/accounts", "id", &ids[1]).unwrap()["status"], "deactivated");
-    assert_eq!(find(&state, "/recoverbiz/accounts", "id", &ids[2]).unwrap()["status"], "deactivated");
-    assert_eq!(find(&state, "/recoverbiz/accounts", "id", &ids[3]).unwrap()["status"], "active", "Orphan left it");
-    assert!(find(&state, "/vobizPartner/accounts", "auth_id", &ids[4]).is_some(), "Vobiz Partner cannot delete");
-    assert!(find(&state, "/agentphone/subAccounts", "id", &ids[5]).is_some(), "AgentPhone cannot deactivate");
-    let retained = env.events().await.into_iter().filter(|(reason, _)| reason == "Retained").count();
-    assert!(retained >= 2, "a Warning Event says what was retained");
+    let events = env.events().await;
+    for ((name, config, policy), id) in cases.iter().zip(&ids) {
+        let (announced, left) = expected(config, policy);
+        let (pointer, key, active) = provider_state(config);
+        let account = find(&state, pointer, key, id);
+        match left {
+            Left::Nothing => assert!(account.is_none(), "{name}: {id} is still at the provider"),
+            Left::Deactivated => {
+                let (field, active_value) = active.unwrap();
+                let account = account.unwrap_or_else(|| panic!("{name}: {id} is gone"));
+                assert_ne!(account[field], active_value, "{name}: {id} is still active");
+            }
+            Left::Untouched => {
+                let account = account.unwrap_or_else(|| panic!("{name}: {id} is gone"));
+                if let Some((field, active_value)) = active {
+                    assert_eq!(account[field], active_value, "{name}: {id} was deactivated");
+                }
+            }
+        }
+        if announced == "Retain" {
+            let said = events.iter().any(|(reason, message)| reason == "Retained" && message.contains(id.as_str()));
+            assert!(said, "{name}: no Retained Event names {id}: {events:?}");
+        }
+    }
     env.finish().await;
 }
 
@@ -126,11 +175,21 @@ async fn a_provider_outage_during_deletion_keeps_the_finalizer_without_a_hot_loo
     delete(&env, "orphan").await;
     assert!(env.wait_gone::<SubAccount>("orphan", Duration::from_secs(10)).await, "Orphan lets go at once");
 
+    // The provider sees attempts spaced out by backoff: four of them take seconds (a hot loop
+    // would make them within milliseconds), and the gaps are reported.
     let route = "/api/v1/accounts/{auth_id}/sub-accounts/{sub_auth_id}";
-    let window = Duration::from_secs(20);
-    tokio::time::sleep(window).await;
-    let attempts = env.sim.calls("vobiz", "DELETE", route).await;
-    assert!((2..=8).contains(&attempts), "{attempts} DELETE attempts in {window:?}: expected a few, with backoff");
+    let mut seen_at = Vec::new();
+    for attempt in 1..=4 {
+        let made = eventually(Duration::from_secs(60), || async {
+            (env.sim.calls("vobiz", "DELETE", route).await >= attempt).then_some(Instant::now())
+        })
+        .await;
+        seen_at.push(made.unwrap_or_else(|| panic!("DELETE attempt {attempt} never came")));
+    }
+    let gaps: Vec<Duration> = seen_at.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("deletion: gaps between DELETE attempts while the provider is down: {gaps:?}");
+    let spread = seen_at[3] - seen_at[0];
+    assert!(spread >= Duration::from_secs(3), "four DELETE attempts within {spread:?}: no backoff");
     let sa =
         env.api::<SubAccount>().get("doomed").await.expect("the finalizer holds the object while the provider is down");
     let reconciling = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Reconciling").unwrap();
