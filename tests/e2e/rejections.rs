@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use tenantline::api::{SubAccount, TeamMember};
 
@@ -85,5 +86,44 @@ async fn provider_rejections_stall_with_an_event_and_no_further_calls() {
     // A spec change is a new attempt.
     env.apply_ok(&sub_account("second", "vobiz-partner", &owner.replace("taken@", "free@")));
     env.wait_ready::<SubAccount>("second").await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_reconcile_request_retries_a_stalled_sub_account() {
+    let env = Env::start("e2e-retry").await;
+    fast_provider(&env, "recoverbiz");
+    // RecoverBiz refuses the first create, then would accept the same request.
+    let refused = json!({"kind": "status", "status": 422});
+    env.sim.fault("recoverbiz", "POST", Some("/v1/accounts"), refused, json!({"count": 1})).await;
+    env.apply_ok(&sub_account("lending", "recoverbiz", ""));
+    let (reason, _) = stalled_reason(&env, "lending").await;
+    assert_eq!(reason, "ProviderRejected");
+    let creates = env.sim.calls("recoverbiz", "POST", "/v1/accounts").await;
+    assert_eq!(creates, 1, "the refused create");
+
+    // Left alone it stays Stalled, while the operator polls a healthy neighbour.
+    env.apply_ok(&sub_account("neighbour", "recoverbiz", ""));
+    env.wait_ready::<SubAccount>("neighbour").await;
+    let observe = "/v1/accounts/{id}";
+    let polls = env.sim.calls("recoverbiz", "GET", observe).await;
+    let polled = eventually(Duration::from_secs(30), || async {
+        (env.sim.calls("recoverbiz", "GET", observe).await >= polls + 3).then_some(())
+    })
+    .await;
+    assert!(polled.is_some(), "the operator kept polling the Ready SubAccount");
+    assert_eq!(env.sim.calls("recoverbiz", "POST", "/v1/accounts").await, creates + 1, "only the neighbour's create");
+    let sa = env.api::<SubAccount>().get("lending").await.unwrap();
+    assert!(sa.status.unwrap().external_id.is_none(), "still not created");
+
+    // A reconcile request is a new attempt, without a spec change.
+    let request = json!({"metadata": {"annotations": {"tenantline.io/reconcile-requested-at": "retry-1"}}});
+    env.api::<SubAccount>().patch("lending", &PatchParams::default(), &Patch::Merge(request)).await.unwrap();
+    let sa = env.wait_ready::<SubAccount>("lending").await;
+    let id = sa.status.unwrap().external_id.unwrap();
+    let state = env.sim.state().await;
+    let accounts = state["recoverbiz"]["accounts"].as_array().unwrap();
+    assert_eq!(accounts.iter().filter(|a| a["name"] == "lending").count(), 1, "one account, made by the retry");
+    assert!(accounts.iter().any(|a| a["id"] == id.as_str()));
     env.finish().await;
 }

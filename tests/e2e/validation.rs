@@ -69,6 +69,22 @@ async fn invalid_manifests_are_rejected_with_the_field_named() {
             format!("{SUB}  vobizPartner: {{openingBalance: -5}}\n"),
             "spec.vobizPartner.openingBalance",
         ),
+        // References stay in the object's namespace: a `namespace` key is refused, not ignored.
+        (
+            "namespace on providerConfigRef",
+            SUB.replace("{name: pc}", "{name: pc, namespace: elsewhere}"),
+            "spec.providerConfigRef.namespace",
+        ),
+        (
+            "namespace on a PhoneNumber's subAccountRef",
+            format!("{NUMBER}  number: \"+14155550100\"\n").replace("{name: s}", "{name: s, namespace: elsewhere}"),
+            "spec.subAccountRef.namespace",
+        ),
+        (
+            "namespace on a TeamMember's subAccountRef",
+            format!("{MEMBER}  email: s@acme.example\n").replace("{name: s}", "{name: s, namespace: elsewhere}"),
+            "spec.subAccountRef.namespace",
+        ),
         // ProviderConfig
         ("unknown provider", format!("{CONFIG}  provider: Twilio\n"), "spec.provider"),
         ("missing provider", CONFIG.to_owned(), "spec.provider"),
