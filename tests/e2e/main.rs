@@ -15,6 +15,7 @@ mod gitops_health;
 mod harness;
 mod lifecycle;
 mod node;
+mod provider_configs;
 mod rejections;
 mod restore;
 mod safety;
