@@ -7,7 +7,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 use tenantline::api::SubAccount;
 
-use tenantline_sim::seed::DEV_RECOVERBIZ_KEY as RB_KEY;
+use tenantline_sim::seed::{DEV_AGENTPHONE_KEY, DEV_RECOVERBIZ_KEY as RB_KEY, DEV_VOBIZ_AUTH_ID, DEV_VOBIZ_AUTH_TOKEN};
 
 use crate::harness::Env;
 use crate::support::eventually;
@@ -103,6 +103,77 @@ async fn spec_changes_reach_the_provider_and_drift_is_corrected_or_reported() {
     let ready = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
     assert_eq!(ready.reason, "DriftDetected");
     assert!(ready.message.contains("companyName") && ready.message.contains("VobizPartner"), "{}", ready.message);
+    env.finish().await;
+}
+
+/// Sends `request`, which must succeed.
+async fn send(request: reqwest::RequestBuilder) {
+    let response = request.send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn drift_is_corrected_at_vobiz_agentphone_and_yardstik() {
+    let mut env = Env::start("e2e-drift-all").await;
+    for dir in ["vobiz", "agentphone", "yardstik"] {
+        fast_provider(&env, dir);
+    }
+    env.apply_ok(&sub_account("vz", "vobiz", ""));
+    env.apply_ok(&sub_account("ap", "agentphone", ""));
+    env.apply_ok(&sub_account("ys", "yardstik", &crate::safety::yardstik_owner()));
+    let mut ids = Vec::new();
+    for name in ["vz", "ap", "ys"] {
+        ids.push(env.wait_ready::<SubAccount>(name).await.status.unwrap().external_id.unwrap());
+    }
+    let (vz, ap, ys) = (&ids[0], &ids[1], &ids[2]);
+    // Yardstik takes changes only with the sub-account's own token, from its Secret.
+    let ys_token = crate::safety::data(&env.secret("ys-credentials").await.unwrap())["apiToken"].clone();
+
+    // Someone changes each account at its provider while the operator is down.
+    env.operator.kill();
+    let http = env.sim.http();
+    let vobiz = env.sim.url(&format!("/vobiz/api/v1/accounts/{DEV_VOBIZ_AUTH_ID}/sub-accounts/{vz}"));
+    send(
+        http.put(vobiz)
+            .header("X-Auth-ID", DEV_VOBIZ_AUTH_ID)
+            .header("X-Auth-Token", DEV_VOBIZ_AUTH_TOKEN)
+            .json(&json!({"name": "Renamed"})),
+    )
+    .await;
+    let agentphone = env.sim.url(&format!("/agentphone/v1/sub-accounts/{ap}"));
+    send(http.patch(agentphone).bearer_auth(DEV_AGENTPHONE_KEY).json(&json!({"name": "Renamed"}))).await;
+    let yardstik = env.sim.url(&format!("/yardstik/accounts/{ys}"));
+    send(
+        http.patch(yardstik)
+            .header("Authorization", format!("Account {ys_token}"))
+            .json(&json!({"first_name": "Changed", "address": {"city": "Dallas"}})),
+    )
+    .await;
+
+    let state = env.sim.state().await;
+    let item = |pointer: &str, key: &str, id: &str| {
+        state.pointer(pointer).unwrap().as_array().unwrap().iter().find(|i| i[key] == id).unwrap().clone()
+    };
+    assert_eq!(item("/vobiz/subAccounts", "auth_id", vz)["name"], "Renamed");
+    assert_eq!(item("/agentphone/subAccounts", "id", ap)["name"], "Renamed");
+    assert_eq!(item("/yardstik/subAccounts", "id", ys)["address"]["city"], "Dallas");
+    assert_eq!(item("/yardstik/subAccounts", "id", ys)["first_name"], "Changed");
+
+    // Once it is back, its polls put each spec back at its provider.
+    env.operator.restart();
+    let corrected = eventually(Duration::from_secs(60), || async {
+        let state = env.sim.state().await;
+        let item = |pointer: &str, key: &str, id: &str| {
+            state.pointer(pointer)?.as_array()?.iter().find(|i| i[key] == id).cloned()
+        };
+        let vobiz = item("/vobiz/subAccounts", "auth_id", vz)?["name"] == "vz";
+        let agentphone = item("/agentphone/subAccounts", "id", ap)?["name"] == "ap";
+        let ys = item("/yardstik/subAccounts", "id", ys)?;
+        let yardstik = ys["first_name"] == "Ana" && ys["address"]["city"] == "Austin";
+        (vobiz && agentphone && yardstik).then_some(())
+    })
+    .await;
+    assert!(corrected.is_some(), "drift not corrected: {}\n{}", env.sim.state().await, env.operator.log_tail(30));
     env.finish().await;
 }
 

@@ -19,5 +19,6 @@ mod provider_configs;
 mod rejections;
 mod restore;
 mod safety;
+mod secrets;
 mod support;
 mod validation;
