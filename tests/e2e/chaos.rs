@@ -28,7 +28,9 @@ const ARRIVAL_JITTER: u64 = 2;
 const PER_KIND: f64 = 0.044;
 
 /// `(config, provider, endpoint path, Secret, Secret data)`.
-const CONFIGS: [(&str, &str, &str, &str, &[(&str, &str)]); 6] = [
+type Config = (&'static str, &'static str, &'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+const CONFIGS: [Config; 6] = [
     ("recoverbiz", "RecoverBiz", "/recoverbiz/v1", "recoverbiz-partner", &[("partnerKey", DEV_RECOVERBIZ_KEY)]),
     (
         "vobiz",
@@ -52,7 +54,7 @@ const CONFIGS: [(&str, &str, &str, &str, &[(&str, &str)]); 6] = [
 /// A second AgentPhone master key, seeded by the test: AgentPhone allows 25 sub-accounts per key.
 const SECOND_AGENTPHONE_KEY: &str = "sk_live_sim_agentphone_chaos_2";
 
-fn config_yaml(env: &Env, (name, provider, path, secret, data): (&str, &str, &str, &str, &[(&str, &str)])) -> String {
+fn config_yaml(env: &Env, (name, provider, path, secret, data): Config) -> String {
     let data: String = data.iter().map(|(k, v)| format!("  {k}: {v}\n")).collect();
     format!(
         "apiVersion: v1\nkind: Secret\nmetadata: {{name: {secret}}}\nstringData:\n{data}---\n\
