@@ -1,9 +1,9 @@
-//! AgentPhone sub-accounts and numbers (`/agentphone/v1/...`), PROVIDERS.md §3, seed 002.
+//! AgentPhone sub-accounts and numbers (`/agentphone/v1/...`).
 //!
 //! `Authorization: Bearer sk_live_…` (master key) plus optional `X-Sub-Account-Id`.
 //! Errors: the docs envelope `{error:{message,code,type,details}}` for business errors and
 //! FastAPI's `{detail:[{loc,msg,type}]}` for request-body validation (both exist).
-//! Reasoned choices (PROVIDERS §6.2): sub-account `{id:"sub_…",name,createdAt}`, list
+//! Our choices where the docs are silent: sub-account `{id:"sub_…",name,createdAt}`, list
 //! `{data,hasMore,total}`, 26th sub-account → 422 VALIDATION_ERROR, unknown
 //! `X-Sub-Account-Id` → 404, DELETE is hard and releases the sub-account's numbers.
 
@@ -228,7 +228,7 @@ async fn rename_sub(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, Path(id
     master_only(&sub)?;
     let name = name_of(&parse_body(&body)?)?;
     let i = find_sub(&st, &key, &id)?;
-    // The API reference shows `{}`; we return the updated object (PROVIDERS §6.2).
+    // The API reference shows `{}`; we return the updated object.
     st.subs[i].obj["name"] = json!(name);
     ok(st.subs[i].obj.clone())
 }
@@ -377,7 +377,7 @@ async fn release_number(State(sim): State<Shared<AgentPhone>>, h: HeaderMap, Pat
     ok(json!({"success": true, "phoneNumber": n["phoneNumber"], "status": "released"}))
 }
 
-// ----- agents (enough for the seed's workflow; PROVIDERS §3.2) -------------------------------
+// ----- agents (enough for a voice agent's workflow) ------------------------------------------
 
 /// Agent fields with their defaults; `numbers` is computed on read.
 fn agent_defaults() -> Value {

@@ -1,4 +1,4 @@
-//! RecoverBiz partner API (`/recoverbiz/v1/...`), PROVIDERS.md §1, seed 000.
+//! RecoverBiz partner API (`/recoverbiz/v1/...`).
 //!
 //! Auth `X-Partner-Key` or `Authorization: Bearer`; errors `{"error":{code,message,status}}`;
 //! rate limits per partner key (account creation 100/h, everything else 1000/min) with
@@ -66,7 +66,7 @@ pub fn routes() -> Routes<Shared<RecoverBiz>> {
         .route("/v1/accounts", post(create).get(list))
         .route("/v1/accounts/{id}", get(fetch).patch(update).delete(deactivate))
         .route("/v1/accounts/{id}/team/invite", post(invite))
-        // Not documented (PROVIDERS §6.1 choice): list, get and remove team members.
+        // Not documented; our choice: list, get and remove team members.
         .route("/v1/accounts/{id}/team", get(list_members))
         .route("/v1/accounts/{id}/team/{member_id}", get(get_member).delete(remove_member))
 }
@@ -381,7 +381,7 @@ async fn invite(
     if st.accounts[i].obj["status"] == "deactivated" {
         return Err(error(403, "account_deactivated", "Account has been deactivated"));
     }
-    // Member validation and shape are not documented (PROVIDERS §6.1): email required,
+    // Member validation and shape are not documented; our choice: email required,
     // role owner|admin|member (default member), phone numbers E.164.
     let email = opt_str(&b, "email").map_err(bad)?.ok_or_else(|| bad("email is required"))?;
     if !is_email(&email) {

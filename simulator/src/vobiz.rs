@@ -1,11 +1,11 @@
-//! Vobiz sub-accounts and numbers (`/vobiz/api/v1/...`), PROVIDERS.md §2, seed 001.
+//! Vobiz sub-accounts and numbers (`/vobiz/api/v1/...`).
 //!
 //! Parent credentials `X-Auth-ID` + `X-Auth-Token`; the path's `{auth_id}` must be the caller's.
-//! Error envelopes (PROVIDERS §6.3 choice): the docs envelope
+//! Error envelopes (our choice): the docs envelope
 //! `{status:"error",error:{code,message,details},timestamp,requestId}` on every documented
 //! route, and the Plivo `{api_id,error}` on the seed's capitalised `/Account/{id}/Subaccount/`
 //! alias. The alias serves the same objects as the lowercase routes, also accepts POST for update
-//! (Plivo) and `?cascade=true` on delete (§6.4). DELETE is a hard delete.
+//! (Plivo) and `?cascade=true` on delete. DELETE is a hard delete.
 
 use std::collections::HashMap;
 

@@ -1,9 +1,9 @@
-//! Vobiz Partner API (`/vobiz-partner/api/v1/partner/...`), PROVIDERS.md §4, seed 003.
+//! Vobiz Partner API (`/vobiz-partner/api/v1/partner/...`).
 //!
 //! Partner credentials `X-Auth-ID: PA_…` + `X-Auth-Token`. Errors use the Vobiz docs envelope
-//! `{status:"error",error:{code,message,details},timestamp,requestId}` (PROVIDERS §4.3: pick one).
+//! `{status:"error",error:{code,message,details},timestamp,requestId}` (the docs show two; we pick one).
 //! Customers cannot be updated or deleted (no routes). Money: strings with 5 dp in profiles and
-//! balances, numbers in the transfer response (§6.5). Timestamps `+00:00` with µs like the docs.
+//! balances, numbers in the transfer response. Timestamps `+00:00` with µs like the docs.
 
 use std::collections::HashMap;
 

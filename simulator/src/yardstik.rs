@@ -1,10 +1,10 @@
-//! Yardstik platform sub-accounts (`/yardstik/...`), PROVIDERS.md §5, seed 004.
+//! Yardstik platform sub-accounts (`/yardstik/...`).
 //!
 //! `Authorization: Account <key>` (platform key for `/sub_accounts`, the sub-account's own token
 //! for `/accounts/{id}`). POST /sub_accounts is idempotent on `account_name` (per platform key,
 //! exact match): 200 with the existing account and a new token; the old token stops working.
 //! Not documented, our choices: the error body `{status, error, message, errors:{field:[msg]}}`,
-//! list `meta {current_page, per_page, total_count, total_pages}` (§6.6), per_page default 25
+//! list `meta {current_page, per_page, total_count, total_pages}`, per_page default 25
 //! (max 100), repeat POSTs ignore fields other than `account_name`/`create_api_key`, no delete.
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
 //! Every tenantline kind in every state the operator produces, captured from a real run, reads as
-//! DESIGN §3 promises to the two health evaluators GitOps tools use — kstatus (Flux) and Argo CD's
+//! it should to the two health evaluators GitOps tools use — kstatus (Flux) and Argo CD's
 //! own Lua evaluator with the chart's argocd-cm snippet, both run by `hack/health` (Go) over the
 //! captures — and `kubectl wait --for=condition=Ready` / `--for=jsonpath=…observedGeneration` work
 //! on every kind.

@@ -182,7 +182,7 @@ async fn invalid_manifests_are_rejected_with_the_field_named() {
     ns.delete().await;
 }
 
-/// The DESIGN §2 manifests are accepted as written, and what a user leaves out is defaulted by
+/// Manifests using every field are accepted as written, and what a user leaves out is defaulted by
 /// the API server, `status.observedGeneration: -1` included (so kstatus reads a new object as in
 /// progress).
 #[tokio::test]
@@ -246,7 +246,7 @@ spec:
   deletionPolicy: Retain
 "##
     );
-    apply(&ns.name, &full).unwrap_or_else(|e| panic!("the DESIGN §2 manifests were refused: {e}"));
+    apply(&ns.name, &full).unwrap_or_else(|e| panic!("the full manifests were refused: {e}"));
 
     let minimal = "apiVersion: tenantline.io/v1alpha1\nkind: ProviderConfig\nmetadata: {name: minimal}\nspec:\n  provider: Yardstik\n  credentialsSecretRef: {name: yardstik-key}\n---\napiVersion: tenantline.io/v1alpha1\nkind: SubAccount\nmetadata: {name: minimal}\nspec:\n  providerConfigRef: {name: minimal}\n  displayName: Minimal\n---\napiVersion: tenantline.io/v1alpha1\nkind: TeamMember\nmetadata: {name: minimal}\nspec:\n  subAccountRef: {name: minimal}\n  email: m@acme.example\n  name: M\n---\napiVersion: tenantline.io/v1alpha1\nkind: PhoneNumber\nmetadata: {name: minimal}\nspec:\n  subAccountRef: {name: minimal}\n  search: {}\n";
     apply(&ns.name, minimal).unwrap_or_else(|e| panic!("the minimal manifests were refused: {e}"));
