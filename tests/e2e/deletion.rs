@@ -81,7 +81,6 @@ async fn each_deletion_policy_leaves_the_provider_as_status_announced() {
         assert!(env.wait_gone::<SubAccount>(name, Duration::from_secs(60)).await, "{name} kept its finalizer");
     }
     let state = env.sim.state().await;
-    let events = env.events().await;
     for ((name, config, policy), id) in cases.iter().zip(&ids) {
         let (announced, left) = expected(config, policy);
         let (pointer, key, active) = provider_state(config);
@@ -101,8 +100,7 @@ async fn each_deletion_policy_leaves_the_provider_as_status_announced() {
             }
         }
         if announced == "Retain" {
-            let said = events.iter().any(|(reason, message)| reason == "Retained" && message.contains(id.as_str()));
-            assert!(said, "{name}: no Retained Event names {id}: {events:?}");
+            assert!(env.wait_event("Retained", id).await, "{name}: no Retained Event names {id}");
         }
     }
     env.finish().await;

@@ -152,6 +152,16 @@ impl Env {
             .collect()
     }
 
+    /// Wait until an Event with `reason` whose message contains `text` is recorded: the operator
+    /// publishes Events off the reconcile's path, so one may land after the state it reports.
+    pub async fn wait_event(&self, reason: &str, text: &str) -> bool {
+        let found = eventually(Duration::from_secs(20), || async {
+            self.events().await.iter().any(|(r, message)| r == reason && message.contains(text)).then_some(())
+        })
+        .await;
+        found.is_some()
+    }
+
     /// Fail if any of `secrets` appears in the operator's log, in an Event, or in the status of a
     /// SubAccount of this namespace.
     pub async fn assert_no_leak(&self, secrets: &[String]) {

@@ -125,7 +125,7 @@ async fn deleting_a_delivered_credentials_secret_never_replaces_the_account() {
     let account = items(&state, "/yardstik/subAccounts").iter().find(|s| s["id"] == yardstik.as_str()).unwrap();
     let secret = data(&env.secret("acme-screening-credentials").await.unwrap());
     assert_eq!(secret["apiToken"], account["api_token"].as_str().unwrap());
-    assert!(env.events().await.iter().any(|(reason, _)| reason == "CredentialsReissued"));
+    assert!(env.wait_event("CredentialsReissued", &yardstik).await, "no CredentialsReissued Event for {yardstik}");
 
     // The person follows the message: the token goes back into the Secret, and all is well.
     let restore = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "acme-support-credentials"},

@@ -68,8 +68,7 @@ async fn a_yardstik_token_removed_from_the_secret_is_reissued_and_the_old_one_re
     };
     assert!(status_with(fresh.clone()).await.is_success(), "the new token works");
     assert_eq!(status_with(old.clone()).await, 401, "the old token was revoked");
-    let events = env.events().await;
-    assert!(events.iter().any(|(reason, message)| reason == "CredentialsReissued" && message.contains(id.as_str())));
+    assert!(env.wait_event("CredentialsReissued", &id).await, "no CredentialsReissued Event for {id}");
     env.assert_no_leak(&[old, fresh]).await;
     env.finish().await;
 }
