@@ -15,7 +15,7 @@ use kube::api::{ObjectMeta, Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::provider::{Credentials, ExposeSecret};
+use crate::provider::{self, Credentials, ExposeSecret};
 
 pub const FIELD_MANAGER: &str = "tenantline";
 pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=tenantline";
@@ -27,9 +27,13 @@ pub async fn get(client: &Client, namespace: &str, name: &str) -> Result<Option<
     Ok(secret.map(|s| credentials(&s)))
 }
 
-/// The keys tenantline owns in a credentials Secret; other tools may add their own beside them.
-pub const KEYS: [&str; 9] =
-    ["provider", "endpoint", "accountId", "authId", "authToken", "apiToken", "subAccountId", "password", "phoneNumber"];
+/// The keys every credentials Secret may hold, whatever the provider (beside those it issues).
+const COMMON_KEYS: [&str; 4] = ["provider", "endpoint", "accountId", "phoneNumber"];
+
+/// Whether tenantline owns `key` in a credentials Secret; other tools may add keys of their own.
+fn is_ours(key: &str) -> bool {
+    COMMON_KEYS.contains(&key) || provider::issued_credential_keys().any(|k| k == key)
+}
 
 /// The credentials Secrets: the watch's cache of them, and the resourceVersion of each of our own
 /// writes that the watch has not delivered yet.
@@ -65,7 +69,7 @@ impl Secrets {
             Some(secret) if current => credentials(&secret),
             _ => get(&self.client, namespace, name).await?.unwrap_or_default(),
         };
-        credentials.0.retain(|k, _| KEYS.contains(&k.as_str()));
+        credentials.0.retain(|k, _| is_ours(k));
         Ok(credentials)
     }
 
@@ -127,4 +131,19 @@ async fn write<K: Resource<DynamicType = ()>>(
     };
     let params = PatchParams::apply(FIELD_MANAGER).force();
     Api::<Secret>::namespaced(client.clone(), namespace).patch(name, &params, &Patch::Apply(&secret)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operator_owns_what_it_writes_and_leaves_other_keys_alone() {
+        for key in ["provider", "endpoint", "accountId", "phoneNumber", "authToken", "apiToken", "password"] {
+            assert!(is_ours(key), "{key}");
+        }
+        for key in ["ca.crt", "partnerKey", "apiKey", "note"] {
+            assert!(!is_ours(key), "{key}");
+        }
+    }
 }

@@ -3,6 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// `spec.provider` is the provider layer's own list, so that a new provider is added in one place.
+pub use crate::provider::ProviderKind as Provider;
+
 /// E.164: a plus sign, a country code and up to 15 digits in all.
 pub const E164: &str = r"^\+[1-9][0-9]{1,14}$";
 /// ISO 3166-1 alpha-2 country code.
@@ -26,16 +29,6 @@ pub fn valid_owner_id(id: &str) -> bool {
 
 /// A DNS-1123 subdomain: the name of most Kubernetes objects, Secrets included.
 pub const DNS_LABEL: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
-
-/// The provider API a ProviderConfig talks to.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
-pub enum Provider {
-    RecoverBiz,
-    Vobiz,
-    AgentPhone,
-    VobizPartner,
-    Yardstik,
-}
 
 /// Which kind of provider configuration a reference names.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq, Hash)]

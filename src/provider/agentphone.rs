@@ -1,4 +1,4 @@
-//! AgentPhone (PROVIDERS.md §3): named sub-accounts (at most 25) and numbers bought for one
+//! AgentPhone: named sub-accounts (at most 25) and numbers bought for one
 //! sub-account through `X-Sub-Account-Id`.
 //!
 //! A sub-account has nothing but a name, so `find` matches the exact name, and there is no GET
@@ -14,16 +14,32 @@ use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
 use super::{
-    Capabilities, Created, Credentials, Error, External, NumberSpec, Observation, ProviderClients, ProviderKind,
-    Result, SubAccountSpec,
+    AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, External, NumberSpec, Observation,
+    ProviderClients, ProviderKind, Result, SubAccountSpec,
 };
 
 const PAGE: u32 = 100;
 const SUB_ACCOUNT: &str = "X-Sub-Account-Id";
 
-pub(super) fn clients(http: HttpClient) -> ProviderClients {
+pub(super) static PROVIDER: Descriptor = Descriptor {
+    kind: ProviderKind::AgentPhone,
+    name: "AgentPhone",
+    default_endpoint: "https://api.agentphone.ai",
+    parent_credential_keys: &["apiKey"],
+    auth: &[AuthHeader { name: "authorization", prefix: "Bearer ", key: "apiKey" }],
+    sub_accounts: Capabilities {
+        update: true,
+        delete: true,
+        lookup: true,
+        issued_credential_keys: &["subAccountId"],
+        ..Capabilities::NONE
+    },
+    missing_field: |_| None,
+    clients,
+};
+
+fn clients(http: HttpClient) -> ProviderClients {
     ProviderClients {
-        provider: ProviderKind::AgentPhone,
         sub_accounts: Arc::new(SubAccounts(http.clone())),
         members: None,
         numbers: Some(Arc::new(Numbers(http))),
@@ -45,13 +61,7 @@ fn id_of(v: &Value) -> String {
 #[async_trait]
 impl External<SubAccountSpec> for SubAccounts {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            update: true,
-            delete: true,
-            lookup: true,
-            credential_keys: &["subAccountId"],
-            ..Default::default()
-        }
+        PROVIDER.sub_accounts
     }
 
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
@@ -111,7 +121,7 @@ fn matches(d: &NumberSpec, n: &Value) -> bool {
 #[async_trait]
 impl External<NumberSpec> for Numbers {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { delete: true, lookup: true, ..Default::default() }
+        Capabilities { delete: true, lookup: true, ..Capabilities::NONE }
     }
 
     async fn find(&self, d: &NumberSpec) -> Result<Option<String>> {

@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::{Connection, Error, ExposeSecret, ProviderKind, Result};
+use super::{Connection, Error, ProviderKind, Result};
 use crate::metrics::METRICS;
 
 /// Longest a call waits for the token bucket or a provider-announced reset before giving up
@@ -68,9 +68,7 @@ impl<'a> Call<'a> {
 impl HttpClient {
     pub fn new(connection: &Connection) -> Result<Self> {
         let provider = connection.provider;
-        if let Some(missing) =
-            provider.credential_keys().iter().find(|k| connection.credentials.get(k).is_none_or(str::is_empty))
-        {
+        if let Some(missing) = provider.descriptor().missing_parent_key(&connection.credentials) {
             return Err(Error::Auth { provider, message: format!("the credentials Secret has no {missing}") });
         }
         let http = reqwest::Client::builder()
@@ -98,17 +96,12 @@ impl HttpClient {
 
     /// The provider's auth headers; values marked sensitive so they never print.
     fn auth_headers(&self) -> HeaderMap {
-        let c = &self.0.credentials;
-        let pairs: Vec<(&str, String)> = match self.0.provider {
-            ProviderKind::RecoverBiz => vec![("x-partner-key", self.credential("partnerKey").to_owned())],
-            ProviderKind::Vobiz | ProviderKind::VobizPartner => vec![
-                ("x-auth-id", self.credential("authId").to_owned()),
-                ("x-auth-token", c.0.get("authToken").map(|s| s.expose_secret().to_owned()).unwrap_or_default()),
-            ],
-            ProviderKind::AgentPhone => vec![("authorization", format!("Bearer {}", self.credential("apiKey")))],
-            ProviderKind::Yardstik => vec![("authorization", format!("Account {}", self.credential("apiKey")))],
-        };
-        pairs.into_iter().filter_map(|(k, v)| Some((HeaderName::from_static(k), sensitive(&v)?))).collect()
+        let auth = self.0.provider.descriptor().auth.iter();
+        auth.filter_map(|h| {
+            let value = format!("{}{}", h.prefix, self.credential(h.key));
+            Some((HeaderName::from_static(h.name), sensitive(&value)?))
+        })
+        .collect()
     }
 
     /// Send `call` and return the JSON body of a 2xx answer (`Null` when empty).

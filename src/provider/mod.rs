@@ -20,10 +20,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 pub use error::{Error, ErrorClass, Result};
+use schemars::JsonSchema;
 pub use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 
-/// The five provider APIs tenantline manages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The provider API a ProviderConfig talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub enum ProviderKind {
     RecoverBiz,
     Vobiz,
@@ -32,41 +34,63 @@ pub enum ProviderKind {
     Yardstik,
 }
 
+/// Every provider's descriptor. A new provider is a module with its descriptor, a variant above
+/// (which is also the value of `spec.provider`) and a line here.
+static PROVIDERS: &[&Descriptor] =
+    &[&recoverbiz::PROVIDER, &vobiz::PROVIDER, &agentphone::PROVIDER, &vobiz_partner::PROVIDER, &yardstik::PROVIDER];
+
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 5] =
-        [Self::RecoverBiz, Self::Vobiz, Self::AgentPhone, Self::VobizPartner, Self::Yardstik];
+    pub fn descriptor(self) -> &'static Descriptor {
+        PROVIDERS.iter().find(|d| d.kind == self).expect("every provider has a descriptor in PROVIDERS")
+    }
 
     /// The name used in `spec.provider`, metrics labels and messages.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RecoverBiz => "RecoverBiz",
-            Self::Vobiz => "Vobiz",
-            Self::AgentPhone => "AgentPhone",
-            Self::VobizPartner => "VobizPartner",
-            Self::Yardstik => "Yardstik",
-        }
+        self.descriptor().name
     }
+}
 
+/// Everything tenantline knows about one provider beyond its clients' code: declared in that
+/// provider's module.
+pub struct Descriptor {
+    pub kind: ProviderKind,
+    /// The name used in `spec.provider`, metrics labels and messages.
+    pub name: &'static str,
     /// The production endpoint used when a ProviderConfig names none.
-    pub fn default_endpoint(self) -> &'static str {
-        match self {
-            Self::RecoverBiz => "https://api.recoverbiz.com/v1",
-            Self::Vobiz => "https://api.vobiz.ai/api/v1",
-            Self::AgentPhone => "https://api.agentphone.ai",
-            Self::VobizPartner => "https://api.vobiz.ai/api/v1/partner",
-            Self::Yardstik => "https://api.yardstik.com",
-        }
-    }
+    pub default_endpoint: &'static str,
+    /// The keys the ProviderConfig's credentials Secret (the parent account's) must hold.
+    pub parent_credential_keys: &'static [&'static str],
+    /// How the parent credentials become request headers.
+    pub auth: &'static [AuthHeader],
+    /// What the provider can do with a sub-account, and the keys of the credentials it issues
+    /// for one (`issued_credential_keys`: what a SubAccount's Secret holds beyond `provider`,
+    /// `endpoint`, `accountId` and `phoneNumber`).
+    pub sub_accounts: Capabilities,
+    /// The first SubAccount field this provider requires that `spec` lacks, as a camelCase path
+    /// under `spec` (e.g. `owner.email`).
+    pub missing_field: fn(&SubAccountSpec) -> Option<&'static str>,
+    /// The clients of one account, sharing its HTTP client.
+    clients: fn(http::HttpClient) -> ProviderClients,
+}
 
-    /// The keys the parent-account credentials Secret must hold.
-    pub fn credential_keys(self) -> &'static [&'static str] {
-        match self {
-            Self::RecoverBiz => &["partnerKey"],
-            Self::Vobiz | Self::VobizPartner => &["authId", "authToken"],
-            Self::AgentPhone => &["apiKey"],
-            Self::Yardstik => &["apiKey"],
-        }
+impl Descriptor {
+    /// The first parent credential key that `credentials` lacks or holds empty.
+    pub fn missing_parent_key(&self, credentials: &Credentials) -> Option<&'static str> {
+        self.parent_credential_keys.iter().find(|k| credentials.get(k).is_none_or(str::is_empty)).copied()
     }
+}
+
+/// One request header made from a parent credential: `prefix` followed by the value of `key`.
+pub struct AuthHeader {
+    /// Lowercase, as `HeaderName::from_static` needs it.
+    pub name: &'static str,
+    pub prefix: &'static str,
+    pub key: &'static str,
+}
+
+/// Every key a provider may issue into a SubAccount's Secret, over all providers.
+pub fn issued_credential_keys() -> impl Iterator<Item = &'static str> {
+    PROVIDERS.iter().flat_map(|d| d.sub_accounts.issued_credential_keys.iter().copied())
 }
 
 impl std::fmt::Display for ProviderKind {
@@ -112,9 +136,9 @@ impl std::fmt::Debug for Credentials {
 #[derive(Clone, Debug)]
 pub struct Connection {
     pub provider: ProviderKind,
-    /// Base URL; [`ProviderKind::default_endpoint`] when the ProviderConfig names none.
+    /// Base URL; [`Descriptor::default_endpoint`] when the ProviderConfig names none.
     pub endpoint: String,
-    /// The parent-account credentials, keyed as [`ProviderKind::credential_keys`].
+    /// The parent-account credentials, keyed as [`Descriptor::parent_credential_keys`].
     pub credentials: Credentials,
     pub requests_per_second: u32,
     pub burst: u32,
@@ -135,7 +159,7 @@ pub struct Capabilities {
     pub lookup: bool,
     /// Keys of the credentials the provider issues for the object (the Secret's keys beyond
     /// `provider`, `endpoint`, `accountId`).
-    pub credential_keys: &'static [&'static str],
+    pub issued_credential_keys: &'static [&'static str],
     /// Credentials are shown only in the create response and can't be re-read or re-issued:
     /// losing them means delete and re-create.
     pub one_time_credentials: bool,
@@ -143,6 +167,20 @@ pub struct Capabilities {
     pub reissue: bool,
     /// The provider needs a login password that tenantline generates and keeps in the Secret.
     pub generated_password: bool,
+}
+
+impl Capabilities {
+    /// Nothing supported: what a provider's capabilities are written over (`..NONE`).
+    pub const NONE: Self = Self {
+        update: false,
+        deactivate: false,
+        delete: false,
+        lookup: false,
+        issued_credential_keys: &[],
+        one_time_credentials: false,
+        reissue: false,
+        generated_password: false,
+    };
 }
 
 /// The desired state of a sub-account, provider-neutral.
@@ -351,7 +389,6 @@ pub type Numbers = Arc<dyn External<NumberSpec>>;
 /// The clients of one provider account, sharing one HTTP client and one token bucket.
 #[derive(Clone)]
 pub struct ProviderClients {
-    pub provider: ProviderKind,
     pub sub_accounts: SubAccounts,
     /// `None` when the provider has no team members.
     pub members: Option<Members>,
@@ -363,11 +400,70 @@ pub struct ProviderClients {
 /// credential keys (`Error::Auth`); no request is made.
 pub fn connect(connection: Connection) -> Result<ProviderClients> {
     let http = http::HttpClient::new(&connection)?;
-    Ok(match connection.provider {
-        ProviderKind::RecoverBiz => recoverbiz::clients(http),
-        ProviderKind::Vobiz => vobiz::clients(http),
-        ProviderKind::AgentPhone => agentphone::clients(http),
-        ProviderKind::VobizPartner => vobiz_partner::clients(http),
-        ProviderKind::Yardstik => yardstik::clients(http),
-    })
+    Ok((connection.provider.descriptor().clients)(http))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_provider_in_the_crd_enum_has_its_descriptor() {
+        let schema = serde_json::to_value(schemars::schema_for!(ProviderKind)).unwrap();
+        let names = schema["enum"].as_array().expect("spec.provider is an enum of names");
+        assert_eq!(names.len(), PROVIDERS.len(), "one descriptor per provider");
+        for name in names {
+            let kind: ProviderKind = serde_json::from_value(name.clone()).unwrap();
+            assert_eq!(kind.descriptor().name, name, "a descriptor's name is its spec.provider value");
+        }
+    }
+
+    #[test]
+    fn auth_headers_use_only_the_parent_credentials() {
+        for d in PROVIDERS {
+            for h in d.auth {
+                assert!(d.parent_credential_keys.contains(&h.key), "{}: header {} uses {}", d.name, h.name, h.key);
+                assert_eq!(h.name, h.name.to_ascii_lowercase(), "{}: header names are lowercase", d.name);
+            }
+        }
+    }
+
+    #[test]
+    fn each_provider_names_the_first_sub_account_field_it_lacks() {
+        let bare = SubAccountSpec::default();
+        let missing = |kind: ProviderKind, spec: &SubAccountSpec| (kind.descriptor().missing_field)(spec);
+        assert_eq!(missing(ProviderKind::RecoverBiz, &bare), None);
+        assert_eq!(missing(ProviderKind::AgentPhone, &bare), None);
+        assert_eq!(missing(ProviderKind::Vobiz, &bare), None);
+        assert_eq!(missing(ProviderKind::VobizPartner, &bare), Some("owner.email"));
+        assert_eq!(missing(ProviderKind::Yardstik, &bare), Some("owner.email"));
+
+        let customer_use = SubAccountSpec {
+            vobiz: Some(VobizOptions { kyc_mode: Some("customer_use".into()), ..Default::default() }),
+            ..Default::default()
+        };
+        assert_eq!(missing(ProviderKind::Vobiz, &customer_use), Some("owner.email (for kycMode customer_use)"));
+
+        let owner = Owner {
+            email: Some("a@x.io".into()),
+            first_name: Some("A".into()),
+            last_name: Some("B".into()),
+            phone: Some("+14155550100".into()),
+        };
+        let with_owner = SubAccountSpec { owner: Some(owner), ..customer_use };
+        assert_eq!(missing(ProviderKind::Vobiz, &with_owner), None);
+        assert_eq!(missing(ProviderKind::VobizPartner, &with_owner), Some("address.country"));
+        assert_eq!(missing(ProviderKind::Yardstik, &with_owner), Some("address"));
+
+        let complete = SubAccountSpec {
+            address: Some(Address { country: Some("US".into()), ..Default::default() }),
+            yardstik: Some(YardstikOptions { permissible_purpose_ids: vec!["p".into()], ..Default::default() }),
+            ..with_owner
+        };
+        for d in PROVIDERS {
+            assert_eq!((d.missing_field)(&complete), None, "{}", d.name);
+        }
+        let no_purpose = SubAccountSpec { yardstik: None, ..complete };
+        assert_eq!(missing(ProviderKind::Yardstik, &no_purpose), Some("yardstik.permissiblePurposeIds"));
+    }
 }

@@ -1,4 +1,4 @@
-//! RecoverBiz partner API (PROVIDERS.md §1): accounts with soft delete, and team members.
+//! RecoverBiz partner API: accounts with soft delete, and team members.
 //!
 //! No idempotency key exists, so the resource's key goes into the account's free-form
 //! `metadata` and `find` looks for it among the accounts with the same name.
@@ -13,8 +13,26 @@ use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
 use super::{
-    Capabilities, Created, Credentials, External, MemberSpec, Observation, ProviderClients, ProviderKind, Result,
-    SubAccountSpec,
+    AuthHeader, Capabilities, Created, Credentials, Descriptor, External, MemberSpec, Observation, ProviderClients,
+    ProviderKind, Result, SubAccountSpec,
+};
+
+pub(super) static PROVIDER: Descriptor = Descriptor {
+    kind: ProviderKind::RecoverBiz,
+    name: "RecoverBiz",
+    default_endpoint: "https://api.recoverbiz.com/v1",
+    parent_credential_keys: &["partnerKey"],
+    auth: &[AuthHeader { name: "x-partner-key", prefix: "", key: "partnerKey" }],
+    // DELETE only deactivates: there is no hard delete.
+    sub_accounts: Capabilities {
+        update: true,
+        deactivate: true,
+        lookup: true,
+        issued_credential_keys: &["phoneNumber"],
+        ..Capabilities::NONE
+    },
+    missing_field: |_| None,
+    clients,
 };
 
 /// The metadata key that carries the idempotency key.
@@ -23,9 +41,8 @@ const KEY: &str = "tenantline.io/key";
 const LEGACY_KEY: &str = "tenantline.io/uid";
 const PAGE: u32 = 250;
 
-pub(super) fn clients(http: HttpClient) -> ProviderClients {
+fn clients(http: HttpClient) -> ProviderClients {
     ProviderClients {
-        provider: ProviderKind::RecoverBiz,
         sub_accounts: Arc::new(Accounts(http.clone())),
         members: Some(Arc::new(Members(http))),
         numbers: None,
@@ -74,14 +91,7 @@ fn account_drift(d: &SubAccountSpec, a: &Value) -> Vec<String> {
 #[async_trait]
 impl External<SubAccountSpec> for Accounts {
     fn capabilities(&self) -> Capabilities {
-        // DELETE only deactivates: there is no hard delete.
-        Capabilities {
-            update: true,
-            deactivate: true,
-            lookup: true,
-            credential_keys: &["phoneNumber"],
-            ..Default::default()
-        }
+        PROVIDER.sub_accounts
     }
 
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
@@ -158,7 +168,7 @@ fn member_drift(d: &MemberSpec, m: &Value) -> Vec<String> {
 impl External<MemberSpec> for Members {
     fn capabilities(&self) -> Capabilities {
         // Members can be invited and removed; nothing documents changing one.
-        Capabilities { delete: true, lookup: true, ..Default::default() }
+        Capabilities { delete: true, lookup: true, ..Capabilities::NONE }
     }
 
     async fn find(&self, d: &MemberSpec) -> Result<Option<String>> {

