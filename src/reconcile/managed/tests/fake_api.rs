@@ -109,6 +109,12 @@ impl FakeApi {
                 "message": "etcd is unhappy", "reason": "InternalError", "code": 500});
             return (StatusCode::INTERNAL_SERVER_ERROR, status);
         }
+        if write == "mark" && body.pointer("/metadata/resourceVersion") != s.object.pointer("/metadata/resourceVersion")
+        {
+            let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": "the object has been modified", "reason": "Conflict", "code": 409});
+            return (StatusCode::CONFLICT, status);
+        }
         s.writes.push(write.to_owned());
         match write {
             "secret" => {
@@ -119,11 +125,6 @@ impl FakeApi {
                 secret["metadata"]["resourceVersion"] = json!(version);
                 s.secrets.insert(name, secret.clone());
                 (StatusCode::OK, secret)
-            }
-            "mark" if body.pointer("/metadata/resourceVersion") != s.object.pointer("/metadata/resourceVersion") => {
-                let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                    "message": "the object has been modified", "reason": "Conflict", "code": 409});
-                (StatusCode::CONFLICT, status)
             }
             _ => {
                 let mut patch = body;

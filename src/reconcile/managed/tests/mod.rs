@@ -2,6 +2,8 @@
 //! in-memory provider.
 
 use super::*;
+use crate::reconcile::conditions;
+use crate::reconcile::outcome::interval;
 
 fn caps(delete: bool, deactivate: bool) -> Capabilities {
     Capabilities { delete, deactivate, ..Default::default() }
@@ -177,7 +179,7 @@ impl World {
     /// One round on the resource as the API server has it now.
     async fn round(&self) -> Result<Action, Error> {
         let api = Api::namespaced(self.client.clone(), "ns");
-        apply(&self.fake(), &api, &self.context()).await
+        round::apply(&self.fake(), &api, &self.context()).await
     }
 
     async fn delete(&self) -> Result<Action, Error> {
@@ -431,4 +433,46 @@ async fn a_failed_delete_keeps_the_finalizer_and_reports_deleting() {
     assert_eq!(w.ready(), not_ready(reason::DELETING));
     assert_eq!(w.delete().await.unwrap(), Action::await_change());
     assert!(w.provider.objects().is_empty());
+}
+
+/// An object the idempotency lookup finds on a first attempt was made in an earlier life of the
+/// cluster: adopted, and since its credentials may be in use there, never replaced for them.
+#[tokio::test]
+async fn an_object_from_an_earlier_life_is_adopted_and_never_replaced() {
+    let w = World::new(one_time());
+    let id = w.provider.insert("fake");
+    assert_eq!(w.settle().await, not_ready(reason::CREDENTIALS_LOST));
+    assert_eq!((w.provider.calls("create"), w.provider.calls("delete")), (0, 0));
+    assert_eq!(w.external_id(), Some(id));
+    assert!(w.event("Adopted").await);
+}
+
+/// ObserveOnly looks and never writes to the provider: an object found is reported, none found
+/// is never created.
+#[tokio::test]
+async fn observe_only_never_writes_to_the_provider() {
+    let w = World::with(reissuable(), json!({MANAGEMENT_POLICY: "ObserveOnly"}));
+    assert_eq!(w.settle().await, not_ready(reason::EXTERNAL_MISSING));
+    let w = World::with(reissuable(), json!({MANAGEMENT_POLICY: "ObserveOnly"}));
+    w.provider.insert("fake");
+    assert_eq!(w.settle().await, ready(reason::OBSERVED));
+    w.api.update_object(|o| o["spec"]["active"] = json!(false));
+    assert_eq!(w.settle().await, ready(reason::OBSERVED));
+    for write in ["create", "reissue", "set_active", "update", "delete"] {
+        assert_eq!(w.provider.calls(write), 0, "{write}");
+    }
+    assert_eq!(w.fake().status.unwrap().managed.deletion.as_deref(), Some("Orphan"));
+}
+
+/// The create mark is written with an optimistic lock: a round working from a stale view of the
+/// resource (another writer got there first) fails before anything is created.
+#[tokio::test]
+async fn a_stale_view_cannot_mark_a_create_and_creates_nothing() {
+    let w = World::new(one_time());
+    let stale = w.fake();
+    w.api.update_object(|o| o["metadata"]["resourceVersion"] = json!("7"));
+    let api = Api::namespaced(w.client.clone(), "ns");
+    assert!(matches!(round::apply(&stale, &api, &w.context()).await, Err(Error::Kube(_))));
+    assert_eq!(w.provider.calls("create"), 0);
+    assert!(w.api.writes().is_empty());
 }
