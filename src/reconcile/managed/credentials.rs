@@ -7,10 +7,7 @@ use kube::runtime::events::EventType;
 use serde_json::json;
 
 use super::ensure_exists::Existing;
-use super::{
-    ALLOW_REPLACE, CREDENTIALS_DELIVERED, EXTERNAL_ID, Managed, Resolved, annotate, annotation, base_credentials,
-    namespace,
-};
+use super::{ALLOW_REPLACE, CREDENTIALS_DELIVERED, EXTERNAL_ID, Managed, Resolved, annotate, annotation, namespace};
 use crate::api::KindStatus;
 use crate::provider::{self, Capabilities, Credentials, Observation};
 use crate::reconcile::conditions::{self, reason};
@@ -36,6 +33,26 @@ pub(super) enum Recovery {
     Without,
     /// A person has to act.
     Stall,
+}
+
+/// What the Secret of provider object `id` must hold: what it holds (`stored`), the keys every
+/// credentials Secret has, and what the provider issued or shows (`issued`), later ones winning.
+pub(super) fn assemble<S>(
+    stored: Credentials,
+    r: &Resolved<S>,
+    id: &str,
+    number: Option<&str>,
+    issued: Credentials,
+) -> Credentials {
+    let mut credentials = stored;
+    credentials.insert("provider", r.provider.as_str());
+    credentials.insert("endpoint", r.endpoint.clone());
+    credentials.insert("accountId", id);
+    if let Some(number) = number {
+        credentials.insert("phoneNumber", number);
+    }
+    credentials.merge(issued);
+    credentials
 }
 
 /// Pure policy for lost credentials. `replaceable`: the object was created here and its
@@ -82,9 +99,7 @@ pub async fn credentials<K: Managed>(
     let replaceable = (existing.created_here && !delivered) || annotation(obj, ALLOW_REPLACE) == Some(id);
     let on_loss = recovery(&caps, observe_only, replaceable);
 
-    let mut credentials = stored;
-    credentials.merge(base_credentials(r, id, observed.number.as_deref()));
-    credentials.merge(observed.credentials.clone());
+    let mut credentials = assemble(stored, r, id, observed.number.as_deref(), observed.credentials.clone());
     let missing: Vec<&str> = caps.credential_keys.iter().copied().filter(|k| credentials.get(k).is_none()).collect();
     if missing.is_empty() {
         if r.external.credentials_accepted(id, &credentials).await? {

@@ -8,10 +8,8 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use serde_json::json;
 
-use super::{
-    CREATE_PENDING, CREDENTIALS_DELIVERED, EXTERNAL_ID, Managed, Resolved, annotate, annotation, base_credentials,
-    namespace,
-};
+use super::credentials::assemble;
+use super::{CREATE_PENDING, CREDENTIALS_DELIVERED, EXTERNAL_ID, Managed, Resolved, annotate, annotation, namespace};
 use crate::provider::Credentials;
 use crate::reconcile::conditions::reason;
 use crate::reconcile::outcome::Outcome;
@@ -84,9 +82,8 @@ pub async fn ensure_exists<K: Managed>(
     let mut complete = false;
     let credentials = match obj.credentials_secret() {
         Some(secret) => {
-            let mut credentials = ctx.secrets.read(&namespace(obj), &secret).await?;
-            credentials.merge(base_credentials(r, &created.id, created.number.as_deref()));
-            credentials.merge(created.credentials);
+            let stored = ctx.secrets.read(&namespace(obj), &secret).await?;
+            let credentials = assemble(stored, r, &created.id, created.number.as_deref(), created.credentials);
             complete = credentials.has_all(caps.credential_keys);
             Some(credentials)
         }

@@ -38,7 +38,7 @@ use super::outcome::Outcome;
 use super::{Context, Error};
 use crate::api::{KindStatus, ManagedStatus};
 use crate::metrics::METRICS;
-use crate::provider::{Capabilities, Credentials, External, ProviderKind};
+use crate::provider::{Capabilities, External, ProviderKind};
 
 pub const FINALIZER: &str = "tenantline.io/finalizer";
 /// The provider's id of the object: set by the operator the moment the provider returns it, or
@@ -255,18 +255,6 @@ async fn annotate<K: Managed>(api: &Api<K>, obj: &K, annotations: Value) -> Resu
 
 fn namespace(obj: &impl Resource) -> String {
     obj.meta().namespace.clone().unwrap_or_default()
-}
-
-/// The Secret keys every credentials Secret has, whatever the provider.
-fn base_credentials<S>(r: &Resolved<S>, id: &str, number: Option<&str>) -> Credentials {
-    let mut c = Credentials::default()
-        .with("provider", r.provider.as_str())
-        .with("endpoint", r.endpoint.clone())
-        .with("accountId", id);
-    if let Some(number) = number {
-        c.insert("phoneNumber", number);
-    }
-    c
 }
 
 /// ±10% so that many resources created together do not poll the provider in lockstep.

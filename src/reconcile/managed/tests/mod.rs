@@ -2,6 +2,7 @@
 //! in-memory provider.
 
 use super::*;
+use crate::provider::Credentials;
 use crate::reconcile::conditions;
 use crate::reconcile::outcome::interval;
 
