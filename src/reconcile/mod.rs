@@ -4,9 +4,11 @@
 mod backoff;
 pub mod conditions;
 pub mod managed;
+pub mod outcome;
 mod parent;
 mod phone_number;
 mod provider_config;
+mod report;
 mod sub_account;
 mod team_member;
 
@@ -109,7 +111,7 @@ impl Context {
             secrets: crate::secrets::Secrets::new(client.clone(), secrets),
             client,
             providers,
-            backoff: Backoff::new(Duration::from_secs(2), settings.max_backoff),
+            backoff: Backoff::new(outcome::interval::FIRST_BACKOFF, settings.max_backoff),
             settings,
         }
     }

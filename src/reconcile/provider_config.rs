@@ -7,17 +7,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use kube::api::{Patch, PatchParams};
+use kube::core::object::HasStatus;
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde_json::json;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
 
-use super::conditions::{self, Outcome, reason};
-use super::managed::Blocked;
+use super::conditions::reason;
+use super::outcome::{Outcome, interval};
+use super::report::report;
 use super::{Context, Error, Settings};
-use crate::api::{ClusterProviderConfig, ProviderConfig, ProviderConfigKind, ProviderConfigRef, ProviderConfigSpec};
+use crate::api::{
+    ClusterProviderConfig, ProviderConfig, ProviderConfigKind, ProviderConfigRef, ProviderConfigSpec,
+    ProviderConfigStatus,
+};
 use crate::provider::{self, Connection, ProviderClients, ProviderKind};
 use crate::secrets;
 
@@ -117,7 +123,7 @@ pub async fn connect(
     ctx: &Context,
     namespace: &str,
     r: &ProviderConfigRef,
-) -> Result<Result<Connected, Blocked>, Error> {
+) -> Result<Result<Connected, Outcome>, Error> {
     connect_checked(ctx, namespace, r, false).await
 }
 
@@ -129,7 +135,7 @@ async fn connect_checked(
     namespace: &str,
     r: &ProviderConfigRef,
     recheck: bool,
-) -> Result<Result<Connected, Blocked>, Error> {
+) -> Result<Result<Connected, Outcome>, Error> {
     let kind = r.kind.as_str();
     let cache_key = match r.kind {
         ProviderConfigKind::ProviderConfig => format!("{kind}/{namespace}/{}", r.name),
@@ -191,7 +197,7 @@ async fn connect_checked(
             return Ok(Err(Outcome::stalled(reason::PROVIDER_CONFIG_NOT_READY, e.to_string())));
         }
     };
-    let poll_interval = spec.poll_interval.as_deref().and_then(parse_duration).unwrap_or(Duration::from_secs(600));
+    let poll_interval = spec.poll_interval.as_deref().and_then(parse_duration).unwrap_or(interval::DEFAULT_POLL);
     let owner_id = spec.owner_id.clone().unwrap_or_else(|| ctx.settings.owner_id.clone());
     let connected = Connected { clients, provider, endpoint, poll_interval, owner_id };
     let entry = Entry { config: fp, secret: secret_rv, connected: connected.clone() };
@@ -255,11 +261,6 @@ impl Controllers {
     }
 }
 
-/// How often a config's credentials Secret is read again. Its content is not watched (only
-/// tenantline's own Secrets are), and a deleted or emptied one must turn the config and its
-/// resources not-Ready soon; one GET per config, whatever the number of resources.
-const SECRET_RECHECK: Duration = Duration::from_secs(10);
-
 async fn run(
     namespaced: Controller<ProviderConfig>,
     cluster: Controller<ClusterProviderConfig>,
@@ -273,10 +274,9 @@ async fn run(
             |pc: Arc<ProviderConfig>, ctx: Arc<Context>| async move {
                 let r = ProviderConfigRef { kind: ProviderConfigKind::ProviderConfig, name: pc.name_any() };
                 let api = Api::<ProviderConfig>::namespaced(ctx.client.clone(), &pc.namespace().unwrap_or_default());
-                let status = pc.status.as_ref().map(|s| (s.conditions.clone(), s.observed_generation));
-                check(&*pc, &api, &ctx, &pc.namespace().unwrap_or_default(), &r, status).await
+                check(&*pc, &api, &ctx, &pc.namespace().unwrap_or_default(), &r).await
             },
-            |_, _, _| Action::requeue(Duration::from_secs(30)),
+            |_, _, _| Action::requeue(interval::CONFIG_CHECK_FAILED),
             ctx.clone(),
         )
         .for_each(|_| async {});
@@ -286,49 +286,28 @@ async fn run(
             |pc: Arc<ClusterProviderConfig>, ctx: Arc<Context>| async move {
                 let r = ProviderConfigRef { kind: ProviderConfigKind::ClusterProviderConfig, name: pc.name_any() };
                 let api = Api::<ClusterProviderConfig>::all(ctx.client.clone());
-                let status = pc.status.as_ref().map(|s| (s.conditions.clone(), s.observed_generation));
-                check(&*pc, &api, &ctx, "", &r, status).await
+                check(&*pc, &api, &ctx, "", &r).await
             },
-            |_, _, _| Action::requeue(Duration::from_secs(30)),
+            |_, _, _| Action::requeue(interval::CONFIG_CHECK_FAILED),
             ctx,
         )
         .for_each(|_| async {});
     tokio::join!(namespaced, cluster);
 }
 
-async fn check<K>(
-    pc: &K,
-    api: &Api<K>,
-    ctx: &Context,
-    namespace: &str,
-    r: &ProviderConfigRef,
-    status: Option<(Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>, i64)>,
-) -> Result<Action, Error>
+/// Report whether the config `r` names can be used; a config that cannot is a Warning on it.
+async fn check<K>(pc: &K, api: &Api<K>, ctx: &Context, namespace: &str, r: &ProviderConfigRef) -> Result<Action, Error>
 where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Resource<DynamicType = ()> + HasStatus<Status = ProviderConfigStatus> + Clone + DeserializeOwned + Debug,
 {
     let outcome = match connect_checked(ctx, namespace, r, true).await? {
         Ok(c) => {
             Outcome::ready(reason::PROVISIONED, format!("credentials for {} at {} are present", c.provider, c.endpoint))
         }
-        Err(blocked) => blocked,
+        Err(unusable) => unusable.event(EventType::Warning),
     };
-    let generation = pc.meta().generation.unwrap_or_default();
-    let (old, observed) = status.unwrap_or_default();
-    let new = conditions::conditions(&old, &outcome, generation, k8s_openapi::jiff::Timestamp::now());
-    if new != old || observed != generation {
-        let patch = json!({"status": {"observedGeneration": generation, "conditions": new}});
-        api.patch_status(&pc.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
-        if conditions::ready_reason(&old) != Some(outcome.reason) {
-            let type_ = if outcome.phase == conditions::Phase::Ready {
-                kube::runtime::events::EventType::Normal
-            } else {
-                kube::runtime::events::EventType::Warning
-            };
-            ctx.event(pc, type_, outcome.reason, "Check", outcome.message).await;
-        }
-    }
-    Ok(Action::requeue(SECRET_RECHECK))
+    report(pc, api, ctx, &outcome, "Check", |_| {}).await?;
+    Ok(Action::requeue(interval::SECRET_RECHECK))
 }
 
 #[cfg(test)]

@@ -178,7 +178,7 @@ async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_prov
             .unwrap()
             .into_iter()
             .filter(|s| !is_ready(&serde_json::to_value(s).unwrap()))
-            .map(|s| (s.metadata.name.clone(), s.status.map(|s| s.conditions)))
+            .map(|s| (s.metadata.name.clone(), s.status.map(|s| s.managed.common.conditions)))
             .take(5)
             .collect();
         panic!("not everything Ready after {elapsed:?}: {ready:?}; e.g. {not_ready:?}\n{}", env.operator.log_tail(40));
@@ -219,7 +219,7 @@ async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_prov
     let mut valid = 0;
     for sa in subs.list(&ListParams::default()).await.unwrap() {
         let name = sa.metadata.name.clone().unwrap();
-        let id = sa.status.unwrap().external_id.unwrap();
+        let id = sa.status.unwrap().managed.external_id.unwrap();
         let secret = env.secret(&format!("{name}-credentials")).await.unwrap_or_else(|| panic!("{name}: no Secret"));
         let data: BTreeMap<String, String> =
             secret.data.unwrap().into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect();
@@ -269,7 +269,7 @@ async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_prov
 /// The Ready condition's `(status, reason, message)` of SubAccount `name`.
 async fn ready_condition(env: &Env, name: &str) -> (String, String, String) {
     let sa = env.api::<SubAccount>().get(name).await.unwrap();
-    let c = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    let c = sa.status.unwrap().managed.common.conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
     (c.status, c.reason, c.message)
 }
 
@@ -306,7 +306,7 @@ async fn a_deleted_provider_config_or_secret_turns_sub_accounts_not_ready_and_de
     assert!(out.status.success());
     let waiting = eventually(Duration::from_secs(20), || async {
         let sa = env.api::<SubAccount>().get("sa").await.ok()?;
-        let c = sa.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+        let c = sa.status?.managed.common.conditions.into_iter().find(|c| c.type_ == "Ready")?;
         (sa.metadata.deletion_timestamp.is_some() && c.message.contains("vobiz")).then_some(c.message)
     })
     .await

@@ -41,7 +41,7 @@ async fn each_deletion_policy_leaves_the_provider_as_status_announced() {
     for (name, _, _, _, announced) in &cases {
         let status = env.wait_ready::<SubAccount>(name).await.status.unwrap();
         assert_eq!(status.deletion.as_deref(), Some(*announced), "{name}: status.deletion");
-        ids.push(status.external_id.unwrap());
+        ids.push(status.managed.external_id.unwrap());
         delete(&env, name).await;
     }
     for (name, ..) in &cases {
@@ -66,8 +66,8 @@ async fn deleting_a_sub_account_removes_its_members_and_numbers_first() {
     env.apply_example("vobiz");
     env.wait_ready::<TeamMember>("sarah-johnson").await;
     let number = env.wait_ready::<PhoneNumber>("acme-support-main").await.status.unwrap().number.unwrap();
-    let vobiz_id = env.wait_ready::<SubAccount>("acme-support").await.status.unwrap().external_id.unwrap();
-    let rb_id = env.wait_ready::<SubAccount>("acme-lending").await.status.unwrap().external_id.unwrap();
+    let vobiz_id = env.wait_ready::<SubAccount>("acme-support").await.status.unwrap().managed.external_id.unwrap();
+    let rb_id = env.wait_ready::<SubAccount>("acme-lending").await.status.unwrap().managed.external_id.unwrap();
 
     // Hold both accounts' own removal at the provider: what goes while they are held went first.
     let vobiz_account = "/api/v1/accounts/{auth_id}/sub-accounts/{sub_auth_id}";
@@ -133,7 +133,8 @@ async fn a_provider_outage_during_deletion_keeps_the_finalizer_without_a_hot_loo
     assert!((2..=8).contains(&attempts), "{attempts} DELETE attempts in {window:?}: expected a few, with backoff");
     let sa =
         env.api::<SubAccount>().get("doomed").await.expect("the finalizer holds the object while the provider is down");
-    let reconciling = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Reconciling").unwrap();
+    let reconciling =
+        sa.status.unwrap().managed.common.conditions.into_iter().find(|c| c.type_ == "Reconciling").unwrap();
     assert_eq!((reconciling.status.as_str(), reconciling.reason.as_str()), ("True", "Deleting"));
 
     env.sim.clear_faults().await;

@@ -12,7 +12,7 @@ use crate::support::eventually;
 
 async fn stalled_reason(env: &Env, name: &str) -> (String, String) {
     let sa = env.wait_condition::<SubAccount>(name, "Stalled", "True", Duration::from_secs(60)).await;
-    let c = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap();
+    let c = sa.status.unwrap().managed.common.conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap();
     (c.reason, c.message)
 }
 
@@ -55,7 +55,7 @@ async fn provider_rejections_stall_with_an_event_and_no_further_calls() {
     env.wait_ready::<SubAccount>("vz").await;
     env.apply_ok("apiVersion: tenantline.io/v1alpha1\nkind: TeamMember\nmetadata: {name: member}\nspec:\n  subAccountRef: {name: vz}\n  email: m@acme.example\n  name: Member\n");
     let member = env.wait_condition::<TeamMember>("member", "Stalled", "True", Duration::from_secs(60)).await;
-    let c = member.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap();
+    let c = member.status.unwrap().managed.common.conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap();
     assert_eq!(c.reason, "UnsupportedByProvider");
     assert!(c.message.contains("Vobiz") && c.message.contains("team members"), "{}", c.message);
 

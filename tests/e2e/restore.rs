@@ -135,7 +135,7 @@ async fn rebuilding_the_cluster_from_the_same_manifests_gets_the_same_accounts_b
 
     for (name, pointer, key) in ACCOUNTS {
         let sa = env.api::<SubAccount>().get(name).await.unwrap();
-        let id = sa.status.clone().and_then(|s| s.external_id);
+        let id = sa.status.clone().and_then(|s| s.managed.external_id);
         let held = items(&env.sim.state().await, pointer).iter().map(|i| i[key].as_str().map(str::to_owned)).collect();
         let held: Vec<Option<String>> = held;
         assert!(held.contains(&id), "{name} holds {id:?}, not one of the old accounts");
@@ -152,7 +152,7 @@ async fn rebuilding_the_cluster_from_the_same_manifests_gets_the_same_accounts_b
 
     // A Vobiz account whose token nobody backed up is kept and waits for a person, however often
     // it is looked at.
-    let billing = |sa: &SubAccount| sa.status.clone().and_then(|s| s.external_id);
+    let billing = |sa: &SubAccount| sa.status.clone().and_then(|s| s.managed.external_id);
     let sa = env.api::<SubAccount>().get("acme-billing").await.unwrap();
     assert_eq!(condition(&sa, "Ready").reason, "CredentialsLost", "{:?}", condition(&sa, "Ready"));
     let id = billing(&sa);
