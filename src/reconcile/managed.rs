@@ -79,6 +79,8 @@ pub struct Resolved<S> {
     pub external: Arc<dyn External<S>>,
     pub desired: S,
     pub poll_interval: Duration,
+    /// Why nothing new may be created through the config (see `Connected::closing`).
+    pub closing: Option<String>,
 }
 
 /// Why a resource cannot proceed yet (`Progressing`: re-queued) or at all (`Stalled`).
@@ -585,6 +587,12 @@ async fn create_or_adopt<K: Managed>(
                 "ObserveOnly: no matching object found at {}; set the {EXTERNAL_ID} annotation to the object to observe",
                 r.provider
             ),
+        )));
+    }
+    if let Some(closing) = &r.closing {
+        return Ok(Made::Refused(Outcome::stalled(
+            reason::PROVIDER_CONFIG_NOT_READY,
+            format!("{closing}: it serves only the resources it already has, so no new {} is created", K::KIND),
         )));
     }
     let desired = obj.before_create(ctx, &caps, r.desired.clone()).await?;

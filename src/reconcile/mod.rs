@@ -3,6 +3,7 @@
 
 mod backoff;
 pub mod conditions;
+mod in_use;
 pub mod managed;
 mod parent;
 mod phone_number;

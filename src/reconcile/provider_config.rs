@@ -1,12 +1,15 @@
 //! ProviderConfig and ClusterProviderConfig: resolving a reference into connected provider
 //! clients (cached, so every resource of one config shares its token bucket), and the small
-//! controller that reports whether a config's credentials Secret is usable.
+//! controller that reports whether a config's credentials Secret is usable and keeps a config in
+//! use, and its Secret, from going ([`in_use`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
@@ -15,10 +18,12 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use super::conditions::{self, Outcome, reason};
+use super::in_use;
 use super::managed::Blocked;
 use super::{Context, Error, Settings};
 use crate::api::{
     ClusterProviderConfig, Provider, ProviderConfig, ProviderConfigKind, ProviderConfigRef, ProviderConfigSpec,
+    SubAccount,
 };
 use crate::provider::{self, Connection, Credentials, ProviderClients, ProviderKind};
 use crate::secrets;
@@ -32,27 +37,65 @@ pub struct Connected {
     pub poll_interval: Duration,
     /// The config's `spec.ownerId`, else the operator's.
     pub owner_id: String,
+    /// Why the config is on its way out (it or its Secret is being deleted): it still serves the
+    /// resources that use it, down to their deletion, but nothing new is created through it.
+    pub closing: Option<String>,
 }
 
 /// Clients per ProviderConfig, rebuilt when its spec or Secret changes; the configs themselves
-/// are read from the readiness controllers' watches.
+/// (and the SubAccounts using them) are read from the readiness controllers' watches.
 pub struct ProviderCache {
     entries: Mutex<HashMap<String, Entry>>,
     configs: Store<ProviderConfig>,
     cluster_configs: Store<ClusterProviderConfig>,
+    sub_accounts: Store<SubAccount>,
 }
 
 struct Entry {
-    /// The config's uid and generation, and its credentials Secret's resourceVersion.
+    /// The config's uid, generation and deletion, and its credentials Secret's resourceVersion.
     config: String,
     secret: String,
     connected: Connected,
 }
 
 impl ProviderCache {
-    pub fn new(configs: Store<ProviderConfig>, cluster_configs: Store<ClusterProviderConfig>) -> Self {
-        Self { entries: Mutex::default(), configs, cluster_configs }
+    fn new(
+        configs: Store<ProviderConfig>,
+        cluster_configs: Store<ClusterProviderConfig>,
+        sub_accounts: Store<SubAccount>,
+    ) -> Self {
+        Self { entries: Mutex::default(), configs, cluster_configs, sub_accounts }
     }
+
+    /// The SubAccounts that use `r` (resolved from `namespace`); see [`in_use::users`].
+    fn users(&self, r: &ProviderConfigRef, namespace: &str) -> Vec<String> {
+        let all = self.sub_accounts.state();
+        in_use::users(all.iter().map(|sa| &**sa), r, Some(namespace))
+    }
+
+    /// Whether any config naming Secret `namespace/name` is in use. ClusterProviderConfigs count
+    /// only where their users are all visible (`cluster_wide`).
+    fn secret_in_use(&self, namespace: &str, name: &str, cluster_wide: bool) -> bool {
+        let configs = self.configs.state();
+        let mut names = configs
+            .iter()
+            .filter(|pc| pc.namespace().as_deref() == Some(namespace) && pc.spec.credentials_secret_ref.name == name);
+        let pc_ref = |name: String| ProviderConfigRef { kind: ProviderConfigKind::ProviderConfig, name };
+        if names.any(|pc| !self.users(&pc_ref(pc.name_any()), namespace).is_empty()) {
+            return true;
+        }
+        let cluster_configs = if cluster_wide { self.cluster_configs.state() } else { Vec::new() };
+        cluster_configs.iter().filter(|pc| secret_location(pc) == (namespace.to_owned(), name.to_owned())).any(|pc| {
+            let r = ProviderConfigRef { kind: ProviderConfigKind::ClusterProviderConfig, name: pc.name_any() };
+            !self.users(&r, namespace).is_empty()
+        })
+    }
+}
+
+/// A ClusterProviderConfig's credentials Secret: `(namespace, name)`.
+fn secret_location(pc: &ClusterProviderConfig) -> (String, String) {
+    let r = &pc.spec.config.credentials_secret_ref;
+    (r.namespace.clone().unwrap_or_else(|| "default".to_owned()), r.name.clone())
 }
 
 pub fn provider_kind(p: &Provider) -> ProviderKind {
@@ -86,13 +129,25 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     (digits.is_empty() && total > 0).then(|| Duration::from_secs(total))
 }
 
-/// The config a reference names, and the namespace its credentials Secret lives in: from the
-/// watch, or from the API server while the watch has not seen it.
-async fn fetch(
-    ctx: &Context,
-    namespace: &str,
-    r: &ProviderConfigRef,
-) -> Result<Option<(ProviderConfigSpec, String, String)>, Error> {
+/// The config a reference names, as far as connecting goes.
+struct Fetched {
+    spec: ProviderConfigSpec,
+    /// Where its credentials Secret lives.
+    secret_namespace: String,
+    fingerprint: String,
+    deleting: bool,
+}
+
+impl Fetched {
+    fn new(pc: &impl Resource, spec: &ProviderConfigSpec, secret_namespace: String) -> Self {
+        let deleting = pc.meta().deletion_timestamp.is_some();
+        Self { spec: spec.clone(), secret_namespace, fingerprint: fingerprint(pc), deleting }
+    }
+}
+
+/// The config a reference names: from the watch, or from the API server while the watch has not
+/// seen it.
+async fn fetch(ctx: &Context, namespace: &str, r: &ProviderConfigRef) -> Result<Option<Fetched>, Error> {
     let cache = &ctx.providers;
     Ok(match r.kind {
         ProviderConfigKind::ProviderConfig => {
@@ -104,24 +159,22 @@ async fn fetch(
                     .await?
                     .map(Arc::new),
             };
-            pc.map(|pc| (pc.spec.clone(), namespace.to_owned(), fingerprint(&*pc)))
+            pc.map(|pc| Fetched::new(&*pc, &pc.spec, namespace.to_owned()))
         }
         ProviderConfigKind::ClusterProviderConfig => {
             let pc = match cache.cluster_configs.get(&ObjectRef::new(&r.name)) {
                 Some(pc) => Some(pc),
                 None => Api::<ClusterProviderConfig>::all(ctx.client.clone()).get_opt(&r.name).await?.map(Arc::new),
             };
-            pc.map(|pc| {
-                let ns =
-                    pc.spec.config.credentials_secret_ref.namespace.clone().unwrap_or_else(|| "default".to_owned());
-                (pc.spec.config.clone(), ns, fingerprint(&*pc))
-            })
+            pc.map(|pc| Fetched::new(&*pc, &pc.spec.config, secret_location(&pc).0))
         }
     })
 }
 
 fn fingerprint(obj: &impl Resource) -> String {
-    format!("{}/{}", obj.meta().uid.as_deref().unwrap_or_default(), obj.meta().generation.unwrap_or_default())
+    let meta = obj.meta();
+    let deleting = if meta.deletion_timestamp.is_some() { "/deleting" } else { "" };
+    format!("{}/{}{deleting}", meta.uid.as_deref().unwrap_or_default(), meta.generation.unwrap_or_default())
 }
 
 /// Resolve `r` (from a resource in `namespace`) into clients, or say why it can't be used yet.
@@ -147,7 +200,9 @@ async fn connect_checked(
         ProviderConfigKind::ProviderConfig => format!("{kind}/{namespace}/{}", r.name),
         ProviderConfigKind::ClusterProviderConfig => format!("{kind}/{}", r.name),
     };
-    let Some((spec, secret_ns, fp)) = fetch(ctx, namespace, r).await? else {
+    let Some(Fetched { spec, secret_namespace: secret_ns, fingerprint: fp, deleting }) =
+        fetch(ctx, namespace, r).await?
+    else {
         return Ok(Err(Outcome::progressing(
             reason::PROVIDER_CONFIG_NOT_READY,
             format!("{kind} {} not found", r.name),
@@ -163,9 +218,7 @@ async fn connect_checked(
     }
     let provider = provider_kind(&spec.provider);
     let secret_name = &spec.credentials_secret_ref.name;
-    let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(ctx.client.clone(), &secret_ns)
-        .get_opt(secret_name)
-        .await?;
+    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &secret_ns).get_opt(secret_name).await?;
     let Some(secret) = secret else {
         ctx.providers.entries.lock().unwrap().remove(&cache_key);
         return Ok(Err(Outcome::progressing(
@@ -180,7 +233,7 @@ async fn connect_checked(
     // What follows either connects anew or finds the config unusable: resources must not go on
     // with the old clients either way.
     ctx.providers.entries.lock().unwrap().remove(&cache_key);
-    let credentials = secrets::get(&ctx.client, &secret_ns, secret_name).await?.unwrap_or_default();
+    let credentials = secrets::credentials(&secret);
     if let Some(missing) = missing_key(provider, &credentials) {
         return Ok(Err(Outcome::stalled(
             reason::PROVIDER_CONFIG_NOT_READY,
@@ -205,7 +258,14 @@ async fn connect_checked(
     };
     let poll_interval = spec.poll_interval.as_deref().and_then(parse_duration).unwrap_or(Duration::from_secs(600));
     let owner_id = spec.owner_id.clone().unwrap_or_else(|| ctx.settings.owner_id.clone());
-    let connected = Connected { clients, provider, endpoint, poll_interval, owner_id };
+    let closing = if deleting {
+        Some(format!("{kind} {} is being deleted", r.name))
+    } else if secret.metadata.deletion_timestamp.is_some() {
+        Some(format!("credentials Secret {secret_ns}/{secret_name} of {kind} {} is being deleted", r.name))
+    } else {
+        None
+    };
+    let connected = Connected { clients, provider, endpoint, poll_interval, owner_id, closing };
     let entry = Entry { config: fp, secret: secret_rv, connected: connected.clone() };
     ctx.providers.entries.lock().unwrap().insert(cache_key, entry);
     Ok(Ok(connected))
@@ -216,12 +276,17 @@ fn missing_key(provider: ProviderKind, credentials: &Credentials) -> Option<&'st
 }
 
 /// The controllers that report whether each config's credentials Secret exists with the keys its
-/// provider needs. Their watches fill the caches every resource's [`connect`] reads, and only then
-/// pass a change on ([`Controllers::changes`]): a resource re-queued by a config change reads it.
+/// provider needs, and keep configs in use, and their Secrets, from going ([`in_use`]). Their
+/// watches fill the caches every resource's [`connect`] reads, and only then pass a change on
+/// ([`Controllers::changes`]): a resource re-queued by a config change reads it.
 pub struct Controllers {
     configs: Store<ProviderConfig>,
     cluster_configs: Store<ClusterProviderConfig>,
+    sub_accounts: Store<SubAccount>,
     changes: (ReflectHandle<ProviderConfig>, ReflectHandle<ClusterProviderConfig>),
+    /// Configs that may have gained or lost a user.
+    used:
+        (mpsc::UnboundedReceiver<ObjectRef<ProviderConfig>>, mpsc::UnboundedReceiver<ObjectRef<ClusterProviderConfig>>),
     watches: futures::future::BoxFuture<'static, ()>,
 }
 
@@ -238,15 +303,41 @@ impl Controllers {
             .default_backoff()
             .reflect_shared(cluster_writer)
             .for_each(|_| async {});
+        // Every SubAccount, whatever `--label-selector`: shards must agree on who uses a config.
+        let (sub_accounts, sub_account_writer) = reflector::store();
+        let (used, used_rx) = mpsc::unbounded();
+        let (cluster_used, cluster_used_rx) = mpsc::unbounded();
+        let users = watcher(super::api::<SubAccount>(client, settings), watcher::Config::default().any_semantic())
+            .default_backoff()
+            .modify(|sa| sa.managed_fields_mut().clear())
+            .reflect(sub_account_writer)
+            .touched_objects()
+            .predicate_filter(config_use, Default::default())
+            .for_each(move |sa| {
+                if let Ok(sa) = sa {
+                    let r = &sa.spec.provider_config_ref;
+                    // A closed channel means the controllers stopped: nobody to tell.
+                    match r.kind {
+                        ProviderConfigKind::ProviderConfig => {
+                            let namespace = sa.namespace().unwrap_or_default();
+                            let _ = used.unbounded_send(ObjectRef::new(&r.name).within(&namespace));
+                        }
+                        ProviderConfigKind::ClusterProviderConfig => {
+                            let _ = cluster_used.unbounded_send(ObjectRef::new(&r.name));
+                        }
+                    }
+                }
+                futures::future::ready(())
+            });
         let watches = async move {
-            tokio::join!(namespaced, cluster);
+            tokio::join!(namespaced, cluster, users);
         }
         .boxed();
-        Self { configs, cluster_configs, changes, watches }
+        Self { configs, cluster_configs, sub_accounts, changes, used: (used_rx, cluster_used_rx), watches }
     }
 
     pub fn cache(&self) -> ProviderCache {
-        ProviderCache::new(self.configs.clone(), self.cluster_configs.clone())
+        ProviderCache::new(self.configs.clone(), self.cluster_configs.clone(), self.sub_accounts.clone())
     }
 
     /// Each config once it is in the cache.
@@ -260,8 +351,8 @@ impl Controllers {
         stop_namespaced: impl std::future::Future<Output = ()> + Send + Sync + 'static,
         stop_cluster: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     ) {
-        let namespaced = Controller::for_shared_stream(self.changes.0, self.configs);
-        let cluster = Controller::for_shared_stream(self.changes.1, self.cluster_configs);
+        let namespaced = Controller::for_shared_stream(self.changes.0, self.configs).reconcile_on(self.used.0);
+        let cluster = Controller::for_shared_stream(self.changes.1, self.cluster_configs).reconcile_on(self.used.1);
         let controllers = run(namespaced, cluster, ctx, stop_namespaced, stop_cluster);
         // The watches end with the process; the controllers with `stop_*`.
         tokio::select! {
@@ -269,6 +360,14 @@ impl Controllers {
             () = self.watches => {}
         }
     }
+}
+
+/// What about a SubAccount matters to its config: whether it uses it, and which config it is.
+fn config_use(sa: &SubAccount) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (in_use::is_user(sa), sa.spec.provider_config_ref.kind.as_str(), &sa.spec.provider_config_ref.name).hash(&mut h);
+    Some(h.finish())
 }
 
 /// How often a config's credentials Secret is read again. Its content is not watched (only
@@ -287,10 +386,12 @@ async fn run(
         .graceful_shutdown_on(stop_namespaced)
         .run(
             |pc: Arc<ProviderConfig>, ctx: Arc<Context>| async move {
+                let namespace = pc.namespace().unwrap_or_default();
                 let r = ProviderConfigRef { kind: ProviderConfigKind::ProviderConfig, name: pc.name_any() };
-                let api = Api::<ProviderConfig>::namespaced(ctx.client.clone(), &pc.namespace().unwrap_or_default());
+                let api = Api::<ProviderConfig>::namespaced(ctx.client.clone(), &namespace);
                 let status = pc.status.as_ref().map(|s| (s.conditions.clone(), s.observed_generation));
-                check(&*pc, &api, &ctx, &pc.namespace().unwrap_or_default(), &r, status).await
+                let secret = (namespace.clone(), pc.spec.credentials_secret_ref.name.clone());
+                check(&*pc, &api, &ctx, &namespace, &r, status, Some(secret)).await
             },
             |_, _, _| Action::requeue(Duration::from_secs(30)),
             ctx.clone(),
@@ -303,7 +404,9 @@ async fn run(
                 let r = ProviderConfigRef { kind: ProviderConfigKind::ClusterProviderConfig, name: pc.name_any() };
                 let api = Api::<ClusterProviderConfig>::all(ctx.client.clone());
                 let status = pc.status.as_ref().map(|s| (s.conditions.clone(), s.observed_generation));
-                check(&*pc, &api, &ctx, "", &r, status).await
+                // An operator limited to one namespace sees only that namespace's users.
+                let secret = ctx.settings.watch_namespace.is_none().then(|| secret_location(&pc));
+                check(&*pc, &api, &ctx, "", &r, status, secret).await
             },
             |_, _, _| Action::requeue(Duration::from_secs(30)),
             ctx,
@@ -312,6 +415,8 @@ async fn run(
     tokio::join!(namespaced, cluster);
 }
 
+/// Report on config `pc` and, when its users are known (`secret`, where its credentials Secret
+/// is, is given), keep the in-use finalizer on it and its Secret exactly while it has users.
 async fn check<K>(
     pc: &K,
     api: &Api<K>,
@@ -319,14 +424,52 @@ async fn check<K>(
     namespace: &str,
     r: &ProviderConfigRef,
     status: Option<(Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>, i64)>,
+    secret: Option<(String, String)>,
 ) -> Result<Action, Error>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let outcome = match connect_checked(ctx, namespace, r, true).await? {
-        Ok(c) => {
-            Outcome::ready(reason::PROVISIONED, format!("credentials for {} at {} are present", c.provider, c.endpoint))
+    let connected = connect_checked(ctx, namespace, r, true).await?;
+    let deleting = pc.meta().deletion_timestamp.is_some();
+    let users = match &secret {
+        Some(_) => ctx.providers.users(r, namespace),
+        None => Vec::new(),
+    };
+    if let Some((secret_namespace, secret_name)) = &secret {
+        // The Secret first: once the config lets go it is gone, and nothing would release it.
+        let secrets = Api::<Secret>::namespaced(ctx.client.clone(), secret_namespace);
+        if let Some(s) = secrets.get_metadata_opt(secret_name).await? {
+            let cluster_wide = ctx.settings.watch_namespace.is_none();
+            in_use::mark(&secrets, &s, ctx.providers.secret_in_use(secret_namespace, secret_name, cluster_wide))
+                .await?;
         }
+        in_use::mark(api, pc, !users.is_empty()).await?;
+        if deleting && users.is_empty() {
+            return Ok(Action::await_change());
+        }
+    }
+    let outcome = match connected {
+        Ok(_) if deleting && !users.is_empty() => Outcome::progressing(
+            reason::DELETING,
+            format!(
+                "being deleted: waits until the {} using it are deleted, with their TeamMembers and PhoneNumbers",
+                in_use::describe(&users)
+            ),
+        ),
+        Ok(c) => match c.closing {
+            Some(closing) if !users.is_empty() => Outcome::progressing(
+                reason::DELETING,
+                format!(
+                    "{closing}: it stays while the {} using it exist; nothing new is created through this config",
+                    in_use::describe(&users)
+                ),
+            ),
+            Some(closing) => Outcome::progressing(reason::DELETING, closing),
+            None => Outcome::ready(
+                reason::PROVISIONED,
+                format!("credentials for {} at {} are present", c.provider, c.endpoint),
+            ),
+        },
         Err(blocked) => blocked,
     };
     let generation = pc.meta().generation.unwrap_or_default();
