@@ -592,7 +592,7 @@ async fn create_or_adopt<K: Managed>(
     if let Some(closing) = &r.closing {
         return Ok(Made::Refused(Outcome::stalled(
             reason::PROVIDER_CONFIG_NOT_READY,
-            format!("{closing}: it serves only the resources it already has, so no new {} is created", K::KIND),
+            format!("{closing}: the config serves only the resources it already has, so no new {} is created", K::KIND),
         )));
     }
     let desired = obj.before_create(ctx, &caps, r.desired.clone()).await?;

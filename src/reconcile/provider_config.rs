@@ -52,9 +52,11 @@ pub struct ProviderCache {
 }
 
 struct Entry {
-    /// The config's uid, generation and deletion, and its credentials Secret's resourceVersion.
+    /// The config's uid and generation, and a digest of its credentials Secret's data.
     config: String,
-    secret: String,
+    secret: u64,
+    /// Whether the Secret was being deleted when last read.
+    secret_deleting: bool,
     connected: Connected,
 }
 
@@ -77,11 +79,11 @@ impl ProviderCache {
     /// only where their users are all visible (`cluster_wide`).
     fn secret_in_use(&self, namespace: &str, name: &str, cluster_wide: bool) -> bool {
         let configs = self.configs.state();
-        let mut names = configs
+        let mut naming_it = configs
             .iter()
             .filter(|pc| pc.namespace().as_deref() == Some(namespace) && pc.spec.credentials_secret_ref.name == name);
         let pc_ref = |name: String| ProviderConfigRef { kind: ProviderConfigKind::ProviderConfig, name };
-        if names.any(|pc| !self.users(&pc_ref(pc.name_any()), namespace).is_empty()) {
+        if naming_it.any(|pc| !self.users(&pc_ref(pc.name_any()), namespace).is_empty()) {
             return true;
         }
         let cluster_configs = if cluster_wide { self.cluster_configs.state() } else { Vec::new() };
@@ -172,9 +174,18 @@ async fn fetch(ctx: &Context, namespace: &str, r: &ProviderConfigRef) -> Result<
 }
 
 fn fingerprint(obj: &impl Resource) -> String {
-    let meta = obj.meta();
-    let deleting = if meta.deletion_timestamp.is_some() { "/deleting" } else { "" };
-    format!("{}/{}{deleting}", meta.uid.as_deref().unwrap_or_default(), meta.generation.unwrap_or_default())
+    format!("{}/{}", obj.meta().uid.as_deref().unwrap_or_default(), obj.meta().generation.unwrap_or_default())
+}
+
+/// A digest of a Secret's data, the only part of it the clients depend on: a finalizer or label
+/// written to it must not rebuild them, and with them the config's token bucket.
+fn content(secret: &Secret) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (k, v) in secret.data.iter().flatten() {
+        (k, &v.0).hash(&mut h);
+    }
+    h.finish()
 }
 
 /// Resolve `r` (from a resource in `namespace`) into clients, or say why it can't be used yet.
@@ -208,16 +219,33 @@ async fn connect_checked(
             format!("{kind} {} not found", r.name),
         )));
     };
-    let cached = |secret: Option<&str>| {
-        let entries = ctx.providers.entries.lock().unwrap();
-        let entry = entries.get(&cache_key)?;
-        (entry.config == fp && secret.is_none_or(|rv| entry.secret == rv)).then(|| entry.connected.clone())
+    let secret_name = &spec.credentials_secret_ref.name;
+    let closing = |secret_deleting: bool| {
+        if deleting {
+            Some(format!("{kind} {} is being deleted", r.name))
+        } else if secret_deleting {
+            Some(format!("credentials Secret {secret_ns}/{secret_name} of {kind} {} is being deleted", r.name))
+        } else {
+            None
+        }
+    };
+    // The entry's clients when it was made from this config (and, given `(content, deleting)`
+    // of the Secret as just read, from this Secret, whose deletion it then records).
+    let cached = |secret: Option<(u64, bool)>| {
+        let mut entries = ctx.providers.entries.lock().unwrap();
+        let entry = entries.get_mut(&cache_key).filter(|e| e.config == fp)?;
+        if let Some((content, deleting)) = secret {
+            if entry.secret != content {
+                return None;
+            }
+            entry.secret_deleting = deleting;
+        }
+        Some(Connected { closing: closing(entry.secret_deleting), ..entry.connected.clone() })
     };
     if !recheck && let Some(connected) = cached(None) {
         return Ok(Ok(connected));
     }
     let provider = provider_kind(&spec.provider);
-    let secret_name = &spec.credentials_secret_ref.name;
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), &secret_ns).get_opt(secret_name).await?;
     let Some(secret) = secret else {
         ctx.providers.entries.lock().unwrap().remove(&cache_key);
@@ -226,8 +254,8 @@ async fn connect_checked(
             format!("credentials Secret {secret_ns}/{secret_name} of {kind} {} not found", r.name),
         )));
     };
-    let secret_rv = secret.resource_version().unwrap_or_default();
-    if let Some(connected) = cached(Some(&secret_rv)) {
+    let (secret_content, secret_deleting) = (content(&secret), secret.metadata.deletion_timestamp.is_some());
+    if let Some(connected) = cached(Some((secret_content, secret_deleting))) {
         return Ok(Ok(connected));
     }
     // What follows either connects anew or finds the config unusable: resources must not go on
@@ -258,15 +286,9 @@ async fn connect_checked(
     };
     let poll_interval = spec.poll_interval.as_deref().and_then(parse_duration).unwrap_or(Duration::from_secs(600));
     let owner_id = spec.owner_id.clone().unwrap_or_else(|| ctx.settings.owner_id.clone());
-    let closing = if deleting {
-        Some(format!("{kind} {} is being deleted", r.name))
-    } else if secret.metadata.deletion_timestamp.is_some() {
-        Some(format!("credentials Secret {secret_ns}/{secret_name} of {kind} {} is being deleted", r.name))
-    } else {
-        None
-    };
+    let closing = closing(secret_deleting);
     let connected = Connected { clients, provider, endpoint, poll_interval, owner_id, closing };
-    let entry = Entry { config: fp, secret: secret_rv, connected: connected.clone() };
+    let entry = Entry { config: fp, secret: secret_content, secret_deleting, connected: connected.clone() };
     ctx.providers.entries.lock().unwrap().insert(cache_key, entry);
     Ok(Ok(connected))
 }
@@ -351,9 +373,22 @@ impl Controllers {
         stop_namespaced: impl std::future::Future<Output = ()> + Send + Sync + 'static,
         stop_cluster: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     ) {
+        let stores = (self.configs.clone(), self.cluster_configs.clone(), self.sub_accounts);
         let namespaced = Controller::for_shared_stream(self.changes.0, self.configs).reconcile_on(self.used.0);
         let cluster = Controller::for_shared_stream(self.changes.1, self.cluster_configs).reconcile_on(self.used.1);
-        let controllers = run(namespaced, cluster, ctx, stop_namespaced, stop_cluster);
+        let controllers = async move {
+            // A config's users are known only once every cache is full: before, an in-use config
+            // would look unused and lose its finalizer.
+            let (configs, cluster_configs, sub_accounts) = stores;
+            let ready = futures::future::try_join3(
+                configs.wait_until_ready(),
+                cluster_configs.wait_until_ready(),
+                sub_accounts.wait_until_ready(),
+            );
+            if ready.await.is_ok() {
+                run(namespaced, cluster, ctx, stop_namespaced, stop_cluster).await;
+            }
+        };
         // The watches end with the process; the controllers with `stop_*`.
         tokio::select! {
             () = controllers => {}
@@ -502,5 +537,17 @@ mod tests {
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("0s"), None);
         assert_eq!(parse_duration("5d"), None);
+    }
+
+    #[test]
+    fn only_a_secrets_data_counts_as_a_change_of_its_credentials() {
+        let secret = |key: &str, finalizers: Vec<String>| Secret {
+            metadata: kube::api::ObjectMeta { finalizers: Some(finalizers), ..Default::default() },
+            data: Some([("apiKey".to_owned(), k8s_openapi::ByteString(key.as_bytes().to_vec()))].into()),
+            ..Default::default()
+        };
+        let before = content(&secret("sk_1", vec![]));
+        assert_eq!(before, content(&secret("sk_1", vec![in_use::IN_USE.to_owned()])), "a finalizer is no change");
+        assert_ne!(before, content(&secret("sk_2", vec![])), "a rotated key is");
     }
 }
