@@ -3,6 +3,7 @@
 
 mod backoff;
 pub mod conditions;
+mod in_use;
 pub mod managed;
 pub mod outcome;
 mod parent;

@@ -46,6 +46,7 @@ impl Managed for PhoneNumber {
             external,
             desired,
             poll_interval: p.connected.poll_interval,
+            closing: p.connected.closing,
         }))
     }
 

@@ -33,6 +33,7 @@ impl Managed for SubAccount {
             external: c.clients.sub_accounts,
             desired,
             poll_interval: c.poll_interval,
+            closing: c.closing,
         }))
     }
 

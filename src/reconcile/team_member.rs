@@ -38,6 +38,7 @@ impl Managed for TeamMember {
             external,
             desired,
             poll_interval: p.connected.poll_interval,
+            closing: p.connected.closing,
         }))
     }
 

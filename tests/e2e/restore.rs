@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
-use tenantline::api::{PhoneNumber, SubAccount, TeamMember};
+use tenantline::api::{PhoneNumber, ProviderConfig, SubAccount, TeamMember};
 
 use crate::harness::{Env, kubectl};
 use crate::lifecycle::{fast_provider, sub_account};
@@ -65,6 +65,12 @@ async fn lose_the_cluster(env: &mut Env) {
     }
     for n in env.api::<PhoneNumber>().list(&ListParams::default()).await.unwrap() {
         env.api::<PhoneNumber>().patch(&n.metadata.name.unwrap(), &unfinalize, &patch).await.unwrap();
+    }
+    for pc in env.api::<ProviderConfig>().list(&ListParams::default()).await.unwrap() {
+        env.api::<ProviderConfig>().patch(&pc.metadata.name.unwrap(), &unfinalize, &patch).await.unwrap();
+    }
+    for s in env.api::<Secret>().list(&ListParams::default()).await.unwrap() {
+        env.api::<Secret>().patch(&s.metadata.name.unwrap(), &unfinalize, &patch).await.unwrap();
     }
     let out = kubectl(
         &["delete", "subaccounts,teammembers,phonenumbers,providerconfigs,secrets", "--all", "-n", &env.ns.name],

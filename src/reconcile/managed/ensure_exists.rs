@@ -76,6 +76,12 @@ pub async fn ensure_exists<K: Managed>(
             ),
         )));
     }
+    if let Some(closing) = &r.closing {
+        return Ok(Exists::Refused(Outcome::stalled(
+            reason::PROVIDER_CONFIG_NOT_READY,
+            format!("{closing}: the config serves only the resources it already has, so no new {} is created", K::KIND),
+        )));
+    }
     let desired = obj.before_create(ctx, &caps, r.desired.clone()).await?;
     let created = r.external.create(&desired).await?;
     annotate(api, obj, json!({EXTERNAL_ID: created.id})).await?;

@@ -106,6 +106,8 @@ pub struct Resolved<S> {
     pub external: Arc<dyn External<S>>,
     pub desired: S,
     pub poll_interval: Duration,
+    /// Why nothing new may be created through the config (see `Connected::closing`).
+    pub closing: Option<String>,
 }
 
 /// Why a resource's references cannot be resolved.

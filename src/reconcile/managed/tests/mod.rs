@@ -95,6 +95,7 @@ impl Managed for Fake {
             external,
             desired: self.name_any(),
             poll_interval: Duration::from_secs(600),
+            closing: None,
         }))
     }
 
@@ -169,7 +170,7 @@ impl World {
             owner_id: "test".to_owned(),
             max_backoff: Duration::from_secs(1),
         };
-        let providers = ProviderCache::new(reflector::store().0, reflector::store().0);
+        let providers = ProviderCache::new(reflector::store().0, reflector::store().0, reflector::store().0);
         Context::new(self.client.clone(), settings, reflector::store().0, providers)
     }
 
