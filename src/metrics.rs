@@ -6,7 +6,6 @@ use std::time::Instant;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -36,12 +35,6 @@ struct LatencyLabels {
     operation: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ManagedLabels {
-    kind: String,
-    ready: String,
-}
-
 pub struct Metrics {
     registry: Registry,
     reconciles: Family<KindLabels, Counter>,
@@ -49,7 +42,6 @@ pub struct Metrics {
     reconcile_errors: Family<ErrorLabels, Counter>,
     provider_requests: Family<RequestLabels, Counter>,
     provider_seconds: Family<LatencyLabels, Histogram>,
-    managed: Family<ManagedLabels, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -65,7 +57,6 @@ impl Metrics {
             reconcile_errors: Family::default(),
             provider_requests: Family::default(),
             provider_seconds: Family::new_with_constructor(latency_histogram),
-            managed: Family::default(),
             registry: Registry::default(),
         };
         registry.register("reconcile", "Reconciles started, by kind", m.reconciles.clone());
@@ -77,7 +68,6 @@ impl Metrics {
             m.provider_requests.clone(),
         );
         registry.register("provider_request_duration_seconds", "Provider API latency", m.provider_seconds.clone());
-        registry.register("managed_resources", "Managed resources, by kind and Ready state", m.managed.clone());
         Self { registry, ..m }
     }
 
@@ -99,10 +89,6 @@ impl Metrics {
         self.provider_seconds
             .get_or_create(&LatencyLabels { provider: provider.to_owned(), operation: operation.to_owned() })
             .observe(seconds);
-    }
-
-    pub fn set_managed(&self, kind: &str, ready: &str, count: i64) {
-        self.managed.get_or_create(&ManagedLabels { kind: kind.to_owned(), ready: ready.to_owned() }).set(count);
     }
 
     /// The Prometheus text exposition.

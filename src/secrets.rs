@@ -95,7 +95,8 @@ impl Secrets {
     }
 }
 
-fn credentials(secret: &Secret) -> Credentials {
+/// A Secret's data as credentials.
+pub fn credentials(secret: &Secret) -> Credentials {
     let mut c = Credentials::default();
     for (k, v) in secret.data.iter().flatten() {
         if let Ok(v) = std::str::from_utf8(&v.0) {

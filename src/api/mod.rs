@@ -1,9 +1,10 @@
 //! The custom resource types of `tenantline.io/v1alpha1`: one file per kind, shared types in
-//! `common`.
+//! `common`, and the status fields every kind shares in `status`.
 
 mod common;
 mod phone_number;
 mod provider_config;
+mod status;
 mod sub_account;
 mod team_member;
 
@@ -13,6 +14,7 @@ use kube::CustomResourceExt;
 pub use common::*;
 pub use phone_number::*;
 pub use provider_config::*;
+pub use status::*;
 pub use sub_account::*;
 pub use team_member::*;
 

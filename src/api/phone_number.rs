@@ -1,11 +1,11 @@
 //! PhoneNumber: a number bought for, or assigned to, a SubAccount.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{E164, ISO_COUNTRY, LocalObjectRef, unobserved};
+use super::common::{E164, ISO_COUNTRY, LocalObjectRef};
+use super::status::ManagedStatus;
 
 /// A phone number held by a SubAccount: a specific `number`, or any number a `search` finds.
 #[derive(CustomResource, KubeSchema, Clone, Debug, Serialize, Deserialize)]
@@ -82,32 +82,9 @@ pub enum PhoneNumberDeletionPolicy {
 #[schemars(extend("default" = {}))]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneNumberStatus {
-    /// The generation last reconciled; -1 before the first reconcile.
-    #[serde(default = "unobserved")]
-    #[schemars(extend("default" = -1))]
-    pub observed_generation: i64,
-    /// The kstatus conditions `Ready`, `Reconciling` and `Stalled`, one of each type, with a
-    /// PascalCase reason and a message a person can act on.
-    #[serde(default)]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Vec<Condition>,
-    /// The provider's id of the number.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
+    #[serde(flatten)]
+    pub managed: ManagedStatus,
     /// The E.164 number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<String>,
-    /// `Active` or `Deactivated` at the provider.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["Active", "Deactivated"]))]
-    pub state: Option<String>,
-    /// What deleting this resource will do at this provider, known in advance: `Delete` (the
-    /// number is released), `Deactivate`, `Retain` (the provider cannot release it: it stays) or
-    /// `Orphan` (left alone: deletionPolicy `Retain`, or the ObserveOnly management policy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["Delete", "Deactivate", "Retain", "Orphan"]))]
-    pub deletion: Option<String>,
-    /// The last `tenantline.io/reconcile-requested-at` token acted on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reconcile_requested_at: Option<String>,
 }

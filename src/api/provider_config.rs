@@ -1,11 +1,11 @@
 //! ProviderConfig (namespaced) and ClusterProviderConfig (cluster-scoped): how to reach one
 //! provider account, shared by every resource that references it.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::common::{DNS_LABEL, DURATION, OWNER_ID, Provider, unobserved};
+use super::common::{DNS_LABEL, DURATION, OWNER_ID, Provider};
+use super::status::CommonStatus;
 
 /// How to reach one account at a provider.
 #[derive(CustomResource, KubeSchema, Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -105,15 +105,8 @@ fn default_burst() -> i32 {
 #[schemars(extend("default" = {}))]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderConfigStatus {
-    /// The generation last reconciled; -1 before the first reconcile.
-    #[serde(default = "unobserved")]
-    #[schemars(extend("default" = -1))]
-    pub observed_generation: i64,
-    /// The kstatus conditions `Ready`, `Reconciling` and `Stalled`, one of each type, with a
-    /// PascalCase reason and a message a person can act on.
-    #[serde(default)]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Vec<Condition>,
+    #[serde(flatten)]
+    pub common: CommonStatus,
 }
 
 /// The cluster-scoped twin of ProviderConfig, usable from any namespace.

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{DNS_LABEL, E164, HEX_COLOUR, ISO_COUNTRY, ProviderConfigRef, UUID, unobserved};
+use super::common::{DNS_LABEL, E164, HEX_COLOUR, ISO_COUNTRY, ProviderConfigRef, UUID};
+use super::status::ManagedStatus;
 
 /// A customer sub-account at a provider, with its credentials written to a Secret.
 #[derive(CustomResource, KubeSchema, Clone, Debug, Serialize, Deserialize)]
@@ -266,35 +266,12 @@ pub struct YardstikSettings {
 #[schemars(extend("default" = {}))]
 #[serde(rename_all = "camelCase")]
 pub struct SubAccountStatus {
-    /// The generation last reconciled; -1 before the first reconcile.
-    #[serde(default = "unobserved")]
-    #[schemars(extend("default" = -1))]
-    pub observed_generation: i64,
-    /// The kstatus conditions `Ready`, `Reconciling` and `Stalled`, one of each type, with a
-    /// PascalCase reason and a message a person can act on.
-    #[serde(default)]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Vec<Condition>,
-    /// The provider's id of the account.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
-    /// `Active` or `Deactivated` at the provider.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["Active", "Deactivated"]))]
-    pub state: Option<String>,
+    #[serde(flatten)]
+    pub managed: ManagedStatus,
     /// The account's phone number at the provider, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
     /// The Secret holding the issued credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_name: Option<String>,
-    /// What deleting this resource will do at this provider, known in advance: `Delete`,
-    /// `Deactivate`, `Retain` (the provider can neither delete nor deactivate it) or `Orphan`
-    /// (left alone, also under the ObserveOnly management policy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["Delete", "Deactivate", "Retain", "Orphan"]))]
-    pub deletion: Option<String>,
-    /// The last `tenantline.io/reconcile-requested-at` token acted on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reconcile_requested_at: Option<String>,
 }

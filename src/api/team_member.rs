@@ -1,11 +1,11 @@
 //! TeamMember: a person invited into a SubAccount (RecoverBiz).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{E164, LocalObjectRef, unobserved};
+use super::common::{E164, LocalObjectRef};
+use super::status::ManagedStatus;
 
 /// A team member of a SubAccount.
 #[derive(CustomResource, KubeSchema, Clone, Debug, Serialize, Deserialize)]
@@ -88,29 +88,6 @@ pub enum TeamMemberDeletionPolicy {
 #[schemars(extend("default" = {}))]
 #[serde(rename_all = "camelCase")]
 pub struct TeamMemberStatus {
-    /// The generation last reconciled; -1 before the first reconcile.
-    #[serde(default = "unobserved")]
-    #[schemars(extend("default" = -1))]
-    pub observed_generation: i64,
-    /// The kstatus conditions `Ready`, `Reconciling` and `Stalled`, one of each type, with a
-    /// PascalCase reason and a message a person can act on.
-    #[serde(default)]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
-    pub conditions: Vec<Condition>,
-    /// The provider's id of the member.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
-    /// `Active` or `Deactivated` at the provider.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["Active", "Deactivated"]))]
-    pub state: Option<String>,
-    /// What deleting this resource will do at this provider, known in advance: `Delete` (the
-    /// member is removed), `Deactivate`, `Retain` (the provider cannot remove it: it stays) or
-    /// `Orphan` (left alone: deletionPolicy `Orphan`, or the ObserveOnly management policy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["Delete", "Deactivate", "Retain", "Orphan"]))]
-    pub deletion: Option<String>,
-    /// The last `tenantline.io/reconcile-requested-at` token acted on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reconcile_requested_at: Option<String>,
+    #[serde(flatten)]
+    pub managed: ManagedStatus,
 }

@@ -1,6 +1,7 @@
 //! Unit tests of the API types: the generated CRDs (staleness, descriptions, structural schema,
 //! defaults), the CEL rules evaluated client-side with kube's `cel` feature (kube-cel, the same
-//! rule text the API server runs), and parsing of the DESIGN §2 manifests and of `examples/`.
+//! rule text the API server runs), and parsing of the API contract's example manifests and of
+//! `examples/`.
 //!
 //! What only a real API server can show (OpenAPI patterns, formats, enums, bounds, the messages
 //! `kubectl apply` prints) is in `tests/e2e/validation.rs`.

@@ -1,9 +1,11 @@
-//! Pure status policy: what a reconcile attempt ended in ([`Outcome`]) becomes the kstatus
+//! Pure status policy: how a reconcile attempt ended ([`Outcome`]) becomes the kstatus
 //! conditions `Ready`, `Reconciling` and `Stalled`, with `lastTransitionTime` moving only when a
 //! condition's status flips.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
+
+use super::outcome::{Outcome, Phase};
 
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
@@ -14,7 +16,6 @@ pub mod reason {
     pub const PROVISIONED: &str = "Provisioned";
     pub const OBSERVED: &str = "Observed";
     pub const CREATING: &str = "Creating";
-    pub const UPDATING: &str = "Updating";
     pub const DEACTIVATED: &str = "Deactivated";
     pub const RATE_LIMITED: &str = "RateLimited";
     pub const PROVIDER_UNAVAILABLE: &str = "ProviderUnavailable";
@@ -31,37 +32,6 @@ pub mod reason {
     pub const DRIFT_DETECTED: &str = "DriftDetected";
     pub const EXTERNAL_MISSING: &str = "ExternalObjectMissing";
     pub const DELETING: &str = "Deleting";
-}
-
-/// How one reconcile attempt ended, as a person would read it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    pub phase: Phase,
-    pub reason: &'static str,
-    /// One sentence a person can act on. Never a credential.
-    pub message: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// The provider object exists, matches the spec, and its Secret is written.
-    Ready,
-    /// Work is in progress or a transient error is being retried.
-    Progressing,
-    /// Progress needs a human.
-    Stalled,
-}
-
-impl Outcome {
-    pub fn ready(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { phase: Phase::Ready, reason, message: message.into() }
-    }
-    pub fn progressing(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { phase: Phase::Progressing, reason, message: message.into() }
-    }
-    pub fn stalled(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { phase: Phase::Stalled, reason, message: message.into() }
-    }
 }
 
 /// The three conditions for `outcome`, keeping `lastTransitionTime` of conditions whose status
@@ -92,12 +62,6 @@ pub fn conditions(existing: &[Condition], outcome: &Outcome, generation: i64, no
         });
     }
     out
-}
-
-/// The `Ready` condition's reason, if any: used to tell a state change (which gets an Event)
-/// from a repeat of the same state.
-pub fn ready_reason(conditions: &[Condition]) -> Option<&str> {
-    conditions.iter().find(|c| c.type_ == READY).map(|c| c.reason.as_str())
 }
 
 /// Whether the object was left stalled on a terminal provider answer for exactly this generation:

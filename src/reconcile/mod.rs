@@ -3,10 +3,13 @@
 
 mod backoff;
 pub mod conditions;
+mod in_use;
 pub mod managed;
+pub mod outcome;
 mod parent;
 mod phone_number;
 mod provider_config;
+mod report;
 mod sub_account;
 mod team_member;
 
@@ -109,7 +112,7 @@ impl Context {
             secrets: crate::secrets::Secrets::new(client.clone(), secrets),
             client,
             providers,
-            backoff: Backoff::new(Duration::from_secs(2), settings.max_backoff),
+            backoff: Backoff::new(outcome::interval::FIRST_BACKOFF, settings.max_backoff),
             settings,
         }
     }
@@ -191,7 +194,7 @@ pub async fn run(
     let wc = watch_config(&settings);
 
     let (config_changes, cluster_config_changes) = provider_configs.changes();
-    let sub_accounts = Controller::new(api::<SubAccount>(&client, &settings), wc.clone());
+    let sub_accounts = controller::<SubAccount>(&client, &settings, wc.clone());
     let store = sub_accounts.store();
     let by_config = move |kind: &'static str, namespace: Option<String>, name: String| {
         store
@@ -235,6 +238,18 @@ pub async fn run(
     Ok(())
 }
 
+/// A controller whose cache holds its objects without `managedFields`: nothing here reads them,
+/// and they are a large part of each object kept in memory.
+fn controller<K: managed::Managed>(client: &Client, settings: &Settings, wc: watcher::Config) -> Controller<K> {
+    let (cache, writer) = reflector::store();
+    let objects = watcher(api::<K>(client, settings), wc)
+        .default_backoff()
+        .modify(|o| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects();
+    Controller::for_stream(objects, cache)
+}
+
 /// A controller for a kind that belongs to a SubAccount: re-queued when its parent changes.
 fn child_controller<K>(
     client: &Client,
@@ -245,7 +260,7 @@ fn child_controller<K>(
 where
     K: managed::Managed,
 {
-    let controller = Controller::new(api::<K>(client, settings), wc);
+    let controller = controller::<K>(client, settings, wc);
     let store = controller.store();
     controller.watches(api::<SubAccount>(client, settings), watcher::Config::default(), move |parent| {
         store

@@ -5,8 +5,9 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use super::conditions::{self, Outcome, reason};
-use super::managed::{Blocked, EXTERNAL_ID, Managed};
+use super::conditions::{self, reason};
+use super::managed::{EXTERNAL_ID, Managed, Unresolved};
+use super::outcome::Outcome;
 use super::provider_config::{Connected, connect};
 use super::{Context, Error};
 use crate::api::SubAccount;
@@ -18,21 +19,20 @@ pub struct Parent {
 }
 
 /// Resolve `child`'s parent SubAccount `name`. While deleting, a parent that is gone (or never
-/// reached the provider) blocks with [`reason::SUB_ACCOUNT_GONE`]: nothing is left to clean up.
+/// reached the provider) is [`Unresolved::ParentGone`]: nothing is left to clean up.
 pub async fn resolve<K: Managed>(
     ctx: &Context,
     child: &K,
     name: &str,
     deleting: bool,
-) -> Result<Result<Parent, Blocked>, Error> {
+) -> Result<Result<Parent, Unresolved>, Error> {
     let namespace = child.namespace().unwrap_or_default();
-    let gone =
-        || Outcome::stalled(reason::SUB_ACCOUNT_GONE, format!("SubAccount {name} and its provider account are gone"));
+    let gone = || Unresolved::ParentGone(format!("SubAccount {name} and its provider account are gone"));
     let Some(parent) = Api::<SubAccount>::namespaced(ctx.client.clone(), &namespace).get_opt(name).await? else {
         return Ok(Err(if deleting {
             gone()
         } else {
-            Outcome::progressing(reason::SUB_ACCOUNT_NOT_READY, format!("SubAccount {name} not found"))
+            Outcome::progressing(reason::SUB_ACCOUNT_NOT_READY, format!("SubAccount {name} not found")).into()
         }));
     };
     let external_id = parent.annotations().get(EXTERNAL_ID).cloned();
@@ -42,7 +42,8 @@ pub async fn resolve<K: Managed>(
         };
         return Ok(connect(ctx, &namespace, &parent.spec.provider_config_ref)
             .await?
-            .map(|connected| Parent { external_id, connected }));
+            .map(|connected| Parent { external_id, connected })
+            .map_err(Unresolved::from));
     }
     own(ctx, child, &parent).await?;
     let ready = parent
@@ -53,11 +54,13 @@ pub async fn resolve<K: Managed>(
         return Ok(Err(Outcome::progressing(
             reason::SUB_ACCOUNT_NOT_READY,
             format!("waiting for SubAccount {name} to be Ready"),
-        )));
+        )
+        .into()));
     };
     Ok(connect(ctx, &namespace, &parent.spec.provider_config_ref)
         .await?
-        .map(|connected| Parent { external_id, connected }))
+        .map(|connected| Parent { external_id, connected })
+        .map_err(Unresolved::from))
 }
 
 /// The owner reference that lets the garbage collector remove the child with its parent.

@@ -2,22 +2,22 @@
 
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
-use serde_json::{Map, Value, json};
 
-use super::conditions::{Outcome, reason};
-use super::managed::{Blocked, DeletionPolicy, Managed, Resolved, Seen};
+use super::conditions::reason;
+use super::managed::{DeletionPolicy, Managed, Resolved, Seen, Unresolved};
+use super::outcome::Outcome;
 use super::{Context, Error, parent};
-use crate::api::{PhoneNumber, PhoneNumberDeletionPolicy};
+use crate::api::{PhoneNumber, PhoneNumberDeletionPolicy, PhoneNumberStatus};
 use crate::provider::{NumberSearch, NumberSpec};
 
 impl Managed for PhoneNumber {
     type Spec = NumberSpec;
     const KIND: &'static str = "PhoneNumber";
 
-    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<NumberSpec>, Blocked>, Error> {
+    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<NumberSpec>, Unresolved>, Error> {
         let p = match parent::resolve(ctx, self, &self.spec.sub_account_ref.name, deleting).await? {
             Ok(p) => p,
-            Err(blocked) => return Ok(Err(blocked)),
+            Err(unresolved) => return Ok(Err(unresolved)),
         };
         let Some(external) = p.connected.clients.numbers.clone() else {
             return Ok(Err(Outcome::stalled(
@@ -26,7 +26,8 @@ impl Managed for PhoneNumber {
                     "{} has no phone numbers; PhoneNumber is supported for Vobiz, AgentPhone and (observe only) VobizPartner",
                     p.connected.provider
                 ),
-            )));
+            )
+            .into()));
         };
         let s = &self.spec;
         let desired = NumberSpec {
@@ -45,6 +46,7 @@ impl Managed for PhoneNumber {
             external,
             desired,
             poll_interval: p.connected.poll_interval,
+            closing: p.connected.closing,
         }))
     }
 
@@ -55,16 +57,10 @@ impl Managed for PhoneNumber {
         }
     }
 
-    fn status_json(&self) -> Value {
-        serde_json::to_value(&self.status).unwrap_or_default()
-    }
-
-    fn extra_status(&self, seen: &Seen) -> Map<String, Value> {
-        let mut m = Map::new();
+    fn kind_status(&self, status: &mut PhoneNumberStatus, seen: &Seen) {
         if let Some(number) = &seen.number {
-            m.insert("number".into(), json!(number));
+            status.number = Some(number.clone());
         }
-        m
     }
 }
 

@@ -1,23 +1,33 @@
 //! ProviderConfig and ClusterProviderConfig: resolving a reference into connected provider
 //! clients (cached, so every resource of one config shares its token bucket), and the small
-//! controller that reports whether a config's credentials Secret is usable.
+//! controller that reports whether a config's credentials Secret is usable and keeps a config in
+//! use, and its Secret, from going ([`in_use`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::object::HasStatus;
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde_json::json;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
 
-use super::conditions::{self, Outcome, reason};
-use super::managed::Blocked;
+use super::conditions::reason;
+use super::in_use;
+use super::outcome::{Outcome, interval};
+use super::report::report;
 use super::{Context, Error, Settings};
-use crate::api::{ClusterProviderConfig, ProviderConfig, ProviderConfigKind, ProviderConfigRef, ProviderConfigSpec};
+use crate::api::{
+    ClusterProviderConfig, ProviderConfig, ProviderConfigKind, ProviderConfigRef, ProviderConfigSpec,
+    ProviderConfigStatus, SubAccount,
+};
 use crate::provider::{self, Connection, ProviderClients, ProviderKind};
 use crate::secrets;
 
@@ -30,27 +40,67 @@ pub struct Connected {
     pub poll_interval: Duration,
     /// The config's `spec.ownerId`, else the operator's.
     pub owner_id: String,
+    /// Why the config is on its way out (it or its Secret is being deleted): it still serves the
+    /// resources that use it, down to their deletion, but nothing new is created through it.
+    pub closing: Option<String>,
 }
 
 /// Clients per ProviderConfig, rebuilt when its spec or Secret changes; the configs themselves
-/// are read from the readiness controllers' watches.
+/// (and the SubAccounts using them) are read from the readiness controllers' watches.
 pub struct ProviderCache {
     entries: Mutex<HashMap<String, Entry>>,
     configs: Store<ProviderConfig>,
     cluster_configs: Store<ClusterProviderConfig>,
+    sub_accounts: Store<SubAccount>,
 }
 
 struct Entry {
-    /// The config's uid and generation, and its credentials Secret's resourceVersion.
+    /// The config's uid and generation, and a digest of its credentials Secret's data.
     config: String,
-    secret: String,
+    secret: u64,
+    /// Whether the Secret was being deleted when last read.
+    secret_deleting: bool,
     connected: Connected,
 }
 
 impl ProviderCache {
-    pub fn new(configs: Store<ProviderConfig>, cluster_configs: Store<ClusterProviderConfig>) -> Self {
-        Self { entries: Mutex::default(), configs, cluster_configs }
+    pub(crate) fn new(
+        configs: Store<ProviderConfig>,
+        cluster_configs: Store<ClusterProviderConfig>,
+        sub_accounts: Store<SubAccount>,
+    ) -> Self {
+        Self { entries: Mutex::default(), configs, cluster_configs, sub_accounts }
     }
+
+    /// The SubAccounts that use `r` (resolved from `namespace`); see [`in_use::users`].
+    fn users(&self, r: &ProviderConfigRef, namespace: &str) -> Vec<String> {
+        let all = self.sub_accounts.state();
+        in_use::users(all.iter().map(|sa| &**sa), r, Some(namespace))
+    }
+
+    /// Whether any config naming Secret `namespace/name` is in use. ClusterProviderConfigs count
+    /// only where their users are all visible (`cluster_wide`).
+    fn secret_in_use(&self, namespace: &str, name: &str, cluster_wide: bool) -> bool {
+        let configs = self.configs.state();
+        let mut naming_it = configs
+            .iter()
+            .filter(|pc| pc.namespace().as_deref() == Some(namespace) && pc.spec.credentials_secret_ref.name == name);
+        let pc_ref = |name: String| ProviderConfigRef { kind: ProviderConfigKind::ProviderConfig, name };
+        if naming_it.any(|pc| !self.users(&pc_ref(pc.name_any()), namespace).is_empty()) {
+            return true;
+        }
+        let cluster_configs = if cluster_wide { self.cluster_configs.state() } else { Vec::new() };
+        cluster_configs.iter().filter(|pc| secret_location(pc) == (namespace.to_owned(), name.to_owned())).any(|pc| {
+            let r = ProviderConfigRef { kind: ProviderConfigKind::ClusterProviderConfig, name: pc.name_any() };
+            !self.users(&r, namespace).is_empty()
+        })
+    }
+}
+
+/// A ClusterProviderConfig's credentials Secret: `(namespace, name)`.
+fn secret_location(pc: &ClusterProviderConfig) -> (String, String) {
+    let r = &pc.spec.config.credentials_secret_ref;
+    (r.namespace.clone().unwrap_or_else(|| "default".to_owned()), r.name.clone())
 }
 
 /// A Go-style duration (`90s`, `10m`, `1h30m`).
@@ -74,13 +124,25 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     (digits.is_empty() && total > 0).then(|| Duration::from_secs(total))
 }
 
-/// The config a reference names, and the namespace its credentials Secret lives in: from the
-/// watch, or from the API server while the watch has not seen it.
-async fn fetch(
-    ctx: &Context,
-    namespace: &str,
-    r: &ProviderConfigRef,
-) -> Result<Option<(ProviderConfigSpec, String, String)>, Error> {
+/// The config a reference names, as far as connecting goes.
+struct Fetched {
+    spec: ProviderConfigSpec,
+    /// Where its credentials Secret lives.
+    secret_namespace: String,
+    fingerprint: String,
+    deleting: bool,
+}
+
+impl Fetched {
+    fn new(pc: &impl Resource, spec: &ProviderConfigSpec, secret_namespace: String) -> Self {
+        let deleting = pc.meta().deletion_timestamp.is_some();
+        Self { spec: spec.clone(), secret_namespace, fingerprint: fingerprint(pc), deleting }
+    }
+}
+
+/// The config a reference names: from the watch, or from the API server while the watch has not
+/// seen it.
+async fn fetch(ctx: &Context, namespace: &str, r: &ProviderConfigRef) -> Result<Option<Fetched>, Error> {
     let cache = &ctx.providers;
     Ok(match r.kind {
         ProviderConfigKind::ProviderConfig => {
@@ -92,18 +154,14 @@ async fn fetch(
                     .await?
                     .map(Arc::new),
             };
-            pc.map(|pc| (pc.spec.clone(), namespace.to_owned(), fingerprint(&*pc)))
+            pc.map(|pc| Fetched::new(&*pc, &pc.spec, namespace.to_owned()))
         }
         ProviderConfigKind::ClusterProviderConfig => {
             let pc = match cache.cluster_configs.get(&ObjectRef::new(&r.name)) {
                 Some(pc) => Some(pc),
                 None => Api::<ClusterProviderConfig>::all(ctx.client.clone()).get_opt(&r.name).await?.map(Arc::new),
             };
-            pc.map(|pc| {
-                let ns =
-                    pc.spec.config.credentials_secret_ref.namespace.clone().unwrap_or_else(|| "default".to_owned());
-                (pc.spec.config.clone(), ns, fingerprint(&*pc))
-            })
+            pc.map(|pc| Fetched::new(&*pc, &pc.spec.config, secret_location(&pc).0))
         }
     })
 }
@@ -112,12 +170,23 @@ fn fingerprint(obj: &impl Resource) -> String {
     format!("{}/{}", obj.meta().uid.as_deref().unwrap_or_default(), obj.meta().generation.unwrap_or_default())
 }
 
+/// A digest of a Secret's data, the only part of it the clients depend on: a finalizer or label
+/// written to it must not rebuild them, and with them the config's token bucket.
+fn content(secret: &Secret) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (k, v) in secret.data.iter().flatten() {
+        (k, &v.0).hash(&mut h);
+    }
+    h.finish()
+}
+
 /// Resolve `r` (from a resource in `namespace`) into clients, or say why it can't be used yet.
 pub async fn connect(
     ctx: &Context,
     namespace: &str,
     r: &ProviderConfigRef,
-) -> Result<Result<Connected, Blocked>, Error> {
+) -> Result<Result<Connected, Outcome>, Error> {
     connect_checked(ctx, namespace, r, false).await
 }
 
@@ -129,31 +198,48 @@ async fn connect_checked(
     namespace: &str,
     r: &ProviderConfigRef,
     recheck: bool,
-) -> Result<Result<Connected, Blocked>, Error> {
+) -> Result<Result<Connected, Outcome>, Error> {
     let kind = r.kind.as_str();
     let cache_key = match r.kind {
         ProviderConfigKind::ProviderConfig => format!("{kind}/{namespace}/{}", r.name),
         ProviderConfigKind::ClusterProviderConfig => format!("{kind}/{}", r.name),
     };
-    let Some((spec, secret_ns, fp)) = fetch(ctx, namespace, r).await? else {
+    let Some(Fetched { spec, secret_namespace: secret_ns, fingerprint: fp, deleting }) =
+        fetch(ctx, namespace, r).await?
+    else {
         return Ok(Err(Outcome::progressing(
             reason::PROVIDER_CONFIG_NOT_READY,
             format!("{kind} {} not found", r.name),
         )));
     };
-    let cached = |secret: Option<&str>| {
-        let entries = ctx.providers.entries.lock().unwrap();
-        let entry = entries.get(&cache_key)?;
-        (entry.config == fp && secret.is_none_or(|rv| entry.secret == rv)).then(|| entry.connected.clone())
+    let secret_name = &spec.credentials_secret_ref.name;
+    let closing = |secret_deleting: bool| {
+        if deleting {
+            Some(format!("{kind} {} is being deleted", r.name))
+        } else if secret_deleting {
+            Some(format!("credentials Secret {secret_ns}/{secret_name} of {kind} {} is being deleted", r.name))
+        } else {
+            None
+        }
+    };
+    // The entry's clients when it was made from this config (and, given `(content, deleting)`
+    // of the Secret as just read, from this Secret, whose deletion it then records).
+    let cached = |secret: Option<(u64, bool)>| {
+        let mut entries = ctx.providers.entries.lock().unwrap();
+        let entry = entries.get_mut(&cache_key).filter(|e| e.config == fp)?;
+        if let Some((content, deleting)) = secret {
+            if entry.secret != content {
+                return None;
+            }
+            entry.secret_deleting = deleting;
+        }
+        Some(Connected { closing: closing(entry.secret_deleting), ..entry.connected.clone() })
     };
     if !recheck && let Some(connected) = cached(None) {
         return Ok(Ok(connected));
     }
     let provider = spec.provider;
-    let secret_name = &spec.credentials_secret_ref.name;
-    let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(ctx.client.clone(), &secret_ns)
-        .get_opt(secret_name)
-        .await?;
+    let secret = Api::<Secret>::namespaced(ctx.client.clone(), &secret_ns).get_opt(secret_name).await?;
     let Some(secret) = secret else {
         ctx.providers.entries.lock().unwrap().remove(&cache_key);
         return Ok(Err(Outcome::progressing(
@@ -161,14 +247,14 @@ async fn connect_checked(
             format!("credentials Secret {secret_ns}/{secret_name} of {kind} {} not found", r.name),
         )));
     };
-    let secret_rv = secret.resource_version().unwrap_or_default();
-    if let Some(connected) = cached(Some(&secret_rv)) {
+    let (secret_content, secret_deleting) = (content(&secret), secret.metadata.deletion_timestamp.is_some());
+    if let Some(connected) = cached(Some((secret_content, secret_deleting))) {
         return Ok(Ok(connected));
     }
     // What follows either connects anew or finds the config unusable: resources must not go on
     // with the old clients either way.
     ctx.providers.entries.lock().unwrap().remove(&cache_key);
-    let credentials = secrets::get(&ctx.client, &secret_ns, secret_name).await?.unwrap_or_default();
+    let credentials = secrets::credentials(&secret);
     if let Some(missing) = provider.descriptor().missing_parent_key(&credentials) {
         return Ok(Err(Outcome::stalled(
             reason::PROVIDER_CONFIG_NOT_READY,
@@ -191,21 +277,27 @@ async fn connect_checked(
             return Ok(Err(Outcome::stalled(reason::PROVIDER_CONFIG_NOT_READY, e.to_string())));
         }
     };
-    let poll_interval = spec.poll_interval.as_deref().and_then(parse_duration).unwrap_or(Duration::from_secs(600));
+    let poll_interval = spec.poll_interval.as_deref().and_then(parse_duration).unwrap_or(interval::DEFAULT_POLL);
     let owner_id = spec.owner_id.clone().unwrap_or_else(|| ctx.settings.owner_id.clone());
-    let connected = Connected { clients, provider, endpoint, poll_interval, owner_id };
-    let entry = Entry { config: fp, secret: secret_rv, connected: connected.clone() };
+    let closing = closing(secret_deleting);
+    let connected = Connected { clients, provider, endpoint, poll_interval, owner_id, closing };
+    let entry = Entry { config: fp, secret: secret_content, secret_deleting, connected: connected.clone() };
     ctx.providers.entries.lock().unwrap().insert(cache_key, entry);
     Ok(Ok(connected))
 }
 
 /// The controllers that report whether each config's credentials Secret exists with the keys its
-/// provider needs. Their watches fill the caches every resource's [`connect`] reads, and only then
-/// pass a change on ([`Controllers::changes`]): a resource re-queued by a config change reads it.
+/// provider needs, and keep configs in use, and their Secrets, from going ([`in_use`]). Their
+/// watches fill the caches every resource's [`connect`] reads, and only then pass a change on
+/// ([`Controllers::changes`]): a resource re-queued by a config change reads it.
 pub struct Controllers {
     configs: Store<ProviderConfig>,
     cluster_configs: Store<ClusterProviderConfig>,
+    sub_accounts: Store<SubAccount>,
     changes: (ReflectHandle<ProviderConfig>, ReflectHandle<ClusterProviderConfig>),
+    /// Configs that may have gained or lost a user.
+    used:
+        (mpsc::UnboundedReceiver<ObjectRef<ProviderConfig>>, mpsc::UnboundedReceiver<ObjectRef<ClusterProviderConfig>>),
     watches: futures::future::BoxFuture<'static, ()>,
 }
 
@@ -222,15 +314,47 @@ impl Controllers {
             .default_backoff()
             .reflect_shared(cluster_writer)
             .for_each(|_| async {});
+        // Every SubAccount, whatever `--label-selector`: shards must agree on who uses a config.
+        let (sub_accounts, sub_account_writer) = reflector::store();
+        let (used, used_rx) = mpsc::unbounded();
+        let (cluster_used, cluster_used_rx) = mpsc::unbounded();
+        let users = watcher(super::api::<SubAccount>(client, settings), watcher::Config::default().any_semantic())
+            .default_backoff()
+            // Only who uses which config is read from this cache: keep little else of each.
+            .modify(|sa| {
+                sa.managed_fields_mut().clear();
+                sa.labels_mut().clear();
+                sa.annotations_mut().retain(|k, _| k == super::managed::EXTERNAL_ID);
+                sa.status = None;
+            })
+            .reflect(sub_account_writer)
+            .touched_objects()
+            .predicate_filter(config_use, Default::default())
+            .for_each(move |sa| {
+                if let Ok(sa) = sa {
+                    let r = &sa.spec.provider_config_ref;
+                    // A closed channel means the controllers stopped: nobody to tell.
+                    match r.kind {
+                        ProviderConfigKind::ProviderConfig => {
+                            let namespace = sa.namespace().unwrap_or_default();
+                            let _ = used.unbounded_send(ObjectRef::new(&r.name).within(&namespace));
+                        }
+                        ProviderConfigKind::ClusterProviderConfig => {
+                            let _ = cluster_used.unbounded_send(ObjectRef::new(&r.name));
+                        }
+                    }
+                }
+                futures::future::ready(())
+            });
         let watches = async move {
-            tokio::join!(namespaced, cluster);
+            tokio::join!(namespaced, cluster, users);
         }
         .boxed();
-        Self { configs, cluster_configs, changes, watches }
+        Self { configs, cluster_configs, sub_accounts, changes, used: (used_rx, cluster_used_rx), watches }
     }
 
     pub fn cache(&self) -> ProviderCache {
-        ProviderCache::new(self.configs.clone(), self.cluster_configs.clone())
+        ProviderCache::new(self.configs.clone(), self.cluster_configs.clone(), self.sub_accounts.clone())
     }
 
     /// Each config once it is in the cache.
@@ -244,9 +368,22 @@ impl Controllers {
         stop_namespaced: impl std::future::Future<Output = ()> + Send + Sync + 'static,
         stop_cluster: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     ) {
-        let namespaced = Controller::for_shared_stream(self.changes.0, self.configs);
-        let cluster = Controller::for_shared_stream(self.changes.1, self.cluster_configs);
-        let controllers = run(namespaced, cluster, ctx, stop_namespaced, stop_cluster);
+        let stores = (self.configs.clone(), self.cluster_configs.clone(), self.sub_accounts);
+        let namespaced = Controller::for_shared_stream(self.changes.0, self.configs).reconcile_on(self.used.0);
+        let cluster = Controller::for_shared_stream(self.changes.1, self.cluster_configs).reconcile_on(self.used.1);
+        let controllers = async move {
+            // A config's users are known only once every cache is full: before, an in-use config
+            // would look unused and lose its finalizer.
+            let (configs, cluster_configs, sub_accounts) = stores;
+            let ready = futures::future::try_join3(
+                configs.wait_until_ready(),
+                cluster_configs.wait_until_ready(),
+                sub_accounts.wait_until_ready(),
+            );
+            if ready.await.is_ok() {
+                run(namespaced, cluster, ctx, stop_namespaced, stop_cluster).await;
+            }
+        };
         // The watches end with the process; the controllers with `stop_*`.
         tokio::select! {
             () = controllers => {}
@@ -255,10 +392,13 @@ impl Controllers {
     }
 }
 
-/// How often a config's credentials Secret is read again. Its content is not watched (only
-/// tenantline's own Secrets are), and a deleted or emptied one must turn the config and its
-/// resources not-Ready soon; one GET per config, whatever the number of resources.
-const SECRET_RECHECK: Duration = Duration::from_secs(10);
+/// What about a SubAccount matters to its config: whether it uses it, and which config it is.
+fn config_use(sa: &SubAccount) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (in_use::is_user(sa), sa.spec.provider_config_ref.kind.as_str(), &sa.spec.provider_config_ref.name).hash(&mut h);
+    Some(h.finish())
+}
 
 async fn run(
     namespaced: Controller<ProviderConfig>,
@@ -271,12 +411,13 @@ async fn run(
         .graceful_shutdown_on(stop_namespaced)
         .run(
             |pc: Arc<ProviderConfig>, ctx: Arc<Context>| async move {
+                let namespace = pc.namespace().unwrap_or_default();
                 let r = ProviderConfigRef { kind: ProviderConfigKind::ProviderConfig, name: pc.name_any() };
-                let api = Api::<ProviderConfig>::namespaced(ctx.client.clone(), &pc.namespace().unwrap_or_default());
-                let status = pc.status.as_ref().map(|s| (s.conditions.clone(), s.observed_generation));
-                check(&*pc, &api, &ctx, &pc.namespace().unwrap_or_default(), &r, status).await
+                let api = Api::<ProviderConfig>::namespaced(ctx.client.clone(), &namespace);
+                let secret = (namespace.clone(), pc.spec.credentials_secret_ref.name.clone());
+                check(&*pc, &api, &ctx, &namespace, &r, Some(secret)).await
             },
-            |_, _, _| Action::requeue(Duration::from_secs(30)),
+            |_, _, _| Action::requeue(interval::CONFIG_CHECK_FAILED),
             ctx.clone(),
         )
         .for_each(|_| async {});
@@ -286,49 +427,75 @@ async fn run(
             |pc: Arc<ClusterProviderConfig>, ctx: Arc<Context>| async move {
                 let r = ProviderConfigRef { kind: ProviderConfigKind::ClusterProviderConfig, name: pc.name_any() };
                 let api = Api::<ClusterProviderConfig>::all(ctx.client.clone());
-                let status = pc.status.as_ref().map(|s| (s.conditions.clone(), s.observed_generation));
-                check(&*pc, &api, &ctx, "", &r, status).await
+                // An operator limited to one namespace sees only that namespace's users.
+                let secret = ctx.settings.watch_namespace.is_none().then(|| secret_location(&pc));
+                check(&*pc, &api, &ctx, "", &r, secret).await
             },
-            |_, _, _| Action::requeue(Duration::from_secs(30)),
+            |_, _, _| Action::requeue(interval::CONFIG_CHECK_FAILED),
             ctx,
         )
         .for_each(|_| async {});
     tokio::join!(namespaced, cluster);
 }
 
+/// Report on config `pc` and, when its users are known (`secret`, where its credentials Secret
+/// is, is given), keep the in-use finalizer on it and its Secret exactly while it has users.
 async fn check<K>(
     pc: &K,
     api: &Api<K>,
     ctx: &Context,
     namespace: &str,
     r: &ProviderConfigRef,
-    status: Option<(Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>, i64)>,
+    secret: Option<(String, String)>,
 ) -> Result<Action, Error>
 where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Resource<DynamicType = ()> + HasStatus<Status = ProviderConfigStatus> + Clone + DeserializeOwned + Debug,
 {
-    let outcome = match connect_checked(ctx, namespace, r, true).await? {
-        Ok(c) => {
-            Outcome::ready(reason::PROVISIONED, format!("credentials for {} at {} are present", c.provider, c.endpoint))
-        }
-        Err(blocked) => blocked,
+    let connected = connect_checked(ctx, namespace, r, true).await?;
+    let deleting = pc.meta().deletion_timestamp.is_some();
+    let users = match &secret {
+        Some(_) => ctx.providers.users(r, namespace),
+        None => Vec::new(),
     };
-    let generation = pc.meta().generation.unwrap_or_default();
-    let (old, observed) = status.unwrap_or_default();
-    let new = conditions::conditions(&old, &outcome, generation, k8s_openapi::jiff::Timestamp::now());
-    if new != old || observed != generation {
-        let patch = json!({"status": {"observedGeneration": generation, "conditions": new}});
-        api.patch_status(&pc.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
-        if conditions::ready_reason(&old) != Some(outcome.reason) {
-            let type_ = if outcome.phase == conditions::Phase::Ready {
-                kube::runtime::events::EventType::Normal
-            } else {
-                kube::runtime::events::EventType::Warning
-            };
-            ctx.event(pc, type_, outcome.reason, "Check", outcome.message).await;
+    if let Some((secret_namespace, secret_name)) = &secret {
+        // The Secret first: once the config lets go it is gone, and nothing would release it.
+        let secrets = Api::<Secret>::namespaced(ctx.client.clone(), secret_namespace);
+        if let Some(s) = secrets.get_metadata_opt(secret_name).await? {
+            let cluster_wide = ctx.settings.watch_namespace.is_none();
+            in_use::mark(&secrets, &s, ctx.providers.secret_in_use(secret_namespace, secret_name, cluster_wide))
+                .await?;
+        }
+        in_use::mark(api, pc, !users.is_empty()).await?;
+        if deleting && users.is_empty() {
+            return Ok(Action::await_change());
         }
     }
-    Ok(Action::requeue(SECRET_RECHECK))
+    let outcome = match connected {
+        Ok(_) if deleting && !users.is_empty() => Outcome::progressing(
+            reason::DELETING,
+            format!(
+                "being deleted: waits until the {} using it are deleted, with their TeamMembers and PhoneNumbers",
+                in_use::describe(&users)
+            ),
+        ),
+        Ok(c) => match c.closing {
+            Some(closing) if !users.is_empty() => Outcome::progressing(
+                reason::DELETING,
+                format!(
+                    "{closing}: it stays while the {} using it exist; nothing new is created through this config",
+                    in_use::describe(&users)
+                ),
+            ),
+            Some(closing) => Outcome::progressing(reason::DELETING, closing),
+            None => Outcome::ready(
+                reason::PROVISIONED,
+                format!("credentials for {} at {} are present", c.provider, c.endpoint),
+            ),
+        },
+        Err(unusable) => unusable.event(EventType::Warning),
+    };
+    report(pc, api, ctx, &outcome, "Check", |_| {}).await?;
+    Ok(Action::requeue(interval::SECRET_RECHECK))
 }
 
 #[cfg(test)]
@@ -343,5 +510,17 @@ mod tests {
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("0s"), None);
         assert_eq!(parse_duration("5d"), None);
+    }
+
+    #[test]
+    fn only_a_secrets_data_counts_as_a_change_of_its_credentials() {
+        let secret = |key: &str, finalizers: Vec<String>| Secret {
+            metadata: kube::api::ObjectMeta { finalizers: Some(finalizers), ..Default::default() },
+            data: Some([("apiKey".to_owned(), k8s_openapi::ByteString(key.as_bytes().to_vec()))].into()),
+            ..Default::default()
+        };
+        let before = content(&secret("sk_1", vec![]));
+        assert_eq!(before, content(&secret("sk_1", vec![in_use::IN_USE.to_owned()])), "a finalizer is no change");
+        assert_ne!(before, content(&secret("sk_2", vec![])), "a rotated key is");
     }
 }

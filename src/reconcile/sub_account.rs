@@ -4,28 +4,28 @@
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::{Resource, ResourceExt};
 use rand::Rng;
-use serde_json::{Map, Value, json};
 
-use super::conditions::{Outcome, reason};
-use super::managed::{Blocked, DeletionPolicy, EXTERNAL_ID, Managed, Resolved, Seen};
+use super::conditions::reason;
+use super::managed::{DeletionPolicy, EXTERNAL_ID, Managed, Resolved, Seen, Unresolved};
+use super::outcome::Outcome;
 use super::provider_config::connect;
 use super::{Context, Error};
-use crate::api::{PhoneNumber, ProviderConfigKind, SubAccount, SubAccountDeletionPolicy, TeamMember};
+use crate::api::{PhoneNumber, ProviderConfigKind, SubAccount, SubAccountDeletionPolicy, SubAccountStatus, TeamMember};
 use crate::provider::{self, Capabilities, ProviderKind, SecretString};
 
 impl Managed for SubAccount {
     type Spec = provider::SubAccountSpec;
     const KIND: &'static str = "SubAccount";
 
-    async fn resolve(&self, ctx: &Context, _deleting: bool) -> Result<Result<Resolved<Self::Spec>, Blocked>, Error> {
+    async fn resolve(&self, ctx: &Context, _deleting: bool) -> Result<Result<Resolved<Self::Spec>, Unresolved>, Error> {
         let namespace = self.namespace().unwrap_or_default();
         let c = match connect(ctx, &namespace, &self.spec.provider_config_ref).await? {
             Ok(c) => c,
-            Err(blocked) => return Ok(Err(blocked)),
+            Err(outcome) => return Ok(Err(outcome.into())),
         };
         let desired = match desired(self, c.provider, &c.owner_id) {
             Ok(desired) => desired,
-            Err(message) => return Ok(Err(Outcome::stalled(reason::INVALID_SPEC, message))),
+            Err(message) => return Ok(Err(Outcome::stalled(reason::INVALID_SPEC, message).into())),
         };
         Ok(Ok(Resolved {
             provider: c.provider,
@@ -33,6 +33,7 @@ impl Managed for SubAccount {
             external: c.clients.sub_accounts,
             desired,
             poll_interval: c.poll_interval,
+            closing: c.closing,
         }))
     }
 
@@ -48,19 +49,13 @@ impl Managed for SubAccount {
         self.spec.active
     }
 
-    fn status_json(&self) -> Value {
-        serde_json::to_value(&self.status).unwrap_or_default()
-    }
-
-    fn extra_status(&self, seen: &Seen) -> Map<String, Value> {
-        let mut m = Map::new();
+    fn kind_status(&self, status: &mut SubAccountStatus, seen: &Seen) {
         if let Some(number) = &seen.number {
-            m.insert("phoneNumber".into(), json!(number));
+            status.phone_number = Some(number.clone());
         }
         if seen.external_id.is_some() {
-            m.insert("credentialsSecretName".into(), json!(self.credentials_secret()));
+            status.credentials_secret_name = self.credentials_secret();
         }
-        m
     }
 
     /// The login password is generated only when an account is about to be created: an

@@ -1,9 +1,8 @@
 //! TeamMember adapter: a member invited into its parent SubAccount's provider account.
 
-use serde_json::Value;
-
-use super::conditions::{Outcome, reason};
-use super::managed::{Blocked, DeletionPolicy, Managed, Resolved};
+use super::conditions::reason;
+use super::managed::{DeletionPolicy, Managed, Resolved, Unresolved};
+use super::outcome::Outcome;
 use super::{Context, Error, parent};
 use crate::api::{TeamMember, TeamMemberDeletionPolicy};
 use crate::provider::MemberSpec;
@@ -12,16 +11,17 @@ impl Managed for TeamMember {
     type Spec = MemberSpec;
     const KIND: &'static str = "TeamMember";
 
-    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<MemberSpec>, Blocked>, Error> {
+    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<MemberSpec>, Unresolved>, Error> {
         let p = match parent::resolve(ctx, self, &self.spec.sub_account_ref.name, deleting).await? {
             Ok(p) => p,
-            Err(blocked) => return Ok(Err(blocked)),
+            Err(unresolved) => return Ok(Err(unresolved)),
         };
         let Some(external) = p.connected.clients.members.clone() else {
             return Ok(Err(Outcome::stalled(
                 reason::UNSUPPORTED_BY_PROVIDER,
                 format!("{} has no team members; TeamMember is supported for RecoverBiz", p.connected.provider),
-            )));
+            )
+            .into()));
         };
         let s = &self.spec;
         let desired = MemberSpec {
@@ -38,6 +38,7 @@ impl Managed for TeamMember {
             external,
             desired,
             poll_interval: p.connected.poll_interval,
+            closing: p.connected.closing,
         }))
     }
 
@@ -46,9 +47,5 @@ impl Managed for TeamMember {
             TeamMemberDeletionPolicy::Delete => DeletionPolicy::Delete,
             TeamMemberDeletionPolicy::Orphan => DeletionPolicy::Orphan,
         }
-    }
-
-    fn status_json(&self) -> Value {
-        serde_json::to_value(&self.status).unwrap_or_default()
     }
 }

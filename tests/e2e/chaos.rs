@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
 use kube::{Api, Resource};
 use serde_json::{Value, json};
-use tenantline::api::{PhoneNumber, SubAccount, TeamMember};
+use tenantline::api::{PhoneNumber, ProviderConfig, SubAccount, TeamMember};
 use tenantline_sim::seed::{
     DEV_AGENTPHONE_KEY, DEV_PARTNER_AUTH_ID, DEV_PARTNER_AUTH_TOKEN, DEV_RECOVERBIZ_KEY, DEV_VOBIZ_AUTH_ID,
     DEV_VOBIZ_AUTH_TOKEN, DEV_YARDSTIK_KEY,
@@ -190,7 +191,7 @@ async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_prov
             .unwrap()
             .into_iter()
             .filter(|s| !is_ready(&serde_json::to_value(s).unwrap()))
-            .map(|s| (s.metadata.name.clone(), s.status.map(|s| s.conditions)))
+            .map(|s| (s.metadata.name.clone(), s.status.map(|s| s.managed.common.conditions)))
             .take(5)
             .collect();
         panic!("not everything Ready after {elapsed:?}: {ready:?}; e.g. {not_ready:?}\n{}", env.operator.log_tail(40));
@@ -231,7 +232,7 @@ async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_prov
     let mut valid = 0;
     for sa in subs.list(&ListParams::default()).await.unwrap() {
         let name = sa.metadata.name.clone().unwrap();
-        let id = sa.status.unwrap().external_id.unwrap();
+        let id = sa.status.unwrap().managed.external_id.unwrap();
         let secret = env.secret(&format!("{name}-credentials")).await.unwrap_or_else(|| panic!("{name}: no Secret"));
         let data: BTreeMap<String, String> =
             secret.data.unwrap().into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect();
@@ -282,54 +283,72 @@ async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_prov
 /// The Ready condition's `(status, reason, message)` of SubAccount `name`.
 async fn ready_condition(env: &Env, name: &str) -> (String, String, String) {
     let sa = env.api::<SubAccount>().get(name).await.unwrap();
-    let c = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    let c = sa.status.unwrap().managed.common.conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
     (c.status, c.reason, c.message)
 }
 
+/// The Ready condition of ProviderConfig `name` once `done` holds for it: `(status, reason, message)`.
+async fn config_condition(
+    env: &Env,
+    name: &str,
+    done: impl Fn(&ProviderConfig, &str) -> bool,
+) -> (String, String, String) {
+    let found = eventually(Duration::from_secs(30), || async {
+        let pc = env.api::<ProviderConfig>().get(name).await.ok()?;
+        let c = pc.status.clone()?.common.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+        done(&pc, &c.message).then_some((c.status, c.reason, c.message))
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("ProviderConfig {name} never said so\n{}", env.operator.log_tail(30)))
+}
+
 #[tokio::test]
-async fn a_deleted_provider_config_or_secret_turns_sub_accounts_not_ready_and_deletion_resumes_when_it_is_back() {
+async fn a_provider_config_or_secret_in_use_stays_until_its_sub_accounts_are_gone() {
     let env = Env::start("e2e-pcgone").await;
     crate::lifecycle::fast_provider(&env, "vobiz");
-    let provider_yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/vobiz/provider.yaml"))
-        .unwrap()
-        .replace("  credentialsSecretRef:", "  pollInterval: 2s\n  credentialsSecretRef:");
     env.apply_ok(&crate::lifecycle::sub_account("sa", "vobiz", "  deletionPolicy: Delete\n"));
     env.wait_ready::<SubAccount>("sa").await;
     let accounts = |state: Value| state.pointer("/vobiz/subAccounts").and_then(Value::as_array).map_or(0, Vec::len);
     assert_eq!(accounts(env.sim.state().await), 1);
 
-    // The parent credentials Secret goes: not Ready, saying why; back: Ready again.
-    let out = crate::harness::kubectl(&["delete", "secret", "vobiz-parent", "-n", &env.ns.name], "");
+    // The credentials Secret in use stays, terminating; the config says so, and its SubAccount
+    // goes on working.
+    let out = crate::harness::kubectl(&["delete", "secret", "vobiz-parent", "-n", &env.ns.name, "--wait=false"], "");
     assert!(out.status.success());
-    env.wait_condition::<SubAccount>("sa", "Ready", "False", Duration::from_secs(30)).await;
-    let (_, reason, message) = ready_condition(&env, "sa").await;
-    eprintln!("Secret deleted: Ready=False {reason}: {message}");
-    assert_eq!(reason, "ProviderConfigNotReady");
-    env.apply_ok(&provider_yaml);
-    env.wait_ready::<SubAccount>("sa").await;
+    let (status, reason, message) = config_condition(&env, "vobiz", |_, message| {
+        message.contains("vobiz-parent") && message.contains("1 SubAccount(s)")
+    })
+    .await;
+    eprintln!("Secret deleted: ProviderConfig Ready={status} {reason}: {message}");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "Deleting"));
+    assert!(env.secret("vobiz-parent").await.is_some_and(|s| s.metadata.deletion_timestamp.is_some()));
+    assert_eq!(ready_condition(&env, "sa").await.0, "True");
 
-    // The ProviderConfig goes: not Ready; the SubAccount's deletion waits for it.
-    let out = crate::harness::kubectl(&["delete", "providerconfig", "vobiz", "-n", &env.ns.name], "");
-    assert!(out.status.success());
-    env.wait_condition::<SubAccount>("sa", "Ready", "False", Duration::from_secs(30)).await;
-    let (_, reason, message) = ready_condition(&env, "sa").await;
-    eprintln!("ProviderConfig deleted: Ready=False {reason}: {message}");
+    // Nothing new is made through a config on its way out.
+    env.apply_ok(&crate::lifecycle::sub_account("late", "vobiz", ""));
+    env.wait_condition::<SubAccount>("late", "Stalled", "True", Duration::from_secs(30)).await;
+    let (_, reason, message) = ready_condition(&env, "late").await;
+    eprintln!("a new SubAccount: {reason}: {message}");
     assert_eq!(reason, "ProviderConfigNotReady");
+    assert!(message.contains("being deleted"), "{message}");
+    assert_eq!(accounts(env.sim.state().await), 1, "no account was made for it");
+
+    // The config in use stays too, naming its user.
+    let out = crate::harness::kubectl(&["delete", "providerconfig", "vobiz", "-n", &env.ns.name, "--wait=false"], "");
+    assert!(out.status.success());
+    let (_, reason, message) = config_condition(&env, "vobiz", |pc, message| {
+        pc.metadata.deletion_timestamp.is_some() && message.contains("being deleted: waits")
+    })
+    .await;
+    eprintln!("ProviderConfig deleted: {reason}: {message}");
+    assert!(message.contains("1 SubAccount(s)") && message.contains("/sa)"), "{message}");
+
+    // Its SubAccount's deletion still reaches the provider; then the config and Secret go.
     let out = crate::harness::kubectl(&["delete", "subaccount", "sa", "-n", &env.ns.name, "--wait=false"], "");
     assert!(out.status.success());
-    let waiting = eventually(Duration::from_secs(20), || async {
-        let sa = env.api::<SubAccount>().get("sa").await.ok()?;
-        let c = sa.status?.conditions.into_iter().find(|c| c.type_ == "Ready")?;
-        (sa.metadata.deletion_timestamp.is_some() && c.message.contains("vobiz")).then_some(c.message)
-    })
-    .await
-    .expect("the SubAccount waits, saying why");
-    eprintln!("deleting without its ProviderConfig: {waiting}");
-    assert_eq!(accounts(env.sim.state().await), 1, "nothing was deleted at the provider without credentials");
-
-    // The config is back: the deletion finishes, at the provider too.
-    env.apply_ok(&provider_yaml);
     assert!(env.wait_gone::<SubAccount>("sa", Duration::from_secs(60)).await, "{}", env.operator.log_tail(30));
     assert_eq!(accounts(env.sim.state().await), 0, "the Delete policy deleted the account");
+    assert!(env.wait_gone::<ProviderConfig>("vobiz", Duration::from_secs(30)).await, "the config went once unused");
+    assert!(env.wait_gone::<Secret>("vobiz-parent", Duration::from_secs(30)).await, "the Secret went once unused");
     env.finish().await;
 }

@@ -166,7 +166,7 @@ async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicat
     let mut issued = Vec::new();
     for sa in api.list(&ListParams::default()).await.unwrap() {
         let name = sa.metadata.name.clone().unwrap();
-        let id = sa.status.unwrap().external_id.unwrap();
+        let id = sa.status.unwrap().managed.external_id.unwrap();
         let secret = env.secret(&format!("{name}-credentials")).await.unwrap_or_else(|| panic!("{name}: no Secret"));
         let data: BTreeMap<String, String> =
             secret.data.unwrap().into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect();

@@ -74,7 +74,7 @@ async fn each_deletion_policy_leaves_the_provider_as_status_announced() {
         let status = env.wait_ready::<SubAccount>(name).await.status.unwrap();
         let (announced, _) = expected(config, policy);
         assert_eq!(status.deletion.as_deref(), Some(announced), "{name}: status.deletion");
-        ids.push(status.external_id.unwrap());
+        ids.push(status.managed.external_id.unwrap());
         delete(&env, name).await;
     }
     for (name, ..) in &cases {
@@ -113,8 +113,8 @@ async fn deleting_a_sub_account_removes_its_members_and_numbers_first() {
     env.apply_example("vobiz");
     env.wait_ready::<TeamMember>("sarah-johnson").await;
     let number = env.wait_ready::<PhoneNumber>("acme-support-main").await.status.unwrap().number.unwrap();
-    let vobiz_id = env.wait_ready::<SubAccount>("acme-support").await.status.unwrap().external_id.unwrap();
-    let rb_id = env.wait_ready::<SubAccount>("acme-lending").await.status.unwrap().external_id.unwrap();
+    let vobiz_id = env.wait_ready::<SubAccount>("acme-support").await.status.unwrap().managed.external_id.unwrap();
+    let rb_id = env.wait_ready::<SubAccount>("acme-lending").await.status.unwrap().managed.external_id.unwrap();
 
     // Hold both accounts' own removal at the provider: what goes while they are held went first.
     let vobiz_account = "/api/v1/accounts/{auth_id}/sub-accounts/{sub_auth_id}";
@@ -190,7 +190,8 @@ async fn a_provider_outage_during_deletion_keeps_the_finalizer_without_a_hot_loo
     assert!(spread >= Duration::from_secs(3), "four DELETE attempts within {spread:?}: no backoff");
     let sa =
         env.api::<SubAccount>().get("doomed").await.expect("the finalizer holds the object while the provider is down");
-    let reconciling = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Reconciling").unwrap();
+    let reconciling =
+        sa.status.unwrap().managed.common.conditions.into_iter().find(|c| c.type_ == "Reconciling").unwrap();
     assert_eq!((reconciling.status.as_str(), reconciling.reason.as_str()), ("True", "Deleting"));
 
     env.sim.clear_faults().await;

@@ -314,9 +314,9 @@ async fn every_kind_in_every_state_reads_right_in_kstatus_argo_cd_and_kubectl_wa
         wait_state(&env, o, "Ready", None).await;
     }
 
-    // deleting: the providers are down, so the finalizers hold. Configurations have no finalizer
-    // of their own (nothing at a provider to undo): the test's holds the unused ones, stalled, to
-    // show that deletion reads as deletion whatever the conditions say.
+    // deleting: the providers are down, so the finalizers hold. An unused configuration has no
+    // finalizer (only one in use is held): the test's holds the unused ones, stalled, to show that
+    // deletion reads as deletion whatever the conditions say.
     fault(&env, "recoverbiz", None, json!({"kind": "status", "status": 503}), None).await;
     fault(&env, "vobiz", None, json!({"kind": "status", "status": 503}), None).await;
     for o in [no_key, cpc_bad] {

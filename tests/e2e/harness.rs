@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::ListParams;
-use kube::{Api, Client, Resource};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tenantline::api::SubAccount;
+use tenantline::api::{ProviderConfig, SubAccount};
 use tenantline_sim::client::ControlClient;
 use tenantline_sim::{Seed, SimulatorThread};
 use tokio::sync::OnceCell;
@@ -200,6 +200,15 @@ impl Env {
                 self.operator.log_tail(60)
             );
         }
+        // The configs and their Secrets are held (in use) until their SubAccounts are gone: the
+        // operator lets go of them before it stops, or the namespace could never go.
+        let configs = self.api::<ProviderConfig>();
+        let released = eventually(Duration::from_secs(30), || async {
+            let configs = configs.list(&ListParams::default()).await.ok()?;
+            configs.iter().all(|pc| !pc.finalizers().iter().any(|f| f == "tenantline.io/in-use")).then_some(())
+        })
+        .await;
+        assert!(released.is_some(), "a ProviderConfig stayed in use\n{}", self.operator.log_tail(60));
         self.ns.delete().await;
     }
 }

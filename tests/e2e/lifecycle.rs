@@ -62,7 +62,7 @@ async fn spec_changes_reach_the_provider_and_drift_is_corrected_or_reported() {
     fast_provider(&env, "vobiz-partner");
     env.apply_ok(&sub_account("lending", "recoverbiz", "  companyName: Acme Lending Corp\n"));
     let sa = env.wait_ready::<SubAccount>("lending").await;
-    let id = sa.status.unwrap().external_id.unwrap();
+    let id = sa.status.unwrap().managed.external_id.unwrap();
 
     // A spec change is applied in place.
     merge(
@@ -100,7 +100,7 @@ async fn spec_changes_reach_the_provider_and_drift_is_corrected_or_reported() {
     env.wait_ready::<SubAccount>("collections").await;
     env.apply_ok(&sub_account("collections", "vobiz-partner", &format!("{extra}  companyName: Renamed Corp\n")));
     let sa = env.wait_condition::<SubAccount>("collections", "Stalled", "True", Duration::from_secs(30)).await;
-    let ready = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    let ready = sa.status.unwrap().managed.common.conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
     assert_eq!(ready.reason, "DriftDetected");
     assert!(ready.message.contains("companyName") && ready.message.contains("VobizPartner"), "{}", ready.message);
     env.finish().await;
@@ -123,7 +123,7 @@ async fn drift_is_corrected_at_vobiz_agentphone_and_yardstik() {
     env.apply_ok(&sub_account("ys", "yardstik", &crate::safety::yardstik_owner()));
     let mut ids = Vec::new();
     for name in ["vz", "ap", "ys"] {
-        ids.push(env.wait_ready::<SubAccount>(name).await.status.unwrap().external_id.unwrap());
+        ids.push(env.wait_ready::<SubAccount>(name).await.status.unwrap().managed.external_id.unwrap());
     }
     let (vz, ap, ys) = (&ids[0], &ids[1], &ids[2]);
     // Yardstik takes changes only with the sub-account's own token, from its Secret.
@@ -184,8 +184,8 @@ async fn active_false_deactivates_and_true_reactivates() {
     fast_provider(&env, "vobiz");
     env.apply_ok(&sub_account("rb", "recoverbiz", ""));
     env.apply_ok(&sub_account("vz", "vobiz", ""));
-    let rb = env.wait_ready::<SubAccount>("rb").await.status.unwrap().external_id.unwrap();
-    let vz = env.wait_ready::<SubAccount>("vz").await.status.unwrap().external_id.unwrap();
+    let rb = env.wait_ready::<SubAccount>("rb").await.status.unwrap().managed.external_id.unwrap();
+    let vz = env.wait_ready::<SubAccount>("vz").await.status.unwrap().managed.external_id.unwrap();
 
     let vobiz_enabled = |state: &Value| {
         state["vobiz"]["subAccounts"].as_array().unwrap().iter().find(|s| s["auth_id"] == vz.as_str()).unwrap()["enabled"]
@@ -241,7 +241,7 @@ async fn an_existing_account_named_by_annotation_is_adopted_without_a_create() {
         .replace("displayName: existing", "displayName: Existing Customer");
     env.apply_ok(&yaml);
     let sa = env.wait_ready::<SubAccount>("existing").await;
-    assert_eq!(sa.status.unwrap().external_id.as_deref(), Some(id.as_str()));
+    assert_eq!(sa.status.unwrap().managed.external_id.as_deref(), Some(id.as_str()));
     assert_eq!(
         env.sim.calls("recoverbiz", "POST", "/v1/accounts").await,
         creates_before,

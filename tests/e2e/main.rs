@@ -14,6 +14,7 @@ mod gitops_examples;
 mod gitops_health;
 mod harness;
 mod lifecycle;
+mod namespace_deletion;
 mod node;
 mod provider_configs;
 mod rejections;

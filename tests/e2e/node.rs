@@ -329,7 +329,7 @@ async fn a_second_replica_takes_over_when_the_leader_dies_mid_create_and_nothing
         .await
         .unwrap()
         .into_iter()
-        .filter_map(|s| s.status?.external_id)
+        .filter_map(|s| s.status?.managed.external_id)
         .collect();
     eprintln!(
         "failover: leader {leader} killed with {some}/{ACCOUNTS} accounts made; {successor} took the Lease after {:.1}s; provider holds {} accounts for {ACCOUNTS} SubAccounts",

@@ -48,7 +48,7 @@ async fn a_provider_config_is_ready_exactly_while_its_secret_holds_the_key() {
     let out = kubectl(&["replace", "-n", &env.ns.name, "-f", "-"], without_key);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let pc = env.wait_condition::<ProviderConfig>("rb", "Ready", "False", Duration::from_secs(60)).await;
-    let message = pc.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
+    let message = pc.status.unwrap().common.conditions.into_iter().find(|c| c.type_ == "Ready").unwrap().message;
     assert!(message.contains("partnerKey"), "{message}");
     env.assert_no_leak(&[DEV_RECOVERBIZ_KEY.to_owned()]).await;
     env.finish().await;
@@ -82,8 +82,8 @@ async fn one_cluster_provider_config_serves_two_namespaces_with_an_account_each(
     );
     a.apply_ok(&sub_account);
     b.apply_ok(&sub_account);
-    let id_a = a.wait_ready::<SubAccount>("lending").await.status.unwrap().external_id.unwrap();
-    let id_b = b.wait_ready::<SubAccount>("lending").await.status.unwrap().external_id.unwrap();
+    let id_a = a.wait_ready::<SubAccount>("lending").await.status.unwrap().managed.external_id.unwrap();
+    let id_b = b.wait_ready::<SubAccount>("lending").await.status.unwrap().managed.external_id.unwrap();
     assert_ne!(id_a, id_b, "each namespace has an account of its own");
 
     let state = a.sim.state().await;

@@ -15,7 +15,7 @@ use crate::support::eventually;
 
 async fn stalled_reason(env: &Env, name: &str) -> (String, String) {
     let sa = env.wait_condition::<SubAccount>(name, "Stalled", "True", Duration::from_secs(60)).await;
-    let c = sa.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap();
+    let c = sa.status.unwrap().managed.common.conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap();
     (c.reason, c.message)
 }
 
@@ -58,7 +58,7 @@ async fn provider_rejections_stall_with_an_event_and_no_further_calls() {
     env.wait_ready::<SubAccount>("vz").await;
     env.apply_ok("apiVersion: tenantline.io/v1alpha1\nkind: TeamMember\nmetadata: {name: member}\nspec:\n  subAccountRef: {name: vz}\n  email: m@acme.example\n  name: Member\n");
     let member = env.wait_condition::<TeamMember>("member", "Stalled", "True", Duration::from_secs(60)).await;
-    let c = member.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap();
+    let c = member.status.unwrap().managed.common.conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap();
     assert_eq!(c.reason, "UnsupportedByProvider");
     assert!(c.message.contains("Vobiz") && c.message.contains("team members"), "{}", c.message);
 
@@ -118,7 +118,7 @@ async fn a_reconcile_request_retries_a_stalled_sub_account() {
     let request = json!({"metadata": {"annotations": {"tenantline.io/reconcile-requested-at": "retry-1"}}});
     env.api::<SubAccount>().patch("lending", &PatchParams::default(), &Patch::Merge(request)).await.unwrap();
     let sa = env.wait_ready::<SubAccount>("lending").await;
-    let id = sa.status.unwrap().external_id.unwrap();
+    let id = sa.status.unwrap().managed.external_id.unwrap();
     assert_eq!(env.sim.calls("recoverbiz", "POST", "/v1/accounts").await, creates + 1, "one create, the requested one");
     let state = env.sim.state().await;
     let accounts = state["recoverbiz"]["accounts"].as_array().unwrap();

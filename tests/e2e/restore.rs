@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
-use tenantline::api::{PhoneNumber, SubAccount, TeamMember};
+use tenantline::api::{PhoneNumber, ProviderConfig, SubAccount, TeamMember};
 
 use crate::harness::{Env, kubectl};
 use crate::lifecycle::{fast_provider, sub_account};
@@ -65,6 +65,12 @@ async fn lose_the_cluster(env: &mut Env) {
     }
     for n in env.api::<PhoneNumber>().list(&ListParams::default()).await.unwrap() {
         env.api::<PhoneNumber>().patch(&n.metadata.name.unwrap(), &unfinalize, &patch).await.unwrap();
+    }
+    for pc in env.api::<ProviderConfig>().list(&ListParams::default()).await.unwrap() {
+        env.api::<ProviderConfig>().patch(&pc.metadata.name.unwrap(), &unfinalize, &patch).await.unwrap();
+    }
+    for s in env.api::<Secret>().list(&ListParams::default()).await.unwrap() {
+        env.api::<Secret>().patch(&s.metadata.name.unwrap(), &unfinalize, &patch).await.unwrap();
     }
     let out = kubectl(
         &["delete", "subaccounts,teammembers,phonenumbers,providerconfigs,secrets", "--all", "-n", &env.ns.name],
@@ -135,7 +141,7 @@ async fn rebuilding_the_cluster_from_the_same_manifests_gets_the_same_accounts_b
 
     for (name, pointer, key) in ACCOUNTS {
         let sa = env.api::<SubAccount>().get(name).await.unwrap();
-        let id = sa.status.clone().and_then(|s| s.external_id);
+        let id = sa.status.clone().and_then(|s| s.managed.external_id);
         let held = items(&env.sim.state().await, pointer).iter().map(|i| i[key].as_str().map(str::to_owned)).collect();
         let held: Vec<Option<String>> = held;
         assert!(held.contains(&id), "{name} holds {id:?}, not one of the old accounts");
@@ -152,7 +158,7 @@ async fn rebuilding_the_cluster_from_the_same_manifests_gets_the_same_accounts_b
 
     // A Vobiz account whose token nobody backed up is kept and waits for a person, however often
     // it is looked at.
-    let billing = |sa: &SubAccount| sa.status.clone().and_then(|s| s.external_id);
+    let billing = |sa: &SubAccount| sa.status.clone().and_then(|s| s.managed.external_id);
     let sa = env.api::<SubAccount>().get("acme-billing").await.unwrap();
     assert_eq!(condition(&sa, "Ready").reason, "CredentialsLost", "{:?}", condition(&sa, "Ready"));
     let id = billing(&sa);

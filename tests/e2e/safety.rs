@@ -76,10 +76,10 @@ async fn deleting_a_delivered_credentials_secret_never_replaces_the_account() {
         fast_provider(&env, dir);
         env.apply_ok(&example_sub_account(dir));
     }
-    let vobiz = env.wait_ready::<SubAccount>("acme-support").await.status.unwrap().external_id.unwrap();
+    let vobiz = env.wait_ready::<SubAccount>("acme-support").await.status.unwrap().managed.external_id.unwrap();
     let number = env.wait_ready::<PhoneNumber>("acme-support-main").await.status.unwrap().number.unwrap();
-    let partner = env.wait_ready::<SubAccount>("acme-collections").await.status.unwrap().external_id.unwrap();
-    let yardstik = env.wait_ready::<SubAccount>("acme-screening").await.status.unwrap().external_id.unwrap();
+    let partner = env.wait_ready::<SubAccount>("acme-collections").await.status.unwrap().managed.external_id.unwrap();
+    let yardstik = env.wait_ready::<SubAccount>("acme-screening").await.status.unwrap().managed.external_id.unwrap();
     let vobiz_secret = data(&env.secret("acme-support-credentials").await.unwrap());
     let partner_secret = data(&env.secret("acme-collections-credentials").await.unwrap());
 
@@ -145,7 +145,7 @@ async fn allow_replace_names_the_one_account_that_may_be_replaced() {
     let env = Env::start("e2e-replace").await;
     fast_provider(&env, "vobiz");
     env.apply_ok(&sub_account("support", "vobiz", ""));
-    let old = env.wait_ready::<SubAccount>("support").await.status.unwrap().external_id.unwrap();
+    let old = env.wait_ready::<SubAccount>("support").await.status.unwrap().managed.external_id.unwrap();
     env.api::<Secret>().delete("support-credentials", &DeleteParams::default()).await.unwrap();
     env.wait_condition::<SubAccount>("support", "Stalled", "True", Duration::from_secs(60)).await;
 
@@ -154,7 +154,7 @@ async fn allow_replace_names_the_one_account_that_may_be_replaced() {
         is(sa, "Ready") && sa.status.as_ref().and_then(|s| s.external_id.as_deref()) != Some(old.as_str())
     })
     .await;
-    let new = sa.status.unwrap().external_id.unwrap();
+    let new = sa.status.unwrap().managed.external_id.unwrap();
     let state = env.sim.state().await;
     let subs = items(&state, "/vobiz/subAccounts");
     assert_eq!(subs.len(), 1, "exactly the replacement is left: {subs:?}");
@@ -191,7 +191,7 @@ async fn observe_only_never_reissues_a_live_yardstik_token_and_a_dead_token_is_n
     let env = Env::start("e2e-observe-ys").await;
     fast_provider(&env, "yardstik");
     env.apply_ok(&sub_account("owner", "yardstik", &yardstik_owner()));
-    let id = env.wait_ready::<SubAccount>("owner").await.status.unwrap().external_id.unwrap();
+    let id = env.wait_ready::<SubAccount>("owner").await.status.unwrap().managed.external_id.unwrap();
     let creates = env.sim.calls("yardstik", "POST", "/sub_accounts").await;
 
     // Someone looks at the same account, carefully.
@@ -358,8 +358,8 @@ async fn two_resources_never_silently_share_one_named_account() {
     env.apply_ok(
         &sub_account("owner", "yardstik", &yardstik_owner()).replace("displayName: owner", "displayName: Shared"),
     );
-    let ap = env.wait_ready::<SubAccount>("first").await.status.unwrap().external_id.unwrap();
-    let ys = env.wait_ready::<SubAccount>("owner").await.status.unwrap().external_id.unwrap();
+    let ap = env.wait_ready::<SubAccount>("first").await.status.unwrap().managed.external_id.unwrap();
+    let ys = env.wait_ready::<SubAccount>("owner").await.status.unwrap().managed.external_id.unwrap();
     let token = data(&env.secret("owner-credentials").await.unwrap())["apiToken"].clone();
 
     // The same names again, by mistake.
@@ -401,8 +401,8 @@ async fn accounts_delivered_before_an_upgrade_are_never_replaced() {
     env.operator.replace_with(previous.into());
     env.apply_ok(&sub_account("early", "vobiz", ""));
     env.apply_ok(&sub_account("late", "vobiz", ""));
-    let early = env.wait_ready::<SubAccount>("early").await.status.unwrap().external_id.unwrap();
-    let late = env.wait_ready::<SubAccount>("late").await.status.unwrap().external_id.unwrap();
+    let early = env.wait_ready::<SubAccount>("early").await.status.unwrap().managed.external_id.unwrap();
+    let late = env.wait_ready::<SubAccount>("late").await.status.unwrap().managed.external_id.unwrap();
 
     // "early" loses its Secret while no operator runs; "late" after the new one has seen it.
     env.operator.kill();

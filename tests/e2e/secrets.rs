@@ -22,7 +22,7 @@ async fn a_spec_update_leaves_the_secret_as_it_was() {
     let env = Env::start("e2e-secret-update").await;
     fast_provider(&env, "vobiz");
     env.apply_ok(&sub_account("support", "vobiz", ""));
-    let id = env.wait_ready::<SubAccount>("support").await.status.unwrap().external_id.unwrap();
+    let id = env.wait_ready::<SubAccount>("support").await.status.unwrap().managed.external_id.unwrap();
     let before = data(&env.secret("support-credentials").await.expect("the credentials Secret"));
     let state = env.sim.state().await;
     assert_eq!(before["authToken"], find(&state, "/vobiz/subAccounts", "auth_id", &id)["auth_token"]);
@@ -45,7 +45,7 @@ async fn a_yardstik_token_removed_from_the_secret_is_reissued_and_the_old_one_re
     let env = Env::start("e2e-secret-reissue").await;
     fast_provider(&env, "yardstik");
     env.apply_ok(&sub_account("screening", "yardstik", &yardstik_owner()));
-    let id = env.wait_ready::<SubAccount>("screening").await.status.unwrap().external_id.unwrap();
+    let id = env.wait_ready::<SubAccount>("screening").await.status.unwrap().managed.external_id.unwrap();
     let old = data(&env.secret("screening-credentials").await.unwrap())["apiToken"].clone();
 
     let remove = json!([{"op": "remove", "path": "/data/apiToken"}]).to_string();

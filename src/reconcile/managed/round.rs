@@ -1,0 +1,147 @@
+//! One round: resolve, run the steps in order, publish what they found whatever step the round
+//! ended in, and tell the controller when to look again.
+
+use std::time::Duration;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+
+use super::credentials::{self, Checked};
+use super::ensure_exists::{self, Exists};
+use super::publish::{self, Delivery, Round};
+use super::{
+    DeletionAction, EXTERNAL_ID, Managed, RECONCILE_REQUESTED_AT, Resolved, activation, annotation, deletion_action,
+    drift, jittered, observe_only,
+};
+use crate::api::KindStatus;
+use crate::reconcile::conditions::{self, reason};
+use crate::reconcile::outcome::{Outcome, Requeue, interval, provider_outcome};
+use crate::reconcile::{Context, Error};
+
+/// One round: resolve, run the steps, publish what they found, and say when to look again.
+pub async fn apply<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action, Error> {
+    let status = obj.status().cloned().unwrap_or_default();
+    let generation = obj.meta().generation.unwrap_or_default();
+    let requested = annotation(obj, RECONCILE_REQUESTED_AT);
+    let request_is_new = requested.is_some() && status.reconcile_requested_at.as_deref() != requested;
+    if conditions::stalled_terminally(&status.common().conditions, generation) && !request_is_new {
+        // The provider refused this exact spec: asking again cannot help.
+        return Ok(Action::await_change());
+    }
+    let r = match obj.resolve(ctx, false).await? {
+        Ok(r) => r,
+        Err(unresolved) => {
+            let outcome = unresolved.into_outcome();
+            publish::publish(obj, api, ctx, Round::default(), &outcome).await?;
+            return Ok(next(outcome.requeue, interval::UNRESOLVED_STALL).unwrap_or_else(Action::await_change));
+        }
+    };
+    let (round, ended) = steps(obj, api, ctx, &r).await;
+    let (outcome, failure) = match ended {
+        Ok(outcome) => (outcome, None),
+        Err(Error::Provider(e)) => (provider_outcome(&e, r.provider), Some(Error::Provider(e))),
+        Err(e) => return Err(e),
+    };
+    publish::publish(obj, api, ctx, round, &outcome).await?;
+    match (next(outcome.requeue, jittered(r.poll_interval)), failure) {
+        (Some(action), _) => Ok(action),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(Error::Blocked(outcome.message)),
+    }
+}
+
+/// The controller's action for `requeue`; `None` for a backoff, which failing the reconcile
+/// asks for.
+fn next(requeue: Requeue, poll: Duration) -> Option<Action> {
+    match requeue {
+        Requeue::Poll => Some(Action::requeue(poll)),
+        Requeue::After(delay) => Some(Action::requeue(delay)),
+        Requeue::OnChange => Some(Action::await_change()),
+        Requeue::Backoff => None,
+    }
+}
+
+/// Steps from ensure-exists to drift, each returning its typed result, which only this function
+/// records into the round; the round is published whatever step it ended in.
+async fn steps<K: Managed>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    r: &Resolved<K::Spec>,
+) -> (Round, Result<Outcome, Error>) {
+    let caps = r.external.capabilities();
+    let observe_only = observe_only(obj);
+    let mut round = Round::default();
+    round.seen.deletion =
+        Some(if observe_only { DeletionAction::Orphan } else { deletion_action(obj.deletion_policy(), &caps) });
+    let ended: Result<Outcome, Error> = async {
+        let existing = match ensure_exists::ensure_exists(obj, api, ctx, r, observe_only).await? {
+            Exists::Existing(existing) => existing,
+            Exists::Created { id, credentials, complete } => {
+                round.seen.external_id = Some(id.clone());
+                round.secret = credentials.map(|credentials| Delivery { credentials, record: complete });
+                return Ok(Outcome::progressing(
+                    reason::CREATING,
+                    format!("created {id} at {}; looking at it next", r.provider),
+                )
+                .requeue(Requeue::After(interval::NEXT_ROUND)));
+            }
+            Exists::Refused(outcome) => return Ok(outcome),
+        };
+        let id = existing.id.clone();
+        round.seen.external_id = Some(id.clone());
+
+        let Some(observed) = r.external.observe(&id, &r.desired).await? else {
+            return Ok(Outcome::stalled(
+                reason::EXTERNAL_MISSING,
+                format!(
+                    "{} object {id} no longer exists at {}; remove the {EXTERNAL_ID} annotation to create a new one",
+                    K::KIND,
+                    r.provider
+                ),
+            ));
+        };
+        round.seen.number = observed.number.clone();
+        round.seen.active = Some(observed.active);
+
+        let (credentials, complete) =
+            match credentials::credentials(obj, api, ctx, r, &existing, &observed, observe_only).await? {
+                Checked::Usable { credentials, complete } => (credentials, complete),
+                Checked::Stop { outcome, known } => {
+                    round.secret = known.map(|credentials| Delivery { credentials, record: false });
+                    return Ok(outcome);
+                }
+            };
+        round.secret = Some(Delivery { credentials: credentials.clone(), record: complete && !existing.recorded });
+
+        match activation::activation(obj, ctx, r, &id, observed.active, observe_only).await? {
+            Ok(active) => round.seen.active = Some(active),
+            Err(outcome) => return Ok(outcome),
+        }
+        if let Some(outcome) = drift::drift(obj, ctx, r, &id, &observed.drift, &credentials, observe_only).await? {
+            return Ok(outcome);
+        }
+        Ok(settled(r, &id, round.seen.active == Some(false), observe_only, complete))
+    }
+    .await;
+    (round, ended)
+}
+
+/// Where a round that ran every step leaves the resource.
+fn settled<S>(r: &Resolved<S>, id: &str, deactivated: bool, observe_only: bool, complete: bool) -> Outcome {
+    if deactivated {
+        Outcome::ready(reason::DEACTIVATED, format!("{id} is deactivated at {}", r.provider))
+    } else if observe_only && !complete {
+        Outcome::ready(
+            reason::OBSERVED,
+            format!(
+                "{id} exists at {} and matches the spec (ObserveOnly: credentials it only issues on a write are not in the Secret)",
+                r.provider
+            ),
+        )
+    } else if observe_only {
+        Outcome::ready(reason::OBSERVED, format!("{id} exists at {} and matches the spec (ObserveOnly)", r.provider))
+    } else {
+        Outcome::ready(reason::PROVISIONED, format!("{id} is provisioned at {}", r.provider))
+    }
+}
