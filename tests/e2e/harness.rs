@@ -310,6 +310,11 @@ impl Operator {
         }
     }
 
+    /// Whether the process started last is still running (it did not exit on its own).
+    pub fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();

@@ -18,6 +18,7 @@ mod namespace_deletion;
 mod node;
 mod rejections;
 mod restore;
+mod rotation;
 mod safety;
 mod support;
 mod validation;
