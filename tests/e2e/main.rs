@@ -8,6 +8,7 @@ mod controlplane;
 mod crash;
 mod deletion;
 mod examples;
+mod fleet;
 mod flux;
 mod gitops;
 mod gitops_examples;
