@@ -5,7 +5,7 @@ VERSION := $(shell awk -F'"' '/^version = / {print $$2; exit}' Cargo.toml)
 IMAGE_ARCHIVE := .cache/image/tenantline-$(VERSION).tar
 NODE ?= 0
 
-.PHONY: test go-test demo tools up down env crds lint image load unit e2e bench
+.PHONY: test go-test demo tools up down env crds lint image load unit e2e bench soak
 
 ## make test: build what is missing (tools, the image), start a local cluster with a node (or use
 ## $KUBECONFIG), put the image on it and run every test; the same targets as the CI workflow.
@@ -42,15 +42,24 @@ unit: go-test
 	cargo test -p tenantline-sim
 	cargo test -p tenantline --lib --bins --test contract
 
-## make e2e: the end-to-end tests against the cluster KUBECONFIG names.
+## make e2e: the end-to-end tests against the cluster KUBECONFIG names; then, alone, the one that
+## restarts the control plane under the operator (local control plane only).
 e2e:
 	cargo test -p tenantline --test e2e
+	cargo test -p tenantline --test restart
 
 ## make bench: the benchmark table (BENCHMARKS.md) against the cluster KUBECONFIG names, or a local
 ## one started for it. N=10000 for the large run; BENCH_ARGS for the rest (cargo bench --bench bench -- --help).
 N ?= 1000
 bench: tools
 	hack/with-cluster.sh cargo bench --bench bench -- --n $(N) $(BENCH_ARGS)
+
+## make soak: SOAK_MINUTES (default 30) of SubAccounts, TeamMembers and PhoneNumbers polled every 5 s
+## with about 15% of provider calls failing; a table of the operator's RSS and error rate per minute
+## and a verdict (benches/soak.rs). Not part of make test.
+SOAK_MINUTES ?= 30
+soak: tools
+	hack/with-cluster.sh cargo bench --bench bench -- --soak-minutes $(SOAK_MINUTES) $(BENCH_ARGS)
 
 ## make up / make down / make env: a persistent local cluster for development (NODE=1: with a node
 ## and the image on it).

@@ -24,6 +24,8 @@ use tenantline_sim::seed::{
 };
 use tenantline_sim::{Seed, SimulatorThread};
 
+mod soak;
+
 #[derive(Parser)]
 struct Args {
     /// SubAccounts onboarded at once.
@@ -58,6 +60,9 @@ struct Args {
     /// Append the results as one JSON line to this file (for hack/bench-plot.py).
     #[arg(long, default_value = ".cache/bench/results.jsonl")]
     results: PathBuf,
+    /// Instead of the table: the soak (`make soak`) for this many minutes.
+    #[arg(long)]
+    soak_minutes: Option<u64>,
     /// Extra flags for the operator, e.g. --operator-args=--concurrency=16.
     #[arg(long, allow_hyphen_values = true)]
     operator_args: Vec<String>,
@@ -75,6 +80,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     install_crds()?;
     let sim = Sim::start(args.latency_ms).await;
     let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() % 0xfffff);
+    if let Some(minutes) = args.soak_minutes {
+        return soak::run(&client, &sim, &run, minutes, &args).await;
+    }
     let mut table = Table::default();
     table.row("machine", machine());
     table.row(
@@ -426,6 +434,7 @@ impl<K: kube::Resource<DynamicType = ()>> Drop for Ready<K> {
 /// watching one namespace, with admin credentials.
 struct Operator {
     child: Child,
+    metrics: std::net::SocketAddr,
 }
 
 impl Operator {
@@ -444,7 +453,7 @@ impl Operator {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
-        Ok(Self { child })
+        Ok(Self { child, metrics })
     }
 
     /// A field of /proc/<pid>/status, in KiB.
@@ -454,6 +463,18 @@ impl Operator {
             .lines()
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.trim().trim_end_matches(" kB").parse().ok())
             .unwrap_or_default()
+    }
+
+    /// Its /metrics samples, `name{labels}` → value (empty while it does not answer).
+    async fn metrics(&self, http: &reqwest::Client) -> Vec<(String, f64)> {
+        let text = match http.get(format!("http://{}/metrics", self.metrics)).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.parse().ok()?))))
+            .collect()
     }
 
     fn rss(&self) -> String {

@@ -8,6 +8,7 @@
 #
 #   hack/cluster.sh up     start it; writes .cache/cluster/kubeconfig (admin, system:masters)
 #   hack/cluster.sh down   stop it (and the node) and remove their data
+#   hack/cluster.sh restart  kill -9 etcd and kube-apiserver and start them again (same ports, same data)
 #   hack/cluster.sh env    print the exports to use it from a shell
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,12 @@ ROOT=$PWD
 BIN="$ROOT/.cache/bin"
 DIR="$ROOT/.cache/cluster"
 KUBECONFIG_FILE="$DIR/kubeconfig"
+
+# port_free <address> <port>: nothing listens there (binds as Go's listeners do, SO_REUSEADDR).
+port_free() {
+  python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2])))' "$1" "$2" 2>/dev/null
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -64,6 +71,47 @@ wait_ready() {
   return 1
 }
 
+# etcd and kube-apiserver on the ports and with the data dir of $DIR/ports (`up` writes it):
+# started by `up`, and again by `restart`.
+start_storage_and_apiserver() {
+  local etcd_port peer_port api_port address endpoints
+  # shellcheck disable=SC1091
+  source "$DIR/ports"
+  "$BIN/etcd" --name local --data-dir "$DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "local=http://127.0.0.1:$peer_port" --unsafe-no-fsync --log-level warn \
+    >>"$DIR/etcd.log" 2>&1 &
+  echo $! >"$DIR/etcd.pid"
+
+  "$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address "$address" --advertise-address "$address" --secure-port "$api_port" \
+    --tls-cert-file "$DIR/pki/apiserver.crt" --tls-private-key-file "$DIR/pki/apiserver.key" \
+    --client-ca-file "$DIR/pki/ca.crt" --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+    --kubelet-client-certificate "$DIR/pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key "$DIR/pki/apiserver-kubelet-client.key" --kubelet-preferred-address-types InternalIP \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$DIR/pki/sa.pub" --service-account-signing-key-file "$DIR/pki/sa.key" \
+    --service-cluster-ip-range 10.96.0.0/24 --endpoint-reconciler-type "$endpoints" \
+    >>"$DIR/apiserver.log" 2>&1 &
+  echo $! >"$DIR/apiserver.pid"
+}
+
+start_controller_manager() {
+  # Every default controller: the operator depends on the garbage collector (owner references),
+  # the tests on the namespace controller, the chart's pods on Deployments, EndpointSlices,
+  # service-account tokens and the kube-root-ca.crt ConfigMap.
+  "$BIN/kube-controller-manager" --kubeconfig "$DIR/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$DIR/controller-manager.kubeconfig" \
+    --authorization-kubeconfig "$DIR/controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
+    --controllers '*' \
+    --use-service-account-credentials=true \
+    --service-account-private-key-file "$DIR/pki/sa.key" --root-ca-file "$DIR/pki/ca.crt" \
+    >>"$DIR/controller-manager.log" 2>&1 &
+  echo $! >"$DIR/controller-manager.pid"
+}
+
 up() {
   if [ -f "$DIR/apiserver.pid" ] && kill -0 "$(cat "$DIR/apiserver.pid")" 2>/dev/null; then
     echo "control plane already running; KUBECONFIG=$KUBECONFIG_FILE"
@@ -95,42 +143,33 @@ up() {
   kubeconfig "$KUBECONFIG_FILE" admin "$server"
   kubeconfig "$DIR/controller-manager.kubeconfig" controller-manager "$server"
 
-  "$BIN/etcd" --name local --data-dir "$DIR/etcd" \
-    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-    --initial-cluster "local=http://127.0.0.1:$peer_port" --unsafe-no-fsync --log-level warn \
-    >"$DIR/etcd.log" 2>&1 &
-  echo $! >"$DIR/etcd.pid"
-
-  "$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address "$address" --advertise-address "$address" --secure-port "$api_port" \
-    --tls-cert-file "$DIR/pki/apiserver.crt" --tls-private-key-file "$DIR/pki/apiserver.key" \
-    --client-ca-file "$DIR/pki/ca.crt" --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
-    --kubelet-client-certificate "$DIR/pki/apiserver-kubelet-client.crt" \
-    --kubelet-client-key "$DIR/pki/apiserver-kubelet-client.key" --kubelet-preferred-address-types InternalIP \
-    --service-account-issuer https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file "$DIR/pki/sa.pub" --service-account-signing-key-file "$DIR/pki/sa.key" \
-    --service-cluster-ip-range 10.96.0.0/24 --endpoint-reconciler-type "$endpoints" \
-    >"$DIR/apiserver.log" 2>&1 &
-  echo $! >"$DIR/apiserver.pid"
-
-  # Every default controller: the operator depends on the garbage collector (owner references),
-  # the tests on the namespace controller, the chart's pods on Deployments, EndpointSlices,
-  # service-account tokens and the kube-root-ca.crt ConfigMap.
-  "$BIN/kube-controller-manager" --kubeconfig "$DIR/controller-manager.kubeconfig" \
-    --authentication-kubeconfig "$DIR/controller-manager.kubeconfig" \
-    --authorization-kubeconfig "$DIR/controller-manager.kubeconfig" \
-    --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
-    --controllers '*' \
-    --use-service-account-credentials=true \
-    --service-account-private-key-file "$DIR/pki/sa.key" --root-ca-file "$DIR/pki/ca.crt" \
-    >"$DIR/controller-manager.log" 2>&1 &
-  echo $! >"$DIR/controller-manager.pid"
-
+  printf 'etcd_port=%s peer_port=%s api_port=%s address=%s endpoints=%s\n' \
+    "$etcd_port" "$peer_port" "$api_port" "$address" "$endpoints" >"$DIR/ports"
+  start_storage_and_apiserver
+  start_controller_manager
   wait_ready "$server"
   echo "control plane ready in $((SECONDS - start))s at $server; KUBECONFIG=$KUBECONFIG_FILE"
   [ -f "$DIR/node" ] && hack/node.sh up
   return 0
+}
+
+# restart: kill -9 etcd and kube-apiserver (a crash, not a shutdown) and start them again with
+# the same ports and data. The controller-manager and the node reconnect by themselves.
+restart() {
+  [ -f "$DIR/ports" ] || { echo "no local control plane (hack/cluster.sh up)" >&2; exit 1; }
+  local server etcd_port peer_port api_port address endpoints
+  server=$(awk '/server:/ {print $2}' "$KUBECONFIG_FILE")
+  # shellcheck disable=SC1091
+  source "$DIR/ports"
+  kill -9 "$(cat "$DIR/apiserver.pid")" "$(cat "$DIR/etcd.pid")" 2>/dev/null || true
+  # Their ports are free once every thread has gone (the pid may already be a zombie before).
+  for listener in "$address:$api_port" "127.0.0.1:$etcd_port" "127.0.0.1:$peer_port"; do
+    for _ in $(seq 1 200); do port_free "${listener%:*}" "${listener##*:}" && break; sleep 0.05; done
+  done
+  start_storage_and_apiserver
+  # It reconnects once running, but gives up if the API server goes while it starts.
+  kill -0 "$(cat "$DIR/controller-manager.pid")" 2>/dev/null || start_controller_manager
+  wait_ready "$server"
 }
 
 down() {
@@ -150,7 +189,8 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
+  restart) restart ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE PATH=$BIN:\$PATH" ;;
   cert) shift; cert "$@" ;;   # for hack/node.sh: a certificate from this cluster's CA
-  *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|restart|env" >&2; exit 2 ;;
 esac

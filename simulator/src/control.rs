@@ -1,16 +1,18 @@
-//! The control API under `/_sim/` (no auth, JSON): reset, seed, state, call counts, faults.
+//! The control API under `/_sim/` (no auth, JSON): reset, seed, state, call counts, faults,
+//! parent credential rotation.
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::faults::Fault;
+use crate::faults::{Fault, provider_name};
 use crate::helpers::*;
 use crate::seed::Seed;
-use crate::state::Sim;
+use crate::state::{Providers, Sim};
 
 pub fn routes() -> Router<Sim> {
     Router::new()
@@ -21,6 +23,7 @@ pub fn routes() -> Router<Sim> {
         .route("/_sim/rate", get(rate))
         .route("/_sim/faults", get(list_faults).post(add_fault).delete(clear_faults))
         .route("/_sim/faults/{id}", delete(remove_fault))
+        .route("/_sim/rotate", post(rotate))
 }
 
 fn bad(msg: impl std::fmt::Display) -> axum::response::Response {
@@ -120,6 +123,84 @@ async fn remove_fault(AxState(sim): AxState<Sim>, Path(id): Path<String>) -> R {
         return Err(json(StatusCode::NOT_FOUND, json!({"error": "no such fault"})));
     }
     ok(json!({"status": "ok"}))
+}
+
+/// A parent credential replaced, as a person rotating it in the provider's console would: the
+/// old one is refused from now on, the new one owns everything the old one did.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rotation {
+    provider: String,
+    /// The partner key, API key or platform key; for Vobiz and Vobiz Partner the auth token
+    /// (the auth id stays).
+    from: String,
+    to: String,
+}
+
+async fn rotate(AxState(sim): AxState<Sim>, body: Bytes) -> R {
+    let r: Rotation = serde_json::from_slice(&body).map_err(bad)?;
+    let provider = provider_name(&r.provider).ok_or_else(|| bad(format!("unknown provider {:?}", r.provider)))?;
+    if r.to.is_empty() {
+        return Err(bad("`to` is empty"));
+    }
+    let providers = sim.lock().providers.clone();
+    let rotated = rotate_parent(&providers, provider, &r.from, &r.to);
+    if !rotated {
+        return Err(json(StatusCode::NOT_FOUND, json!({"error": format!("no such {provider} parent credential")})));
+    }
+    ok(json!({"status": "ok"}))
+}
+
+fn rotate_parent(providers: &Providers, provider: &str, from: &str, to: &str) -> bool {
+    let swap = |key: &mut String| {
+        if key == from {
+            *key = to.to_owned();
+        }
+    };
+    match provider {
+        "recoverbiz" => {
+            let mut st = providers.recoverbiz.lock();
+            if !st.keys.iter().any(|k| k == from) {
+                return false;
+            }
+            st.keys.iter_mut().for_each(swap);
+            st.accounts.iter_mut().for_each(|a| swap(&mut a.key));
+        }
+        "agentphone" => {
+            let mut st = providers.agentphone.lock();
+            if !st.keys.iter().any(|k| k == from) {
+                return false;
+            }
+            st.keys.iter_mut().for_each(swap);
+            let st = &mut *st;
+            let owned = st.subs.iter_mut().chain(st.numbers.iter_mut()).chain(st.agents.iter_mut());
+            owned.for_each(|o| swap(&mut o.key));
+        }
+        "yardstik" => {
+            let mut st = providers.yardstik.lock();
+            if !st.keys.iter().any(|k| k == from) {
+                return false;
+            }
+            st.keys.iter_mut().for_each(swap);
+            st.subs.iter_mut().for_each(|s| swap(&mut s.key));
+        }
+        "vobiz" => {
+            let mut st = providers.vobiz.lock();
+            if !st.parents.iter().any(|p| p.token == from) {
+                return false;
+            }
+            st.parents.iter_mut().for_each(|p| swap(&mut p.token));
+        }
+        "vobizPartner" => {
+            let mut st = providers.vobiz_partner.lock();
+            if !st.partners.iter().any(|p| p.seed.auth_token == from) {
+                return false;
+            }
+            st.partners.iter_mut().for_each(|p| swap(&mut p.seed.auth_token));
+        }
+        _ => return false,
+    }
+    true
 }
 
 #[cfg(test)]

@@ -222,6 +222,30 @@ async fn reset_and_seed() {
 }
 
 #[tokio::test]
+async fn a_rotated_parent_credential_is_refused_and_the_new_one_owns_its_accounts() {
+    let s = start().await;
+    let rotate = |provider: &str, from: &str, to: &str| {
+        s.req(Method::POST, "/_sim/rotate").json(&json!({"provider": provider, "from": from, "to": to}))
+    };
+    post(s.rb(Method::POST, "/accounts"), json!({"name": "kept"})).await;
+    assert_eq!(send(rotate("recoverbiz", RB_KEY, "pk_live_rotated")).await.status, 200);
+    assert_eq!(send(s.rb(Method::GET, "/accounts")).await.status, 401, "the old key is refused");
+    let rotated = send(s.req(Method::GET, "/recoverbiz/v1/accounts").header("X-Partner-Key", "pk_live_rotated")).await;
+    assert_eq!(rotated.status, 200);
+    assert_eq!(rotated.body["accounts"][0]["name"], "kept", "{}", rotated.body);
+
+    // Vobiz: the auth token changes, the auth id stays.
+    assert_eq!(send(rotate("vobiz", VZ_TOKEN, "new-token")).await.status, 200);
+    assert_eq!(send(s.vz(Method::GET, "/accounts/MA_SIMVOBIZ/sub-accounts/")).await.status, 401);
+    let new = s.req(Method::GET, "/vobiz/api/v1/accounts/MA_SIMVOBIZ/sub-accounts/");
+    assert_eq!(send(new.header("X-Auth-ID", VZ_ID).header("X-Auth-Token", "new-token")).await.status, 200);
+
+    // A credential the provider does not have, or no such provider.
+    assert_eq!(send(rotate("vobiz", VZ_TOKEN, "again")).await.status, 404);
+    assert_eq!(send(rotate("nobody", "a", "b")).await.status, 400);
+}
+
+#[tokio::test]
 async fn unknown_routes_are_404_in_the_providers_envelope() {
     let s = start().await;
     let r = send(s.rb(Method::GET, "/nope")).await;

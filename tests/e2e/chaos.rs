@@ -2,19 +2,13 @@
 //! fails, while 200 SubAccounts with their TeamMembers and PhoneNumbers are created. The figures
 //! go to stderr (`cargo test --test e2e chaos -- --nocapture`).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::ListParams;
-use kube::{Api, Resource};
 use serde_json::{Value, json};
-use tenantline::api::{PhoneNumber, ProviderConfig, SubAccount, TeamMember};
-use tenantline_sim::seed::{
-    DEV_AGENTPHONE_KEY, DEV_PARTNER_AUTH_ID, DEV_PARTNER_AUTH_TOKEN, DEV_RECOVERBIZ_KEY, DEV_VOBIZ_AUTH_ID,
-    DEV_VOBIZ_AUTH_TOKEN, DEV_YARDSTIK_KEY,
-};
+use tenantline::api::{ProviderConfig, SubAccount};
 
+use crate::fleet::Fleet;
 use crate::harness::Env;
 use crate::support::eventually;
 
@@ -28,84 +22,6 @@ const MAX_BACKOFF_SECONDS: u64 = 10;
 const ARRIVAL_JITTER: u64 = RATE / 2;
 /// Each fault kind hits this share of calls; five kinds make 1 - 0.956^5 ≈ 20%.
 const PER_KIND: f64 = 0.044;
-
-/// `(config, provider, endpoint path, Secret, Secret data)`.
-type Config = (&'static str, &'static str, &'static str, &'static str, &'static [(&'static str, &'static str)]);
-
-const CONFIGS: [Config; 6] = [
-    ("recoverbiz", "RecoverBiz", "/recoverbiz/v1", "recoverbiz-partner", &[("partnerKey", DEV_RECOVERBIZ_KEY)]),
-    (
-        "vobiz",
-        "Vobiz",
-        "/vobiz/api/v1",
-        "vobiz-parent",
-        &[("authId", DEV_VOBIZ_AUTH_ID), ("authToken", DEV_VOBIZ_AUTH_TOKEN)],
-    ),
-    ("agentphone", "AgentPhone", "/agentphone", "agentphone-master", &[("apiKey", DEV_AGENTPHONE_KEY)]),
-    ("agentphone-2", "AgentPhone", "/agentphone", "agentphone-master-2", &[("apiKey", SECOND_AGENTPHONE_KEY)]),
-    (
-        "vobiz-partner",
-        "VobizPartner",
-        "/vobiz-partner/api/v1/partner",
-        "vobiz-partner",
-        &[("authId", DEV_PARTNER_AUTH_ID), ("authToken", DEV_PARTNER_AUTH_TOKEN)],
-    ),
-    ("yardstik", "Yardstik", "/yardstik", "yardstik-platform", &[("apiKey", DEV_YARDSTIK_KEY)]),
-];
-
-/// A second AgentPhone master key, seeded by the test: AgentPhone allows 25 sub-accounts per key.
-const SECOND_AGENTPHONE_KEY: &str = "sk_live_sim_agentphone_chaos_2";
-
-fn config_yaml(env: &Env, (name, provider, path, secret, data): Config) -> String {
-    let data: String = data.iter().map(|(k, v)| format!("  {k}: {v}\n")).collect();
-    format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {secret}}}\nstringData:\n{data}---\n\
-         apiVersion: tenantline.io/v1alpha1\nkind: ProviderConfig\nmetadata: {{name: {name}}}\nspec:\n  \
-         provider: {provider}\n  endpoint: http://{}{path}\n  credentialsSecretRef: {{name: {secret}}}\n  \
-         rateLimit: {{requestsPerSecond: {RATE}, burst: {BURST}}}\n  pollInterval: 30s\n",
-        env.sim.addr
-    )
-}
-
-/// The SubAccount `i` of `config`, with its TeamMember or PhoneNumber where the provider has them.
-fn resources(config: &str, i: usize) -> String {
-    let name = format!("{config}-{i}");
-    let spec = match config {
-        "vobiz-partner" => {
-            format!("  owner: {{email: chaos{i}@acme.example, phone: \"+14155550100\"}}\n  address: {{country: US}}\n")
-        }
-        "yardstik" => crate::safety::yardstik_owner(),
-        _ => String::new(),
-    };
-    let mut yaml = format!(
-        "apiVersion: tenantline.io/v1alpha1\nkind: SubAccount\nmetadata: {{name: {name}}}\nspec:\n  providerConfigRef: {{name: {config}}}\n  displayName: {name}\n  deletionPolicy: Orphan\n{spec}"
-    );
-    match config {
-        "recoverbiz" => yaml.push_str(&format!(
-            "---\napiVersion: tenantline.io/v1alpha1\nkind: TeamMember\nmetadata: {{name: {name}-tm}}\nspec:\n  subAccountRef: {{name: {name}}}\n  email: member{i}@acme.example\n  name: Member {i}\n  role: Member\n  deletionPolicy: Orphan\n"
-        )),
-        "vobiz" | "agentphone" | "agentphone-2" => yaml.push_str(&format!(
-            "---\napiVersion: tenantline.io/v1alpha1\nkind: PhoneNumber\nmetadata: {{name: {name}-pn}}\nspec:\n  subAccountRef: {{name: {name}}}\n  search: {{country: US, areaCode: \"415\"}}\n  deletionPolicy: Retain\n"
-        )),
-        _ => {}
-    }
-    yaml
-}
-
-fn is_ready(v: &Value) -> bool {
-    v.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-}
-
-async fn ready_count<K>(api: &Api<K>) -> (usize, usize)
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + serde::Serialize,
-{
-    let list = api.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
-    let ready = list.iter().filter(|o| is_ready(&serde_json::to_value(o).unwrap())).count();
-    (ready, list.len())
-}
 
 /// The largest `retry_in_ms` the operator logged for a failed reconcile, and how many failed.
 fn backoffs(log: &str) -> (u64, usize) {
@@ -137,17 +53,8 @@ fn strip_colours(s: &str) -> String {
 #[tokio::test]
 async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_provider_faults() {
     let env = Env::start_with("e2e-chaos", &["--max-backoff-seconds", &MAX_BACKOFF_SECONDS.to_string()]).await;
-    // Enough Vobiz numbers in 415, and a second AgentPhone master key (25 sub-accounts per key).
-    env.sim
-        .seed(json!({
-            "vobiz": {"accounts": [{"authId": DEV_VOBIZ_AUTH_ID, "authToken": DEV_VOBIZ_AUTH_TOKEN,
-                "inventory": (0..PER_PROVIDER).map(|n| format!("+1415555{:04}", 3000 + n)).collect::<Vec<_>>()}]},
-            "agentphone": {"apiKeys": [SECOND_AGENTPHONE_KEY]},
-        }))
-        .await;
-    for c in CONFIGS {
-        env.apply_ok(&config_yaml(&env, c));
-    }
+    let fleet = Fleet { per_provider: PER_PROVIDER };
+    fleet.configure(&env, RATE, BURST, "30s").await;
     let faults = [
         json!({"kind": "status", "status": 503}),
         json!({"kind": "rateLimit", "retryAfter": 1}),
@@ -164,36 +71,13 @@ async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_prov
     }
 
     let started = Instant::now();
-    let mut per_config: Vec<(&str, usize)> = vec![("recoverbiz", PER_PROVIDER), ("vobiz", PER_PROVIDER)];
-    per_config.extend([("agentphone", PER_PROVIDER / 2), ("agentphone-2", PER_PROVIDER / 2)]);
-    per_config.extend([("vobiz-partner", PER_PROVIDER), ("yardstik", PER_PROVIDER)]);
-    let all: String =
-        per_config.iter().flat_map(|(c, n)| (0..*n).map(|i| resources(c, i))).collect::<Vec<_>>().join("---\n");
-    env.apply_ok(&all);
-
-    let (subs, members, numbers) = (env.api::<SubAccount>(), env.api::<TeamMember>(), env.api::<PhoneNumber>());
-    let expected = (5 * PER_PROVIDER, PER_PROVIDER, 2 * PER_PROVIDER);
-    let done = eventually(Duration::from_secs(420), || async {
-        let got = (ready_count(&subs).await.0, ready_count(&members).await.0, ready_count(&numbers).await.0);
-        (got == expected).then_some(())
-    })
-    .await;
+    env.apply_ok(&fleet.manifests());
+    let done = eventually(Duration::from_secs(420), || async { fleet.all_ready(&env).await.then_some(()) }).await;
     let elapsed = started.elapsed();
-    let ready = (ready_count(&subs).await, ready_count(&members).await, ready_count(&numbers).await);
-    eprintln!(
-        "chaos: all Ready after {elapsed:?}: SubAccounts {:?}, TeamMembers {:?}, PhoneNumbers {:?} (ready, total)",
-        ready.0, ready.1, ready.2
-    );
+    let ready = Fleet::ready(&env).await;
+    eprintln!("chaos: after {elapsed:?}, (ready, total) of SubAccounts, TeamMembers, PhoneNumbers: {ready:?}");
     if done.is_none() {
-        let not_ready: Vec<_> = subs
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|s| !is_ready(&serde_json::to_value(s).unwrap()))
-            .map(|s| (s.metadata.name.clone(), s.status.map(|s| s.managed.common.conditions)))
-            .take(5)
-            .collect();
+        let not_ready = Fleet::not_ready(&env).await;
         panic!("not everything Ready after {elapsed:?}: {ready:?}; e.g. {not_ready:?}\n{}", env.operator.log_tail(40));
     }
     // The figures of the faulty run, before the faults go.
@@ -201,55 +85,8 @@ async fn two_hundred_sub_accounts_end_ready_and_unique_under_twenty_percent_prov
     let (max_backoff_ms, failed_reconciles) = backoffs(&env.operator.log());
     env.sim.clear_faults().await;
 
-    // Exactly one account per SubAccount, each number bought once.
-    let state = env.sim.state().await;
-    let list = |p: &str| state.pointer(p).and_then(Value::as_array).cloned().unwrap_or_default();
-    let accounts = BTreeMap::from([
-        ("recoverbiz", list("/recoverbiz/accounts").len()),
-        ("vobiz", list("/vobiz/subAccounts").len()),
-        ("agentphone", list("/agentphone/subAccounts").len()),
-        ("vobizPartner", list("/vobizPartner/accounts").len()),
-        ("yardstik", list("/yardstik/subAccounts").len()),
-    ]);
-    eprintln!("chaos: accounts at the providers {accounts:?}");
-    assert!(accounts.values().all(|n| *n == PER_PROVIDER), "duplicates or losses: {accounts:?}");
-    let vobiz_numbers: Vec<String> =
-        list("/vobiz/numbers").iter().map(|n| n["e164"].as_str().unwrap().to_owned()).collect();
-    let agentphone_numbers: Vec<String> =
-        list("/agentphone/numbers").iter().map(|n| n["phoneNumber"].as_str().unwrap().to_owned()).collect();
-    eprintln!("chaos: numbers bought: Vobiz {}, AgentPhone {}", vobiz_numbers.len(), agentphone_numbers.len());
-    for bought in [&vobiz_numbers, &agentphone_numbers] {
-        assert_eq!(bought.len(), PER_PROVIDER, "a number bought twice or not at all");
-        assert_eq!(bought.iter().collect::<BTreeSet<_>>().len(), PER_PROVIDER);
-    }
-    let owned: BTreeSet<String> = vobiz_numbers.into_iter().chain(agentphone_numbers).collect();
-    for pn in numbers.list(&ListParams::default()).await.unwrap() {
-        let number = pn.status.and_then(|s| s.number).unwrap_or_default();
-        assert!(owned.contains(&number), "{:?}: {number} is not at the provider", pn.metadata.name);
-    }
-
-    // Every Secret holds the credentials the provider issued for that very account.
-    let mut valid = 0;
-    for sa in subs.list(&ListParams::default()).await.unwrap() {
-        let name = sa.metadata.name.clone().unwrap();
-        let id = sa.status.unwrap().managed.external_id.unwrap();
-        let secret = env.secret(&format!("{name}-credentials")).await.unwrap_or_else(|| panic!("{name}: no Secret"));
-        let data: BTreeMap<String, String> =
-            secret.data.unwrap().into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect();
-        assert_eq!(data["accountId"], id, "{name}");
-        let (pointer, key, field, secret_key) = match name.rsplit_once('-').unwrap().0 {
-            "recoverbiz" => ("/recoverbiz/accounts", "id", "id", "accountId"),
-            "vobiz" => ("/vobiz/subAccounts", "auth_id", "auth_token", "authToken"),
-            "agentphone" | "agentphone-2" => ("/agentphone/subAccounts", "id", "id", "subAccountId"),
-            "vobiz-partner" => ("/vobizPartner/accounts", "auth_id", "auth_token", "authToken"),
-            _ => ("/yardstik/subAccounts", "id", "api_token", "apiToken"),
-        };
-        let item = list(pointer).into_iter().find(|i| i[key] == id.as_str());
-        let item = item.unwrap_or_else(|| panic!("{name}: {id} not at the provider"));
-        assert_eq!(item[field].as_str().unwrap(), data[secret_key], "{name}: {secret_key} is not the provider's");
-        valid += 1;
-    }
-    eprintln!("chaos: Secrets holding the provider's credentials: {valid}/{}", 5 * PER_PROVIDER);
+    // Exactly one account per SubAccount, each number bought once, every Secret the provider's.
+    fleet.assert_at_providers(&env, "chaos").await;
 
     // The token bucket held: no provider saw more than rate + burst calls in any one second
     // (AgentPhone has two configs, so two buckets). The simulator counts arrivals, not sends: a

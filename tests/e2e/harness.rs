@@ -326,6 +326,11 @@ impl Operator {
         }
     }
 
+    /// Whether the process started last is still running (it did not exit on its own).
+    pub fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
@@ -377,6 +382,11 @@ impl Sim {
     /// route template without the provider prefix, e.g. `/v1/accounts`).
     pub async fn calls(&self, provider: &str, method: &str, route: &str) -> u64 {
         self.control.calls_to(provider, method, route).await
+    }
+
+    /// The simulator's control client itself (its `calls` counts every route at once).
+    pub fn control(&self) -> &ControlClient {
+        &self.control
     }
 
     /// Calls to `provider` whose method is (`get: true`) or is not (`get: false`) GET.
