@@ -73,7 +73,6 @@ impl External<SubAccountSpec> for SubAccounts {
             return Ok(None);
         };
         Ok(Some(Observation {
-            id: id.to_owned(),
             active: true,
             drift: Drift::default().text("displayName", Some(&d.display_name), &s["name"]).fields(),
             credentials: Credentials::default().with("subAccountId", id),
@@ -140,7 +139,6 @@ impl External<NumberSpec> for Numbers {
             return Ok(None);
         };
         Ok(Some(Observation {
-            id: id.to_owned(),
             active: true,
             drift: Vec::new(),
             credentials: Credentials::default(),

@@ -309,7 +309,6 @@ pub struct NumberSearch {
 /// What `observe` saw at the provider.
 #[derive(Clone, Debug, Default)]
 pub struct Observation {
-    pub id: String,
     /// False when the object is deactivated (soft-deleted) at the provider.
     pub active: bool,
     /// Names of the spec fields (camelCase, e.g. `displayName`) whose value differs at the

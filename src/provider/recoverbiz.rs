@@ -117,7 +117,6 @@ impl External<SubAccountSpec> for Accounts {
             return Ok(None);
         };
         Ok(Some(Observation {
-            id: id.to_owned(),
             active: a["status"] == "active",
             drift: account_drift(d, &a),
             credentials: Credentials::default(),
@@ -186,7 +185,6 @@ impl External<MemberSpec> for Members {
             return Ok(None);
         };
         Ok(Some(Observation {
-            id: id.to_owned(),
             active: true,
             drift: member_drift(d, &m),
             credentials: Credentials::default(),

@@ -167,7 +167,6 @@ impl External<SubAccountSpec> for SubAccounts {
             return Ok(None);
         };
         Ok(Some(Observation {
-            id: id.to_owned(),
             active: s["enabled"] != false && s["is_active"] != false,
             drift: drift(d, &s),
             // The token reads back as "<redacted>": only the id is shown again.
@@ -303,7 +302,6 @@ impl External<NumberSpec> for Numbers {
         };
         let drift = Drift::default().check("subAccountRef", n["sub_account_id"] != d.sub_account_id.as_str());
         Ok(Some(Observation {
-            id: id.to_owned(),
             active: true,
             drift: drift.fields(),
             credentials: Credentials::default(),

@@ -122,7 +122,6 @@ impl External<SubAccountSpec> for Customers {
             credentials.insert("authToken", token);
         }
         Ok(Some(Observation {
-            id: id.to_owned(),
             active: c["is_active"] != false && c["enabled"] != false,
             drift: drift(d, &c),
             credentials,

@@ -126,7 +126,7 @@ impl External<SubAccountSpec> for SubAccounts {
         let Some(s) = self.0.send(Call::get(format!("/sub_accounts/{id}"))).await.absent_ok()? else {
             return Ok(None);
         };
-        Ok(Some(Observation { id: id.to_owned(), active: true, drift: drift(d, &s), ..Default::default() }))
+        Ok(Some(Observation { active: true, drift: drift(d, &s), ..Default::default() }))
     }
 
     async fn create(&self, d: &SubAccountSpec) -> Result<Created> {
