@@ -18,15 +18,18 @@ use super::{
     ProviderClients, ProviderKind, Result, SubAccountSpec,
 };
 
+/// Vobiz's auth headers, which its partner API shares.
+pub(super) const AUTH: &[AuthHeader] = &[
+    AuthHeader { name: "x-auth-id", prefix: "", key: "authId" },
+    AuthHeader { name: "x-auth-token", prefix: "", key: "authToken" },
+];
+
 pub(super) static PROVIDER: Descriptor = Descriptor {
     kind: ProviderKind::Vobiz,
     name: "Vobiz",
     default_endpoint: "https://api.vobiz.ai/api/v1",
     parent_credential_keys: &["authId", "authToken"],
-    auth: &[
-        AuthHeader { name: "x-auth-id", prefix: "", key: "authId" },
-        AuthHeader { name: "x-auth-token", prefix: "", key: "authToken" },
-    ],
+    auth: AUTH,
     sub_accounts: Capabilities {
         update: true,
         deactivate: true,

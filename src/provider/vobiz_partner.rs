@@ -15,8 +15,8 @@ use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
 use super::{
-    AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, ExposeSecret, External, Observation,
-    ProviderClients, ProviderKind, Result, SubAccountSpec,
+    Capabilities, Created, Credentials, Descriptor, Error, ExposeSecret, External, Observation, ProviderClients,
+    ProviderKind, Result, SubAccountSpec,
 };
 
 const PAGE: u32 = 100;
@@ -26,10 +26,7 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
     name: "VobizPartner",
     default_endpoint: "https://api.vobiz.ai/api/v1/partner",
     parent_credential_keys: &["authId", "authToken"],
-    auth: &[
-        AuthHeader { name: "x-auth-id", prefix: "", key: "authId" },
-        AuthHeader { name: "x-auth-token", prefix: "", key: "authToken" },
-    ],
+    auth: super::vobiz::AUTH,
     sub_accounts: Capabilities {
         lookup: true,
         issued_credential_keys: &["authId", "authToken", "password"],
