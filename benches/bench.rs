@@ -431,7 +431,8 @@ impl<K: kube::Resource<DynamicType = ()>> Drop for Ready<K> {
 
 /// The operator's release binary as users run it (`CARGO_BIN_EXE_tenantline`, built by
 /// `cargo bench` with the release profile; TENANTLINE_BENCH_OPERATOR names another build),
-/// watching one namespace, with admin credentials.
+/// watching one namespace, with admin credentials. Its log (`TENANTLINE_BENCH_LOG`, default `warn`)
+/// goes to `.cache/bench/<namespace>.operator.log`.
 struct Operator {
     child: Child,
     metrics: std::net::SocketAddr,
@@ -449,7 +450,7 @@ impl Operator {
             .args(["run", "--watch-namespace", ns, "--metrics-addr", &metrics.to_string()])
             .arg(format!("--concurrency={concurrency}"))
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("TENANTLINE_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;

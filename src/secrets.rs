@@ -7,7 +7,7 @@
 //! credential it writes), and no other Secret.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -16,6 +16,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::provider::{self, Credentials, ExposeSecret};
+use crate::reconcile::OwnWrites;
 
 pub const FIELD_MANAGER: &str = "tenantline";
 pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=tenantline";
@@ -41,17 +42,31 @@ pub struct Secrets {
     client: Client,
     cache: Store<Secret>,
     written: Mutex<HashMap<ObjectRef<Secret>, String>>,
+    own_writes: Arc<OwnWrites>,
 }
 
 impl Secrets {
-    pub fn new(client: Client, cache: Store<Secret>) -> Self {
-        Self { client, cache, written: Mutex::default() }
+    pub fn new(client: Client, cache: Store<Secret>, own_writes: Arc<OwnWrites>) -> Self {
+        Self { client, cache, written: Mutex::default(), own_writes }
     }
 
     /// Our keys of a credentials Secret; empty when there is no such Secret. From the cache when
     /// it holds the Secret as we last wrote it (or as it was when the watch started); otherwise,
     /// our write not delivered yet or the Secret not seen, from the API server.
     pub async fn read(&self, namespace: &str, name: &str) -> Result<Credentials, kube::Error> {
+        self.read_from(namespace, name, true).await
+    }
+
+    /// Like [`read`](Self::read), for a Secret only this operator can have written keys of ours
+    /// into (that of an object it has just created): one missing from the cache, with no write of
+    /// ours pending, is taken as absent without asking the API server.
+    pub async fn read_own(&self, namespace: &str, name: &str) -> Result<Credentials, kube::Error> {
+        self.read_from(namespace, name, false).await
+    }
+
+    async fn read_from(&self, namespace: &str, name: &str, unseen_may_exist: bool) -> Result<Credentials, kube::Error> {
+        // Before the watch's first listing, "not in the cache" means nothing.
+        let _ = self.cache.wait_until_ready().await;
         let key = ObjectRef::new(name).within(namespace);
         let cached = self.cache.get(&key);
         let current = {
@@ -61,33 +76,37 @@ impl Secrets {
                     written.remove(&key);
                     true
                 }
-                (Some(_), Some(_)) | (None, _) => false,
+                (Some(_), Some(_)) => false,
+                (None, pending) => pending.is_none() && !unseen_may_exist,
                 (Some(_), None) => true,
             }
         };
-        let mut credentials = match cached {
-            Some(secret) if current => credentials(&secret),
-            _ => get(&self.client, namespace, name).await?.unwrap_or_default(),
+        let mut credentials = match (cached, current) {
+            (Some(secret), true) => credentials(&secret),
+            (None, true) => Credentials::default(),
+            (_, false) => get(&self.client, namespace, name).await?.unwrap_or_default(),
         };
         credentials.0.retain(|k, _| is_ours(k));
         Ok(credentials)
     }
 
-    /// Write `data` into the credentials Secret `name` of `owner` when any of its keys differ.
-    /// Keys other tools added are left alone (they belong to other field managers).
+    /// Write `data` into the credentials Secret `name` of `owner` unless `stored` (what the caller
+    /// read of it moments ago) already holds it. Keys other tools added are left alone (they
+    /// belong to other field managers).
     pub async fn apply<K: Resource<DynamicType = ()>>(
         &self,
         owner: &K,
         name: &str,
         data: &Credentials,
+        stored: &Credentials,
     ) -> Result<(), kube::Error> {
         let namespace = owner.namespace().unwrap_or_default();
-        let current = self.read(&namespace, name).await?;
-        let unchanged = data.0.iter().all(|(k, v)| current.get(k) == Some(v.expose_secret()));
-        if unchanged && !current.0.is_empty() {
+        let unchanged = data.0.iter().all(|(k, v)| stored.get(k) == Some(v.expose_secret()));
+        if unchanged && !stored.0.is_empty() {
             return Ok(());
         }
         let written = write(&self.client, owner, &namespace, name, data).await?;
+        self.own_writes.record(&written.metadata);
         if let Some(rv) = written.resource_version() {
             self.written.lock().unwrap().insert(ObjectRef::new(name).within(&namespace), rv);
         }

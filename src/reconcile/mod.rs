@@ -3,9 +3,11 @@
 
 mod backoff;
 pub mod conditions;
+mod events;
 mod in_use;
 pub mod managed;
 pub mod outcome;
+mod own_writes;
 mod parent;
 mod phone_number;
 mod provider_config;
@@ -16,17 +18,18 @@ mod team_member;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{PhoneNumber, SubAccount, TeamMember};
 use crate::provider;
 use backoff::Backoff;
+pub use own_writes::OwnWrites;
 pub use provider_config::ProviderCache;
 
 /// How the controllers run (from the CLI).
@@ -92,10 +95,12 @@ impl Error {
 pub struct Context {
     pub client: Client,
     pub settings: Settings,
-    recorder: Recorder,
+    events: Arc<events::Events>,
     pub providers: ProviderCache,
     /// The credentials Secrets, read from the operator's watch of them.
     pub secrets: crate::secrets::Secrets,
+    /// Written by the reconciles, read by the watches (their own writes trigger nothing).
+    own_writes: Arc<OwnWrites>,
     backoff: Backoff,
 }
 
@@ -105,11 +110,12 @@ impl Context {
         settings: Settings,
         secrets: reflector::Store<Secret>,
         providers: ProviderCache,
+        own_writes: Arc<OwnWrites>,
     ) -> Self {
-        let reporter = Reporter { controller: "tenantline".into(), instance: std::env::var("POD_NAME").ok() };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
-            secrets: crate::secrets::Secrets::new(client.clone(), secrets),
+            events: Arc::new(events::Events::new(client.clone(), std::env::var("POD_NAME").ok())),
+            secrets: crate::secrets::Secrets::new(client.clone(), secrets, own_writes.clone()),
+            own_writes,
             client,
             providers,
             backoff: Backoff::new(outcome::interval::FIRST_BACKOFF, settings.max_backoff),
@@ -127,11 +133,12 @@ impl Context {
         action: &str,
         note: String,
     ) {
-        let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
-        let (recorder, reference) = (self.recorder.clone(), obj.object_ref(&()));
+        let (events, reference, reason, action) =
+            (self.events.clone(), obj.object_ref(&()), reason.to_owned(), action.to_owned());
         tokio::spawn(async move {
-            if let Err(e) = recorder.publish(&event, &reference).await {
-                tracing::warn!(error = %e, reason = %event.reason, "could not publish event");
+            let event = events::Note { type_, reason: &reason, action: &action, note };
+            if let Err(e) = events.publish(event, reference).await {
+                tracing::warn!(error = %e, %reason, "could not publish event");
             }
         });
     }
@@ -171,14 +178,22 @@ pub async fn run(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
+    let own_writes = Arc::new(OwnWrites::default());
     let (secrets_cache, secrets_writer) = reflector::store();
     let secrets = watcher(secrets_api, watcher::Config::default().labels(crate::secrets::MANAGED_BY_SELECTOR))
         .default_backoff()
         .modify(|s| s.managed_fields_mut().clear())
         .reflect(secrets_writer)
         .touched_objects();
+    let secrets = not_own(secrets, own_writes.clone());
     let provider_configs = provider_config::Controllers::new(&client, &settings);
-    let ctx = Arc::new(Context::new(client.clone(), settings.clone(), secrets_cache, provider_configs.cache()));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        settings.clone(),
+        secrets_cache,
+        provider_configs.cache(),
+        own_writes.clone(),
+    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -194,7 +209,7 @@ pub async fn run(
     let wc = watch_config(&settings);
 
     let (config_changes, cluster_config_changes) = provider_configs.changes();
-    let sub_accounts = controller::<SubAccount>(&client, &settings, wc.clone());
+    let sub_accounts = controller::<SubAccount>(&client, &settings, wc.clone(), &own_writes);
     let store = sub_accounts.store();
     let by_config = move |kind: &'static str, namespace: Option<String>, name: String| {
         store
@@ -219,17 +234,19 @@ pub async fn run(
         .run(managed::reconcile::<SubAccount>, managed::error_policy::<SubAccount>, ctx.clone())
         .for_each(|_| async {});
 
-    let team_members = child_controller::<TeamMember>(&client, &settings, wc.clone(), |m| &m.spec.sub_account_ref.name)
-        .with_config(config.clone())
-        .graceful_shutdown_on(stopped())
-        .run(managed::reconcile::<TeamMember>, managed::error_policy::<TeamMember>, ctx.clone())
-        .for_each(|_| async {});
+    let team_members =
+        child_controller::<TeamMember>(&client, &settings, wc.clone(), &own_writes, |m| &m.spec.sub_account_ref.name)
+            .with_config(config.clone())
+            .graceful_shutdown_on(stopped())
+            .run(managed::reconcile::<TeamMember>, managed::error_policy::<TeamMember>, ctx.clone())
+            .for_each(|_| async {});
 
-    let phone_numbers = child_controller::<PhoneNumber>(&client, &settings, wc, |n| &n.spec.sub_account_ref.name)
-        .with_config(config)
-        .graceful_shutdown_on(stopped())
-        .run(managed::reconcile::<PhoneNumber>, managed::error_policy::<PhoneNumber>, ctx.clone())
-        .for_each(|_| async {});
+    let phone_numbers =
+        child_controller::<PhoneNumber>(&client, &settings, wc, &own_writes, |n| &n.spec.sub_account_ref.name)
+            .with_config(config)
+            .graceful_shutdown_on(stopped())
+            .run(managed::reconcile::<PhoneNumber>, managed::error_policy::<PhoneNumber>, ctx.clone())
+            .for_each(|_| async {});
 
     let provider_configs = provider_configs.run(ctx.clone(), stopped(), stopped());
 
@@ -238,16 +255,34 @@ pub async fn run(
     Ok(())
 }
 
-/// A controller whose cache holds its objects without `managedFields`: nothing here reads them,
-/// and they are a large part of each object kept in memory.
-fn controller<K: managed::Managed>(client: &Client, settings: &Settings, wc: watcher::Config) -> Controller<K> {
+/// A controller whose cache holds its objects without `managedFields` and `kubectl apply`'s
+/// record (nothing here reads them, and they are most of each object kept in memory), triggered by every change but the
+/// operator's own writes.
+fn controller<K: managed::Managed>(
+    client: &Client,
+    settings: &Settings,
+    wc: watcher::Config,
+    own_writes: &Arc<OwnWrites>,
+) -> Controller<K> {
     let (cache, writer) = reflector::store();
     let objects = watcher(api::<K>(client, settings), wc)
         .default_backoff()
-        .modify(|o| o.managed_fields_mut().clear())
+        .modify(|o| {
+            o.managed_fields_mut().clear();
+            // `kubectl apply`'s copy of the whole object: nothing here reads it.
+            o.annotations_mut().remove("kubectl.kubernetes.io/last-applied-configuration");
+        })
         .reflect(writer)
         .applied_objects();
-    Controller::for_stream(objects, cache)
+    Controller::for_stream(not_own(objects, own_writes.clone()), cache)
+}
+
+/// `objects` without the ones that are the operator's own writes (see [`OwnWrites`]).
+fn not_own<K: Resource, E>(
+    objects: impl futures::Stream<Item = Result<K, E>>,
+    own_writes: Arc<OwnWrites>,
+) -> impl futures::Stream<Item = Result<K, E>> {
+    objects.try_filter(move |o| std::future::ready(!own_writes.delivered(o.meta())))
 }
 
 /// A controller for a kind that belongs to a SubAccount: re-queued when its parent changes.
@@ -255,14 +290,21 @@ fn child_controller<K>(
     client: &Client,
     settings: &Settings,
     wc: watcher::Config,
+    own_writes: &Arc<OwnWrites>,
     parent_name: fn(&K) -> &String,
 ) -> Controller<K>
 where
     K: managed::Managed,
 {
-    let controller = controller::<K>(client, settings, wc);
+    let controller = controller::<K>(client, settings, wc, own_writes);
     let store = controller.store();
-    controller.watches(api::<SubAccount>(client, settings), watcher::Config::default(), move |parent| {
+    // Only the parent's facts a child reads: its status and annotation writes would otherwise
+    // re-queue every child of it.
+    let parents = watcher(api::<SubAccount>(client, settings), watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(parent_facts, PredicateConfig::default());
+    controller.watches_stream(parents, move |parent| {
         store
             .state()
             .into_iter()
@@ -270,4 +312,59 @@ where
             .map(|child| kube::runtime::reflector::ObjectRef::from_obj(&*child))
             .collect::<Vec<_>>()
     })
+}
+
+/// What a child reads of its parent SubAccount: readiness, provider id, config and deletion.
+fn parent_facts(parent: &SubAccount) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let ready = parent.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == conditions::READY));
+    ready.map(|c| &c.status).hash(&mut h);
+    parent.annotations().get(managed::EXTERNAL_ID).hash(&mut h);
+    parent.meta().deletion_timestamp.is_some().hash(&mut h);
+    parent.meta().uid.hash(&mut h);
+    let config = &parent.spec.provider_config_ref;
+    (config.kind.as_str(), &config.name).hash(&mut h);
+    Some(h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::SubAccountStatus;
+
+    #[test]
+    fn children_are_requeued_only_by_the_parent_facts_they_read() {
+        let mut parent: SubAccount = serde_json::from_value(serde_json::json!({
+            "apiVersion": "tenantline.io/v1alpha1", "kind": "SubAccount",
+            "metadata": {"name": "acme", "namespace": "ns", "uid": "u1"},
+            "spec": {"providerConfigRef": {"name": "vobiz"}, "displayName": "Acme"},
+        }))
+        .unwrap();
+        let ready = |status: &str, message: &str| {
+            let mut s = SubAccountStatus::default();
+            s.managed.common.conditions.push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                type_: conditions::READY.into(),
+                status: status.into(),
+                message: message.into(),
+                reason: "R".into(),
+                last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+                ),
+                observed_generation: None,
+            });
+            Some(s)
+        };
+        parent.status = ready("False", "creating");
+        let creating = parent_facts(&parent);
+        parent.status = ready("False", "still creating");
+        assert_eq!(parent_facts(&parent), creating, "a message is not a fact a child reads");
+        parent.annotations_mut().insert("tenantline.io/create-pending".into(), "now".into());
+        assert_eq!(parent_facts(&parent), creating, "nor is the create mark");
+        parent.status = ready("True", "provisioned");
+        let ready_facts = parent_facts(&parent);
+        assert_ne!(ready_facts, creating);
+        parent.annotations_mut().insert(managed::EXTERNAL_ID.into(), "SA1".into());
+        assert_ne!(parent_facts(&parent), ready_facts);
+    }
 }

@@ -15,7 +15,8 @@ use super::{Context, Error};
 use crate::api::KindStatus;
 
 /// `fill` adds the kind's own fields to the status; the conditions and observedGeneration come
-/// from `outcome`. `action` is the Event's action.
+/// from `outcome`. `action` is the Event's action. Returns the object as written, if the status
+/// changed.
 pub async fn report<K>(
     obj: &K,
     api: &Api<K>,
@@ -23,7 +24,7 @@ pub async fn report<K>(
     outcome: &Outcome,
     action: &str,
     fill: impl FnOnce(&mut K::Status),
-) -> Result<(), Error>
+) -> Result<Option<K>, Error>
 where
     K: Resource<DynamicType = ()> + HasStatus + Clone + DeserializeOwned + Debug,
     K::Status: KindStatus,
@@ -36,13 +37,14 @@ where
     let common = status.common_mut();
     common.observed_generation = generation;
     common.conditions = conditions::conditions(old, outcome, generation, k8s_openapi::jiff::Timestamp::now());
+    let mut written = None;
     if obj.status() != Some(&status) {
         let patch = json!({ "status": status });
-        api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
+        written = Some(api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?);
     }
     let old_ready = old.iter().find(|c| c.type_ == READY);
     if old_ready.is_none_or(|c| c.reason != outcome.reason || c.message != outcome.message) {
         ctx.event(obj, outcome.event, outcome.reason, action, outcome.message.clone()).await;
     }
-    Ok(())
+    Ok(written)
 }

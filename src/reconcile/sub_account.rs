@@ -120,13 +120,14 @@ impl Managed for SubAccount {
 /// the credentials Secret *before* the create, so a crash can never lose it.
 async fn ensure_password(ctx: &Context, sa: &SubAccount) -> Result<SecretString, Error> {
     let secret = sa.credentials_secret().unwrap_or_default();
-    let mut stored = ctx.secrets.read(&sa.namespace().unwrap_or_default(), &secret).await?;
+    let stored = ctx.secrets.read(&sa.namespace().unwrap_or_default(), &secret).await?;
     if let Some(password) = stored.get("password") {
         return Ok(SecretString::from(password.to_owned()));
     }
     let password = generate_password();
-    stored.insert("password", password.clone());
-    ctx.secrets.apply(sa, &secret, &stored).await?;
+    let mut with_password = stored.clone();
+    with_password.insert("password", password.clone());
+    ctx.secrets.apply(sa, &secret, &with_password, &stored).await?;
     Ok(SecretString::from(password))
 }
 

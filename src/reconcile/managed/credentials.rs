@@ -2,12 +2,13 @@
 //! and what becomes of the ones the provider will not show again (re-issue, replace the object,
 //! or stall for a person).
 
-use kube::api::Api;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use serde_json::json;
 
 use super::ensure_exists::Existing;
-use super::{ALLOW_REPLACE, CREDENTIALS_DELIVERED, EXTERNAL_ID, Managed, Resolved, annotate, annotation, namespace};
+use super::{ALLOW_REPLACE, CREDENTIALS_DELIVERED, EXTERNAL_ID, Managed, Resolved, annotation, namespace};
 use crate::api::KindStatus;
 use crate::provider::{self, Capabilities, Credentials, Observation};
 use crate::reconcile::conditions::{self, reason};
@@ -17,9 +18,10 @@ use crate::reconcile::{Context, Error};
 /// What the credentials step found.
 pub enum Checked {
     /// The Secret's content; `complete`: every credential the provider issues is in it.
-    Usable { credentials: Credentials, complete: bool },
+    /// `stored`: what the Secret holds now.
+    Usable { credentials: Credentials, stored: Credentials, complete: bool },
     /// The round ends here; what is `known` still goes into the Secret.
-    Stop { outcome: Outcome, known: Option<Credentials> },
+    Stop { outcome: Outcome, known: Option<(Credentials, Credentials)> },
 }
 
 /// What to do about credentials the Secret lacks and the provider will not show again.
@@ -90,7 +92,11 @@ pub async fn credentials<K: Managed>(
     observe_only: bool,
 ) -> Result<Checked, Error> {
     let Some(secret) = obj.credentials_secret() else {
-        return Ok(Checked::Usable { credentials: Credentials::default(), complete: true });
+        return Ok(Checked::Usable {
+            credentials: Credentials::default(),
+            stored: Credentials::default(),
+            complete: true,
+        });
     };
     let caps = r.external.capabilities();
     let id = existing.id.as_str();
@@ -99,12 +105,12 @@ pub async fn credentials<K: Managed>(
     let replaceable = (existing.created_here && !delivered) || annotation(obj, ALLOW_REPLACE) == Some(id);
     let on_loss = recovery(&caps, observe_only, replaceable);
 
-    let mut credentials = assemble(stored, r, id, observed.number.as_deref(), observed.credentials.clone());
+    let mut credentials = assemble(stored.clone(), r, id, observed.number.as_deref(), observed.credentials.clone());
     let missing: Vec<&str> =
         caps.issued_credential_keys.iter().copied().filter(|k| credentials.get(k).is_none()).collect();
     if missing.is_empty() {
         if r.external.credentials_accepted(id, &credentials).await? {
-            return Ok(Checked::Usable { credentials, complete: true });
+            return Ok(Checked::Usable { credentials, stored, complete: true });
         }
         let keys = caps.issued_credential_keys.join(", ");
         let fix = if on_loss == Recovery::Reissue {
@@ -130,13 +136,13 @@ pub async fn credentials<K: Managed>(
             credentials.merge(reissued);
             let note = format!("{} issued new credentials for {id}; the Secret {secret} was updated", r.provider);
             ctx.event(obj, EventType::Normal, "CredentialsReissued", "Reissue", note).await;
-            Ok(Checked::Usable { credentials, complete: true })
+            Ok(Checked::Usable { credentials, stored, complete: true })
         }
         Recovery::Replace => {
             let outcome = replace(obj, api, ctx, r, id).await?;
             Ok(Checked::Stop { outcome, known: None })
         }
-        Recovery::Without => Ok(Checked::Usable { credentials, complete: false }),
+        Recovery::Without => Ok(Checked::Usable { credentials, stored, complete: false }),
         Recovery::Stall => {
             // What is known goes into the Secret, so a person only has to add the rest.
             let keys = missing.join(", ");
@@ -147,7 +153,7 @@ pub async fn credentials<K: Managed>(
                     p = r.provider
                 ),
             );
-            Ok(Checked::Stop { outcome, known: Some(credentials) })
+            Ok(Checked::Stop { outcome, known: Some((credentials, stored)) })
         }
     }
 }
@@ -162,7 +168,10 @@ async fn replace<K: Managed>(
     r: &Resolved<K::Spec>,
     id: &str,
 ) -> Result<Outcome, Error> {
-    annotate(api, obj, json!({EXTERNAL_ID: null, CREDENTIALS_DELIVERED: null})).await?;
+    // Not `annotate`: the watch event of this write re-queues the resource, so that the next
+    // round starts from a cache that no longer holds the old id.
+    let patch = json!({"metadata": {"annotations": {EXTERNAL_ID: null, CREDENTIALS_DELIVERED: null}}});
+    api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     r.external.delete(id, &r.desired).await?;
     let why = if annotation(obj, ALLOW_REPLACE) == Some(id) {
         format!("as {ALLOW_REPLACE} allowed")

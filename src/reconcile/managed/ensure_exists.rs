@@ -1,7 +1,7 @@
 //! Ensure exists: the crash-safe create protocol. Mark the create as pending (optimistic lock),
 //! look for an object an earlier attempt (or an earlier life of the cluster) made, and only then
-//! create; the new id is persisted before anything else, and the round then ends so that the
-//! credentials reach the Secret next. ObserveOnly only looks.
+//! create; the new id is persisted before anything else, and the round then ends by publishing
+//! the credentials to the Secret. ObserveOnly only looks.
 
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
@@ -9,7 +9,9 @@ use kube::runtime::events::EventType;
 use serde_json::json;
 
 use super::credentials::assemble;
-use super::{CREATE_PENDING, CREDENTIALS_DELIVERED, EXTERNAL_ID, Managed, Resolved, annotate, annotation, namespace};
+use super::{
+    CREATE_PENDING, CREDENTIALS_DELIVERED, EXTERNAL_ID, FINALIZER, Managed, Resolved, annotate, annotation, namespace,
+};
 use crate::provider::Credentials;
 use crate::reconcile::conditions::reason;
 use crate::reconcile::outcome::Outcome;
@@ -19,9 +21,17 @@ use crate::reconcile::{Context, Error};
 pub enum Exists {
     /// It has one, made earlier or found now.
     Existing(Existing),
-    /// One was created this round. `credentials` (for kinds with a Secret): what the Secret must
-    /// hold now, `complete` when that is every credential the provider issues.
-    Created { id: String, credentials: Option<Credentials>, complete: bool },
+    /// One was created this round. `secret` (for kinds with a Secret): what the Secret must
+    /// hold now, and what it held, `complete` when that is every credential the provider issues (always, for kinds
+    /// without a Secret). `settled`: the create's response says all there is to know (nothing
+    /// failed after it, every credential is in hand), so it stands for the first observation.
+    Created {
+        id: String,
+        number: Option<String>,
+        secret: Option<(Credentials, Credentials)>,
+        complete: bool,
+        settled: bool,
+    },
     /// Nothing may be created or adopted, and why.
     Refused(Outcome),
 }
@@ -50,12 +60,19 @@ pub async fn ensure_exists<K: Managed>(
     let caps = r.external.capabilities();
     if !observe_only && !earlier_attempt {
         // Optimistic lock: if another writer (or a stale cache) got here first this fails with a
-        // conflict and the object is looked at again with fresh data.
+        // conflict and the object is looked at again with fresh data. The finalizer goes on with
+        // the mark (see `before_first_create`); the lock makes replacing the list safe.
+        let mut finalizers = obj.finalizers().to_vec();
+        if !finalizers.iter().any(|f| f == FINALIZER) {
+            finalizers.push(FINALIZER.to_owned());
+        }
         let patch = json!({"metadata": {
             "resourceVersion": obj.resource_version(),
+            "finalizers": finalizers,
             "annotations": {CREATE_PENDING: k8s_openapi::jiff::Timestamp::now().to_string()},
         }});
-        api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
+        let written = api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
+        ctx.own_writes.record(&written.metadata);
     }
     // A first attempt can only find what an earlier life of the cluster made, long ago; after an
     // attempt whose response may have been lost, what it made moments ago.
@@ -84,22 +101,23 @@ pub async fn ensure_exists<K: Managed>(
     }
     let desired = obj.before_create(ctx, &caps, r.desired.clone()).await?;
     let created = r.external.create(&desired).await?;
-    annotate(api, obj, json!({EXTERNAL_ID: created.id})).await?;
-    let mut complete = false;
-    let credentials = match obj.credentials_secret() {
+    annotate(api, ctx, obj, json!({EXTERNAL_ID: created.id})).await?;
+    let mut complete = true;
+    let secret = match obj.credentials_secret() {
         Some(secret) => {
-            let stored = ctx.secrets.read(&namespace(obj), &secret).await?;
-            let credentials = assemble(stored, r, &created.id, created.number.as_deref(), created.credentials);
+            let stored = ctx.secrets.read_own(&namespace(obj), &secret).await?;
+            let credentials = assemble(stored.clone(), r, &created.id, created.number.as_deref(), created.credentials);
             complete = credentials.has_all(caps.issued_credential_keys);
-            Some(credentials)
+            Some((credentials, stored))
         }
         None => None,
     };
     ctx.event(obj, EventType::Normal, "Created", "Create", format!("created {} at {}", created.id, r.provider)).await;
+    let settled = complete && created.warning.is_none();
     if let Some(warning) = created.warning {
         ctx.event(obj, EventType::Warning, "CreateIncomplete", "Create", warning).await;
     }
-    Ok(Exists::Created { id: created.id, credentials, complete })
+    Ok(Exists::Created { id: created.id, number: created.number, secret, complete, settled })
 }
 
 /// Take over `id`, found by the idempotency lookup, unless another resource manages it. Found on
@@ -129,9 +147,9 @@ async fn adopt<K: Managed>(
     }
     let from_earlier_life = !earlier_attempt && !observe_only;
     if from_earlier_life {
-        annotate(api, obj, json!({EXTERNAL_ID: id, CREDENTIALS_DELIVERED: "earlier-life"})).await?;
+        annotate(api, ctx, obj, json!({EXTERNAL_ID: id, CREDENTIALS_DELIVERED: "earlier-life"})).await?;
     } else {
-        annotate(api, obj, json!({EXTERNAL_ID: id})).await?;
+        annotate(api, ctx, obj, json!({EXTERNAL_ID: id})).await?;
     }
     let when = if earlier_attempt { "an earlier attempt" } else { "an earlier life of this resource" };
     ctx.event(

@@ -216,16 +216,31 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Act
     let _timer = METRICS.reconcile_started(K::KIND);
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     let key = ctx.backoff_key::<K>(&obj);
-    let action = finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            Finalizer::Apply(obj) => round::apply(&*obj, &api, &ctx).await,
-            Finalizer::Cleanup(obj) => cleanup::cleanup(&*obj, &api, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))?;
+    let action = if before_first_create(&*obj) {
+        // Nothing to clean up yet: the round's create mark adds the finalizer in the same write.
+        round::apply(&*obj, &api, &ctx).await?
+    } else {
+        finalizer(&api, FINALIZER, obj, |event| async {
+            match event {
+                Finalizer::Apply(obj) => round::apply(&*obj, &api, &ctx).await,
+                Finalizer::Cleanup(obj) => cleanup::cleanup(&*obj, &api, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)))?
+    };
     ctx.backoff.reset(&key);
     Ok(action)
+}
+
+/// Neither created nor adopted, nor about to be: no provider object can depend on the finalizer
+/// yet. The first write of a round that may create or adopt (the create mark) adds it.
+fn before_first_create(obj: &impl Resource) -> bool {
+    obj.meta().deletion_timestamp.is_none()
+        && !obj.finalizers().iter().any(|f| f == FINALIZER)
+        && annotation(obj, CREATE_PENDING).is_none()
+        && annotation(obj, EXTERNAL_ID).is_none()
+        && !observe_only(obj)
 }
 
 /// Per-object exponential backoff, or the provider's `Retry-After`.
@@ -248,10 +263,12 @@ fn observe_only(obj: &impl Resource) -> bool {
     annotation(obj, MANAGEMENT_POLICY) == Some("ObserveOnly")
 }
 
-/// Merge `annotations` (`null` removes one) into the object's.
-async fn annotate<K: Managed>(api: &Api<K>, obj: &K, annotations: Value) -> Result<(), Error> {
+/// Merge `annotations` (`null` removes one) into the object's, as a write of this round: its
+/// watch event triggers no reconcile (the round decides when to look again).
+async fn annotate<K: Managed>(api: &Api<K>, ctx: &Context, obj: &K, annotations: Value) -> Result<(), Error> {
     let patch = json!({"metadata": {"annotations": annotations}});
-    api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
+    let written = api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
+    ctx.own_writes.record(&written.metadata);
     Ok(())
 }
 

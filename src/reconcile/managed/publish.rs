@@ -21,6 +21,8 @@ pub struct Round {
 
 pub struct Delivery {
     pub credentials: Credentials,
+    /// What the Secret held when this round read it: nothing is written when that is current.
+    pub stored: Credentials,
     /// Record durably that the credentials were delivered: the Secret now holds every one of
     /// them and no record says so yet.
     pub record: bool,
@@ -34,13 +36,14 @@ pub async fn publish<K: Managed>(
     outcome: &Outcome,
 ) -> Result<(), Error> {
     if let (Some(secret), Some(delivery)) = (obj.credentials_secret(), round.secret) {
-        ctx.secrets.apply(obj, &secret, &delivery.credentials).await?;
+        ctx.secrets.apply(obj, &secret, &delivery.credentials, &delivery.stored).await?;
         if delivery.record {
-            annotate(api, obj, json!({CREDENTIALS_DELIVERED: k8s_openapi::jiff::Timestamp::now().to_string()})).await?;
+            annotate(api, ctx, obj, json!({CREDENTIALS_DELIVERED: k8s_openapi::jiff::Timestamp::now().to_string()}))
+                .await?;
         }
     }
     let seen = &round.seen;
-    report(obj, api, ctx, outcome, "Reconcile", |status: &mut K::Status| {
+    let written = report(obj, api, ctx, outcome, "Reconcile", |status: &mut K::Status| {
         if let Some(id) = &seen.external_id {
             status.external_id = Some(id.clone());
         }
@@ -55,5 +58,9 @@ pub async fn publish<K: Managed>(
         }
         obj.kind_status(status, seen);
     })
-    .await
+    .await?;
+    if let Some(written) = written {
+        ctx.own_writes.record(written.meta());
+    }
+    Ok(())
 }

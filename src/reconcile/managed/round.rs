@@ -77,9 +77,16 @@ async fn steps<K: Managed>(
     let ended: Result<Outcome, Error> = async {
         let existing = match ensure_exists::ensure_exists(obj, api, ctx, r, observe_only).await? {
             Exists::Existing(existing) => existing,
-            Exists::Created { id, credentials, complete } => {
+            Exists::Created { id, number, secret, complete, settled } => {
                 round.seen.external_id = Some(id.clone());
-                round.secret = credentials.map(|credentials| Delivery { credentials, record: complete });
+                round.secret = secret.map(|(credentials, stored)| Delivery { credentials, stored, record: complete });
+                if settled && obj.wants_active() {
+                    // Made from the spec a moment ago: active and without drift. The next poll
+                    // observes it; observing now would cost a provider call per create.
+                    round.seen.active = Some(true);
+                    round.seen.number = number;
+                    return Ok(settled_outcome(r, &id, false, false, true));
+                }
                 return Ok(Outcome::progressing(
                     reason::CREATING,
                     format!("created {id} at {}; looking at it next", r.provider),
@@ -104,15 +111,16 @@ async fn steps<K: Managed>(
         round.seen.number = observed.number.clone();
         round.seen.active = Some(observed.active);
 
-        let (credentials, complete) =
+        let (credentials, stored, complete) =
             match credentials::credentials(obj, api, ctx, r, &existing, &observed, observe_only).await? {
-                Checked::Usable { credentials, complete } => (credentials, complete),
+                Checked::Usable { credentials, stored, complete } => (credentials, stored, complete),
                 Checked::Stop { outcome, known } => {
-                    round.secret = known.map(|credentials| Delivery { credentials, record: false });
+                    round.secret = known.map(|(credentials, stored)| Delivery { credentials, stored, record: false });
                     return Ok(outcome);
                 }
             };
-        round.secret = Some(Delivery { credentials: credentials.clone(), record: complete && !existing.recorded });
+        round.secret =
+            Some(Delivery { credentials: credentials.clone(), stored, record: complete && !existing.recorded });
 
         match activation::activation(obj, ctx, r, &id, observed.active, observe_only).await? {
             Ok(active) => round.seen.active = Some(active),
@@ -121,14 +129,14 @@ async fn steps<K: Managed>(
         if let Some(outcome) = drift::drift(obj, ctx, r, &id, &observed.drift, &credentials, observe_only).await? {
             return Ok(outcome);
         }
-        Ok(settled(r, &id, round.seen.active == Some(false), observe_only, complete))
+        Ok(settled_outcome(r, &id, round.seen.active == Some(false), observe_only, complete))
     }
     .await;
     (round, ended)
 }
 
 /// Where a round that ran every step leaves the resource.
-fn settled<S>(r: &Resolved<S>, id: &str, deactivated: bool, observe_only: bool, complete: bool) -> Outcome {
+fn settled_outcome<S>(r: &Resolved<S>, id: &str, deactivated: bool, observe_only: bool, complete: bool) -> Outcome {
     if deactivated {
         Outcome::ready(reason::DEACTIVATED, format!("{id} is deactivated at {}", r.provider))
     } else if observe_only && !complete {

@@ -15,6 +15,8 @@ pub enum Failure {
     Down,
     /// The call takes effect but its response is lost.
     LostResponse,
+    /// A create takes effect, but a step after it fails (its response carries a warning).
+    Incomplete,
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +80,7 @@ impl FakeProvider {
                 match failure {
                     Failure::Down => Err(unavailable(op)),
                     Failure::LostResponse => Ok(true),
+                    Failure::Incomplete => Ok(false),
                 }
             }
             _ => Ok(false),
@@ -126,11 +129,13 @@ impl External<String> for FakeProvider {
     }
 
     async fn create(&self, desired: &String) -> provider::Result<Created> {
+        let incomplete = self.state.lock().unwrap().fail == Some(("create", Failure::Incomplete));
         let lost = self.call("create")?;
         let mut s = self.state.lock().unwrap();
         let id = issue(&mut s, desired);
         let credentials = Credentials::default().with(TOKEN, s.objects[&id].token.clone());
-        answer("create", lost, Created { id, credentials, ..Default::default() })
+        let warning = incomplete.then(|| "the step after the create failed".to_owned());
+        answer("create", lost, Created { id, credentials, warning, ..Default::default() })
     }
 
     async fn update(&self, id: &str, _desired: &String, _credentials: &Credentials) -> provider::Result<()> {

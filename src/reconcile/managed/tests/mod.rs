@@ -171,7 +171,7 @@ impl World {
             max_backoff: Duration::from_secs(1),
         };
         let providers = ProviderCache::new(reflector::store().0, reflector::store().0, reflector::store().0);
-        Context::new(self.client.clone(), settings, reflector::store().0, providers)
+        Context::new(self.client.clone(), settings, reflector::store().0, providers, Default::default())
     }
 
     fn fake(&self) -> Fake {
@@ -252,15 +252,35 @@ fn not_ready(reason: &str) -> ReadyCondition {
 async fn a_create_round_marks_creates_and_persists_the_id_then_writes_the_secret_the_record_and_status() {
     let w = World::new(one_time());
     let action = w.round().await.unwrap();
-    assert_eq!(action, Action::requeue(interval::NEXT_ROUND));
     // The mark, then the id (the create happened between them), then the Secret, the record
     // that it holds every credential, and only then the status.
     assert_eq!(w.api.writes(), ["mark", "annotate", "secret", "annotate", "status"]);
+    assert_eq!(w.fake().finalizers(), [FINALIZER], "the mark adds the finalizer");
     assert_eq!(w.provider.calls("create"), 1);
-    assert_eq!(w.ready(), not_ready(reason::CREATING));
+    // The create's response, with every credential, stands for the first observation.
+    assert_eq!(w.ready(), ready(reason::PROVISIONED));
+    assert_eq!(w.provider.calls("observe"), 0);
+    assert_ne!(action, Action::requeue(interval::NEXT_ROUND), "left to its poll interval");
     assert!(w.event("Created").await);
-    assert_eq!(w.settle().await, ready(reason::PROVISIONED));
     w.assert_one_object_with_its_credentials_in_the_secret();
+    // The next round (the poll) observes it and changes nothing.
+    assert_eq!(w.settle().await, ready(reason::PROVISIONED));
+    assert_eq!(w.provider.calls("observe"), 1);
+    assert_eq!(w.api.writes().len(), 5, "{:?}", w.api.writes());
+    assert_eq!(w.provider.calls("create"), 1);
+}
+
+/// A create whose response lacks a credential the provider issues, or whose follow-up step
+/// failed, is not taken for an observation: the next round looks at the object.
+#[tokio::test]
+async fn a_create_that_does_not_say_everything_is_observed_next_round() {
+    let w = World::new(one_time());
+    w.provider.fail_next("create", Failure::Incomplete);
+    let action = w.round().await.unwrap();
+    assert_eq!(action, Action::requeue(interval::NEXT_ROUND));
+    assert_eq!(w.ready(), not_ready(reason::CREATING));
+    assert_eq!(w.settle().await, ready(reason::PROVISIONED));
+    assert_eq!(w.provider.calls("observe"), 1);
     assert_eq!(w.provider.calls("create"), 1);
 }
 
