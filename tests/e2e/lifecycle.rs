@@ -173,7 +173,14 @@ async fn drift_is_corrected_at_vobiz_agentphone_and_yardstik() {
         (vobiz && agentphone && yardstik).then_some(())
     })
     .await;
-    assert!(corrected.is_some(), "drift not corrected: {}\n{}", env.sim.state().await, env.operator.log_tail(30));
+    let ys_status = env.api::<SubAccount>().get("ys").await.map(|s| serde_json::to_string(&s.status)).ok();
+    assert!(
+        corrected.is_some(),
+        "drift not corrected: {}\nys: {ys_status:?}\nevents: {:?}\n{}",
+        env.sim.state().await,
+        env.events().await,
+        env.operator.log_tail(30)
+    );
     env.finish().await;
 }
 
