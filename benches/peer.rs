@@ -102,6 +102,7 @@ pub async fn run(client: &Client, sim: &Sim, run: &str, args: &Args) -> Result<(
         rows.truncate(0);
         rows.push(("lost responses: N → Ready", |o| format!("{:.1} s ({} Ready)", o.seconds, o.ready)));
         rows.push(("lost responses: creates / object", |o| format!("{:.2}", o.creates)));
+        rows.push(("lost responses: provider calls / object", |o| o.provider.clone()));
         rows.push(("lost responses: duplicates", |o| o.duplicates.to_string()));
         for (name, cell) in &rows {
             table.row(&format!("{name}: tenantline"), cell(&ours));
