@@ -24,6 +24,7 @@ use tenantline_sim::seed::{
 };
 use tenantline_sim::{Seed, SimulatorThread};
 
+mod peer;
 mod soak;
 
 #[derive(Parser)]
@@ -63,6 +64,19 @@ struct Args {
     /// Instead of the table: the soak (`make soak`) for this many minutes.
     #[arg(long)]
     soak_minutes: Option<u64>,
+    /// Instead of the table: the operator beside Crossplane's provider-http (`make bench PEER=1`,
+    /// benches/peer.rs): N objects, then --peer-lost objects with lost create responses.
+    #[arg(long)]
+    peer: bool,
+    /// Peer: objects in the lost-response run (0: none).
+    #[arg(long, default_value_t = 100)]
+    peer_lost: usize,
+    /// Peer: the share of creates applied with their response lost in that run.
+    #[arg(long, default_value_t = 0.2)]
+    lost_probability: f64,
+    /// Peer: provider-http's --max-reconcile-rate (also its workers; its default is 10).
+    #[arg(long, default_value_t = 10)]
+    peer_rate: u32,
     /// Extra flags for the operator, e.g. --operator-args=--concurrency=16.
     #[arg(long, allow_hyphen_values = true)]
     operator_args: Vec<String>,
@@ -82,6 +96,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() % 0xfffff);
     if let Some(minutes) = args.soak_minutes {
         return soak::run(&client, &sim, &run, minutes, &args).await;
+    }
+    if args.peer {
+        return peer::run(&client, &sim, &run, &args).await;
     }
     let mut table = Table::default();
     table.row("machine", machine());
@@ -550,9 +567,9 @@ async fn apiserver(client: &Client) -> Result<BTreeMap<String, f64>, kube::Error
             labels.split("\",").find_map(|kv| kv.strip_prefix(&format!("{name}=\""))).map(|v| v.trim_end_matches('"'))
         };
         let (Some(verb), Some(resource)) = (label("verb"), label("resource")) else { continue };
-        if !["subaccounts", "teammembers", "phonenumbers", "providerconfigs", "secrets", "events", "leases"]
-            .contains(&resource)
-        {
+        // The operator's kinds and what it writes; `requests` and `providerconfigusages` for --peer.
+        let kinds = ["subaccounts", "teammembers", "phonenumbers", "providerconfigs", "secrets", "events", "leases"];
+        if !kinds.contains(&resource) && !["requests", "providerconfigusages"].contains(&resource) {
             continue;
         }
         let sub = label("subresource").filter(|s| !s.is_empty()).map(|s| format!("/{s}")).unwrap_or_default();

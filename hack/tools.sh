@@ -4,10 +4,12 @@
 # kube-scheduler, kubelet and kube-proxy (k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3),
 # helm (helm.sh/helm/v4), crictl (sigs.k8s.io/cri-tools), actionlint (github.com/rhysd/actionlint),
 # and for the GitOps tests Flux's source-controller and kustomize-controller (hack/flux) and
-# controller-gen (hack/flux-crds). A second run builds nothing.
+# controller-gen (hack/flux-crds). A second run builds nothing. Crossplane's provider-http
+# (hack/provider-http, the peer of `make bench PEER=1`) is built only when named.
 #
-#   hack/tools.sh                 everything
+#   hack/tools.sh                 everything but provider-http
 #   hack/tools.sh kubectl helm    only the tools named ("flux": the Flux controllers and controller-gen)
+#   hack/tools.sh provider-http   only provider-http
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$PWD/.cache/bin"
@@ -69,3 +71,11 @@ build helm helm.sh/helm/v4/cmd/helm helm "$HELM" "-X helm.sh/helm/v4/internal/ve
 build cri-tools sigs.k8s.io/cri-tools/cmd/crictl crictl "$CRICTL"
 build actionlint github.com/rhysd/actionlint/cmd/actionlint actionlint "$ACTIONLINT"
 flux
+
+# The peer benchmark (issue 9, `make bench PEER=1`, benches/peer.rs): Crossplane's provider-http,
+# run as a host process. Only when named: a bare run (CI's) neither builds nor resolves it. The
+# bench reads its CRDs from the module cache.
+if [[ "$ONLY" == *" provider-http "* ]]; then
+  build provider-http github.com/crossplane-contrib/provider-http/cmd/provider provider-http \
+    "$(version provider-http github.com/crossplane-contrib/provider-http)"
+fi
