@@ -330,21 +330,35 @@ impl Controllers {
             .reflect(sub_account_writer)
             .touched_objects()
             .predicate_filter(config_use, Default::default())
-            .for_each(move |sa| {
-                if let Ok(sa) = sa {
-                    let r = &sa.spec.provider_config_ref;
-                    // A closed channel means the controllers stopped: nobody to tell.
-                    match r.kind {
-                        ProviderConfigKind::ProviderConfig => {
-                            let namespace = sa.namespace().unwrap_or_default();
-                            let _ = used.unbounded_send(ObjectRef::new(&r.name).within(&namespace));
-                        }
-                        ProviderConfigKind::ClusterProviderConfig => {
-                            let _ = cluster_used.unbounded_send(ObjectRef::new(&r.name));
+            .for_each({
+                let (configs, cluster_configs) = (configs.clone(), cluster_configs.clone());
+                move |sa| {
+                    if let Ok(sa) = sa {
+                        let r = &sa.spec.provider_config_ref;
+                        // One more user of a config already marked in use changes nothing: during an
+                        // onboarding, checking it for each new account cost two Secret reads each.
+                        let marked = |meta: Option<&kube::api::ObjectMeta>| {
+                            in_use::is_user(&sa)
+                                && meta.is_some_and(|m| m.finalizers.iter().flatten().any(|f| f == in_use::IN_USE))
+                        };
+                        // A closed channel means the controllers stopped: nobody to tell.
+                        match r.kind {
+                            ProviderConfigKind::ProviderConfig => {
+                                let config = ObjectRef::new(&r.name).within(&sa.namespace().unwrap_or_default());
+                                if !marked(configs.get(&config).as_deref().map(Resource::meta)) {
+                                    let _ = used.unbounded_send(config);
+                                }
+                            }
+                            ProviderConfigKind::ClusterProviderConfig => {
+                                let config = ObjectRef::new(&r.name);
+                                if !marked(cluster_configs.get(&config).as_deref().map(Resource::meta)) {
+                                    let _ = cluster_used.unbounded_send(config);
+                                }
+                            }
                         }
                     }
+                    futures::future::ready(())
                 }
-                futures::future::ready(())
             });
         let watches = async move {
             tokio::join!(namespaced, cluster, users);
