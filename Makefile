@@ -51,11 +51,13 @@ e2e:
 ## make bench: the benchmark table (BENCHMARKS.md) against the cluster KUBECONFIG names, or a local
 ## one started for it. N=10000 for the large run; BENCH_ARGS for the rest (cargo bench --bench bench -- --help).
 ## PEER=1: instead, the operator beside Crossplane's provider-http (built first; benches/peer.rs).
+## SHARDS=2: instead, that many operators split N SubAccounts by --label-selector (benches/shards.rs).
 N ?= 1000
 PEER ?= 0
+SHARDS ?=
 bench: tools
 	$(if $(filter 1,$(PEER)),hack/tools.sh provider-http)
-	hack/with-cluster.sh cargo bench --bench bench -- --n $(N) $(if $(filter 1,$(PEER)),--peer) $(BENCH_ARGS)
+	hack/with-cluster.sh cargo bench --bench bench -- --n $(N) $(if $(filter 1,$(PEER)),--peer) $(if $(SHARDS),--shards $(SHARDS)) $(BENCH_ARGS)
 
 ## make soak: SOAK_MINUTES (default 30) of SubAccounts, TeamMembers and PhoneNumbers polled every 5 s
 ## with about 15% of provider calls failing; a table of the operator's RSS and error rate per minute

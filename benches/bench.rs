@@ -25,6 +25,7 @@ use tenantline_sim::seed::{
 use tenantline_sim::{Seed, SimulatorThread};
 
 mod peer;
+mod shards;
 mod soak;
 
 #[derive(Parser)]
@@ -77,6 +78,13 @@ struct Args {
     /// Peer: provider-http's --max-reconcile-rate (also its workers; its default is 10).
     #[arg(long, default_value_t = 10)]
     peer_rate: u32,
+    /// Instead of the table: this many operator processes, each `--label-selector shard=<i>`,
+    /// on N SubAccounts labelled round robin (`make bench SHARDS=2`, benches/shards.rs).
+    #[arg(long)]
+    shards: Option<usize>,
+    /// With --shards: also one operator on another N SubAccounts, in the same run.
+    #[arg(long)]
+    compare_single: bool,
     /// Extra flags for the operator, e.g. --operator-args=--concurrency=16.
     #[arg(long, allow_hyphen_values = true)]
     operator_args: Vec<String>,
@@ -99,6 +107,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if args.peer {
         return peer::run(&client, &sim, &run, &args).await;
+    }
+    if let Some(shards) = args.shards {
+        return shards::run(&client, &sim, &run, shards, &args).await;
     }
     let mut table = Table::default();
     table.row("machine", machine());
@@ -457,20 +468,30 @@ struct Operator {
 
 impl Operator {
     fn start(ns: &str, concurrency: u16, extra: &[String]) -> std::io::Result<Self> {
+        Self::start_as(ns, None, concurrency, extra)
+    }
+
+    /// `instance`: its POD_NAME (its Events' reportingInstance), and part of its log's name.
+    fn start_as(ns: &str, instance: Option<&str>, concurrency: u16, extra: &[String]) -> std::io::Result<Self> {
         let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/bench"));
         std::fs::create_dir_all(&dir)?;
-        let log = std::fs::File::create(dir.join(format!("{ns}.operator.log")))?;
+        let name = instance.map_or_else(|| format!("{ns}.operator.log"), |i| format!("{ns}.{i}.operator.log"));
+        let log = std::fs::File::create(dir.join(name))?;
         let metrics = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let binary = std::env::var_os("TENANTLINE_BENCH_OPERATOR")
             .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tenantline")), PathBuf::from);
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(["run", "--watch-namespace", ns, "--metrics-addr", &metrics.to_string()])
             .arg(format!("--concurrency={concurrency}"))
             .args(extra)
             .env("RUST_LOG", std::env::var("TENANTLINE_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()))
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
+            .stderr(log);
+        if let Some(instance) = instance {
+            command.env("POD_NAME", instance);
+        }
+        let child = command.spawn()?;
         Ok(Self { child, metrics })
     }
 

@@ -85,6 +85,7 @@ async fn a_bad_value_fails_helm_install_naming_the_value() {
         ("image.pullPolicy=Sometimes", "pullPolicy"),
         ("watchNamespace=Not_A_Namespace", "watchNamespace"),
         ("imagePullSecret=regcred", "imagePullSecret"),
+        ("leaseName=Shard_A", "leaseName"),
     ] {
         let out = Command::new("helm").args(["install", "bad", CHART, "-n", &ns.name, "--set", set]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
