@@ -209,23 +209,12 @@ fn shard_size(n: usize, shards: usize, i: usize) -> usize {
 
 /// Every 30 s: how many are Ready (the run takes minutes at N = 10,000).
 fn progress(ready: &Ready<SubAccount>, n: usize) -> tokio::task::JoinHandle<()> {
-    let store = ready.store.clone();
+    let ready = ready.ready.clone();
     tokio::spawn(async move {
         let started = Instant::now();
         loop {
             tokio::time::sleep(Duration::from_secs(30)).await;
-            let count = store
-                .state()
-                .iter()
-                .filter(|sa| {
-                    let status = serde_json::to_value(&sa.status).unwrap_or_default();
-                    status["conditions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                })
-                .count();
+            let count = ready.lock().unwrap().len();
             eprintln!("bench: {count}/{n} Ready after {:.0} s", started.elapsed().as_secs_f64());
         }
     })
