@@ -112,7 +112,6 @@ pub async fn ensure_exists<K: Managed>(
         }
         None => None,
     };
-    ctx.event(obj, EventType::Normal, "Created", "Create", format!("created {} at {}", created.id, r.provider)).await;
     let settled = complete && created.warning.is_none();
     if let Some(warning) = created.warning {
         ctx.event(obj, EventType::Warning, "CreateIncomplete", "Create", warning).await;

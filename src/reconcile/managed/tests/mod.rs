@@ -261,7 +261,9 @@ async fn a_create_round_marks_creates_and_persists_the_id_then_writes_the_secret
     assert_eq!(w.ready(), ready(reason::PROVISIONED));
     assert_eq!(w.provider.calls("observe"), 0);
     assert_ne!(action, Action::requeue(interval::NEXT_ROUND), "left to its poll interval");
-    assert!(w.event("Created").await);
+    // One Event tells of the create: its result.
+    assert!(w.event(reason::PROVISIONED).await);
+    assert_eq!(w.api.events(), [reason::PROVISIONED]);
     w.assert_one_object_with_its_credentials_in_the_secret();
     // The next round (the poll) observes it and changes nothing.
     assert_eq!(w.settle().await, ready(reason::PROVISIONED));
