@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::channel::mpsc;
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::object::HasStatus;
 use kube::runtime::controller::{Action, Controller};
@@ -164,6 +164,31 @@ async fn fetch(ctx: &Context, namespace: &str, r: &ProviderConfigRef) -> Result<
             pc.map(|pc| Fetched::new(&*pc, &pc.spec.config, secret_location(&pc).0))
         }
     })
+}
+
+/// `changes` without those that leave what a resource reads of a config as it was: its spec,
+/// its deletion, and whether it is Ready (its Secret became usable or not). The config
+/// controller's own writes (a message, the in-use finalizer) would otherwise re-queue every
+/// resource of the config, each observing its provider again.
+fn read_by_resources<K>(changes: impl Stream<Item = Arc<K>>) -> impl Stream<Item = Arc<K>>
+where
+    K: Resource<DynamicType = ()> + HasStatus<Status = ProviderConfigStatus> + 'static,
+{
+    let mut last = HashMap::<ObjectRef<K>, u64>::new();
+    changes.filter(move |config| {
+        let facts = resource_facts(&**config);
+        futures::future::ready(last.insert(ObjectRef::from_obj(&**config), facts) != Some(facts))
+    })
+}
+
+fn resource_facts<K: Resource + HasStatus<Status = ProviderConfigStatus>>(config: &K) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    fingerprint(config).hash(&mut h);
+    config.meta().deletion_timestamp.is_some().hash(&mut h);
+    let ready = config.status().and_then(|s| s.common.conditions.iter().find(|c| c.type_ == super::conditions::READY));
+    ready.map(|c| &c.status).hash(&mut h);
+    h.finish()
 }
 
 fn fingerprint(obj: &impl Resource) -> String {
@@ -371,9 +396,11 @@ impl Controllers {
         ProviderCache::new(self.configs.clone(), self.cluster_configs.clone(), self.sub_accounts.clone())
     }
 
-    /// Each config once it is in the cache.
-    pub fn changes(&self) -> (ReflectHandle<ProviderConfig>, ReflectHandle<ClusterProviderConfig>) {
-        self.changes.clone()
+    /// Each change of a config that its resources read, once it is in the cache.
+    pub fn changes(
+        &self,
+    ) -> (impl Stream<Item = Arc<ProviderConfig>> + use<>, impl Stream<Item = Arc<ClusterProviderConfig>> + use<>) {
+        (read_by_resources(self.changes.0.clone()), read_by_resources(self.changes.1.clone()))
     }
 
     pub async fn run(
@@ -536,5 +563,34 @@ mod tests {
         let before = content(&secret("sk_1", vec![]));
         assert_eq!(before, content(&secret("sk_1", vec![in_use::IN_USE.to_owned()])), "a finalizer is no change");
         assert_ne!(before, content(&secret("sk_2", vec![])), "a rotated key is");
+    }
+
+    #[tokio::test]
+    async fn resources_are_requeued_only_by_the_config_changes_they_read() {
+        let config = |generation: i64, ready: &str, message: &str, finalizer: bool| {
+            let mut pc: ProviderConfig = serde_json::from_value(serde_json::json!({
+                "apiVersion": "tenantline.io/v1alpha1", "kind": "ProviderConfig",
+                "metadata": {"name": "vobiz", "namespace": "ns", "uid": "u1", "generation": generation},
+                "spec": {"provider": "Vobiz", "credentialsSecretRef": {"name": "s"}},
+                "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "R", "message": message,
+                    "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}))
+            .unwrap();
+            if finalizer {
+                pc.metadata.finalizers = Some(vec![in_use::IN_USE.to_owned()]);
+            }
+            Arc::new(pc)
+        };
+        let changes = [
+            config(1, "False", "no Secret", false),
+            config(1, "True", "usable", false),
+            config(1, "True", "usable", true),
+            config(1, "True", "usable, checked again", true),
+            config(2, "True", "usable", true),
+        ];
+        let passed: Vec<_> = read_by_resources(futures::stream::iter(changes)).collect().await;
+        let seen: Vec<_> =
+            passed.iter().map(|pc| (pc.meta().generation.unwrap(), pc.meta().finalizers.is_some())).collect();
+        // The first sight, Ready turning True, and a spec change; not the in-use finalizer or a message.
+        assert_eq!(seen, [(1, false), (1, false), (2, true)]);
     }
 }
