@@ -124,8 +124,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The floor: only the essential work per object, same concurrency, same simulator.
     let floor_ns = namespace(&client, &format!("bench-floor-{run}")).await?;
     create_all(&client, &floor_ns, args.n, |i| sub_account(&format!("acct-{i}"), "absent")).await?;
+    let cpu_before = cpu(None);
     let floor = floor(&client, &floor_ns, &sim, args.n, args.concurrency.into()).await?;
     table.row("floor: N → Ready", format!("{:.1} s", floor.as_secs_f64()));
+    table.row("  CPU / object", cpu_per_object(&cpu_before, &cpu(None), args.n, floor));
 
     // Onboarding: N SubAccounts exist, then the operator starts.
     sim.reset(args.latency_ms).await;
@@ -134,8 +136,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     create_all(&client, &ns, args.n, |i| sub_account(&format!("acct-{i}"), "vobiz")).await?;
     let ready = Ready::<SubAccount>::watch(&client, &ns);
     let before = apiserver(&client).await?;
+    let cpu_before = cpu(None);
     let mut operator = Operator::start(&ns, args.concurrency, &args.operator_args)?;
     let onboarding = ready.wait_for(args.n, Duration::from_secs(3600)).await;
+    let cpu_after = cpu(Some(operator.child.id()));
     let after = apiserver(&client).await?;
     let calls = sim.calls().await;
     table.row(
@@ -146,6 +150,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     table.row("  API requests / object", per_object(&by_verb(&before, &after), args.n as f64));
     table.row("  API requests / object by resource", per_object(&diff(&before, &after), args.n as f64));
     table.row("  operator RSS now / peak", operator.rss());
+    table.row("  CPU / object", cpu_per_object(&cpu_before, &cpu_after, args.n, onboarding));
 
     let mut result = json!({
         "n": args.n, "latencyMs": args.latency_ms, "concurrency": args.concurrency,
@@ -539,6 +544,29 @@ impl Drop for Operator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU seconds so far of the local control plane's processes, this process (the simulator, the
+/// floor client, the Ready watch) and the operator `pid`.
+fn cpu(operator: Option<u32>) -> BTreeMap<&'static str, f64> {
+    let mut cpu: BTreeMap<_, _> =
+        shards::control_plane().into_iter().map(|(name, pid)| (name, shards::cpu_seconds(pid))).collect();
+    cpu.insert("bench", shards::cpu_seconds(0));
+    if let Some(pid) = operator {
+        cpu.insert("operator", shards::cpu_seconds(pid));
+    }
+    cpu
+}
+
+/// CPU milliseconds per object by process over a phase, and the share of the machine's cores
+/// they kept busy: where the time went, and whether the machine was the limit.
+fn cpu_per_object(before: &BTreeMap<&str, f64>, after: &BTreeMap<&str, f64>, n: usize, took: Duration) -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get()) as f64;
+    let used: Vec<(&str, f64)> =
+        after.iter().map(|(name, s)| (*name, s - before.get(name).copied().unwrap_or_default())).collect();
+    let busy = used.iter().map(|(_, s)| s).sum::<f64>() / took.as_secs_f64() / cores * 100.0;
+    let each: Vec<String> = used.iter().map(|(name, s)| format!("{name} {:.1} ms", s * 1000.0 / n as f64)).collect();
+    format!("{}; {busy:.0}% of {cores} cores busy", each.join(", "))
 }
 
 /// The simulator on its own thread, every provider call delayed by the latency fault.

@@ -264,7 +264,7 @@ fn cost_rows(table: &mut Table, before: &Sample, after: &Sample, operators: &[Op
 }
 
 /// User + system CPU of a process, in seconds (0 when it is gone).
-fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let path = if pid == 0 { "/proc/self/stat".to_owned() } else { format!("/proc/{pid}/stat") };
     let stat = std::fs::read_to_string(path).unwrap_or_default();
     // The fields after the command name (which may hold spaces), from field 3 on.
@@ -276,7 +276,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// The local control plane's processes (hack/cluster.sh's pid files), when it is the one in use.
-fn control_plane() -> Vec<(&'static str, u32)> {
+pub(crate) fn control_plane() -> Vec<(&'static str, u32)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/cluster");
     ["apiserver", "etcd"]
         .into_iter()
