@@ -302,9 +302,7 @@ struct Sample {
 impl Sample {
     async fn take(client: &Client) -> Result<Self, kube::Error> {
         let text = metrics_text(client).await?;
-        let mut cpu: BTreeMap<&'static str, f64> =
-            control_plane().into_iter().map(|(name, pid)| (name, cpu_seconds(pid))).collect();
-        cpu.insert("bench", cpu_seconds(0));
+        let cpu = cpu(None);
         Ok(Self {
             requests: apiserver(client).await?,
             all: requests_of(&text, false),
