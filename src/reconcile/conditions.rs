@@ -64,6 +64,16 @@ pub fn conditions(existing: &[Condition], outcome: &Outcome, generation: i64, no
     out
 }
 
+/// The `Ready` condition among `conditions`.
+pub fn ready(conditions: &[Condition]) -> Option<&Condition> {
+    conditions.iter().find(|c| c.type_ == READY)
+}
+
+/// Whether `conditions` say Ready=True.
+pub fn is_ready(conditions: &[Condition]) -> bool {
+    ready(conditions).is_some_and(|c| c.status == "True")
+}
+
 /// Whether the object was left stalled on a terminal provider answer for exactly this generation:
 /// then nothing is sent to the provider again until the spec changes.
 pub fn stalled_terminally(conditions: &[Condition], generation: i64) -> bool {

@@ -318,7 +318,7 @@ where
 fn parent_facts(parent: &SubAccount) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    let ready = parent.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == conditions::READY));
+    let ready = parent.status.as_ref().and_then(|s| conditions::ready(&s.conditions));
     ready.map(|c| &c.status).hash(&mut h);
     parent.annotations().get(managed::EXTERNAL_ID).hash(&mut h);
     parent.meta().deletion_timestamp.is_some().hash(&mut h);

@@ -46,10 +46,7 @@ pub async fn resolve<K: Managed>(
             .map_err(Unresolved::from));
     }
     own(ctx, child, &parent).await?;
-    let ready = parent
-        .status
-        .as_ref()
-        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == conditions::READY && c.status == "True"));
+    let ready = parent.status.as_ref().is_some_and(|s| conditions::is_ready(&s.conditions));
     let (true, Some(external_id)) = (ready, external_id) else {
         return Ok(Err(Outcome::progressing(
             reason::SUB_ACCOUNT_NOT_READY,

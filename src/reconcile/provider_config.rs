@@ -186,7 +186,7 @@ fn resource_facts<K: Resource + HasStatus<Status = ProviderConfigStatus>>(config
     let mut h = std::collections::hash_map::DefaultHasher::new();
     fingerprint(config).hash(&mut h);
     config.meta().deletion_timestamp.is_some().hash(&mut h);
-    let ready = config.status().and_then(|s| s.common.conditions.iter().find(|c| c.type_ == super::conditions::READY));
+    let ready = config.status().and_then(|s| super::conditions::ready(&s.common.conditions));
     ready.map(|c| &c.status).hash(&mut h);
     h.finish()
 }

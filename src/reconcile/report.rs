@@ -9,7 +9,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::conditions::{self, READY};
+use super::conditions;
 use super::outcome::Outcome;
 use super::{Context, Error};
 use crate::api::KindStatus;
@@ -42,7 +42,7 @@ where
         let patch = json!({ "status": status });
         written = Some(api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?);
     }
-    let old_ready = old.iter().find(|c| c.type_ == READY);
+    let old_ready = conditions::ready(old);
     if old_ready.is_none_or(|c| c.reason != outcome.reason || c.message != outcome.message) {
         ctx.event(obj, outcome.event, outcome.reason, action, outcome.message.clone()).await;
     }

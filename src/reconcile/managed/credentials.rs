@@ -77,9 +77,7 @@ pub(super) fn recovery(caps: &Capabilities, observe_only: bool, replaceable: boo
 pub(super) fn delivered<K: Managed>(obj: &K, stored: &Credentials, id: &str) -> bool {
     annotation(obj, CREDENTIALS_DELIVERED).is_some()
         || stored.get("accountId") == Some(id)
-        || obj
-            .status()
-            .is_some_and(|s| s.common().conditions.iter().any(|c| c.type_ == conditions::READY && c.status == "True"))
+        || obj.status().is_some_and(|s| conditions::is_ready(&s.common().conditions))
 }
 
 pub async fn credentials<K: Managed>(
