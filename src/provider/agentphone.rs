@@ -128,7 +128,7 @@ impl External<NumberSpec> for Numbers {
         let numbers = self.0.list_offset(call, "data", PAGE).await.absent_ok()?.unwrap_or_default();
         Ok(numbers
             .iter()
-            .filter(|n| !d.claimed.iter().any(|c| n["phoneNumber"] == c.as_str()))
+            .filter(|n| !d.claimed.iter().any(|c| n["phoneNumber"] == c.as_str() || n["id"] == c.as_str()))
             .find(|n| matches(d, n))
             .map(id_of))
     }

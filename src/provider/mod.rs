@@ -295,9 +295,12 @@ pub struct NumberSpec {
     /// Or buy any number that matches.
     pub search: Option<NumberSearch>,
     pub forwarding_number: Option<String>,
-    /// Numbers of this sub-account that other resources already hold: `find` never returns one
-    /// of them, so a lost purchase response is recovered without stealing a sibling's number.
+    /// Numbers (E.164, or provider ids) of this sub-account that other resources already hold:
+    /// `find` never returns one of them, so a lost purchase response is recovered without stealing a sibling's number.
     pub claimed: Vec<String>,
+    /// The resource that buys (its uid): a purchase whose answer was lost is recovered by the
+    /// resource that made it and no other.
+    pub buyer: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //! No idempotency key exists, so the resource's key is appended to the sub-account's
 //! `description` as a marker that `find` looks for.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -57,7 +58,7 @@ fn clients(http: HttpClient) -> ProviderClients {
     ProviderClients {
         sub_accounts: Arc::new(SubAccounts { http: http.clone(), marked: Mutex::default() }),
         members: None,
-        numbers: Some(Arc::new(Numbers(http))),
+        numbers: Some(Arc::new(Numbers { http, buying: Mutex::default() })),
     }
 }
 
@@ -209,22 +210,32 @@ impl External<SubAccountSpec> for SubAccounts {
 
 /// Numbers are bought from the parent's inventory, then assigned to the sub-account; the id is
 /// the E.164 number.
-struct Numbers(HttpClient);
+struct Numbers {
+    http: HttpClient,
+    /// Searched numbers picked for a purchase, with the resource (`NumberSpec::buyer`) that picked
+    /// them, until the number is assigned or known not to be bought. Between purchase and
+    /// assignment a number is the parent's and unassigned, whoever bought it: this says whose it
+    /// is, so that no other resource picks it (from a listing taken before the purchase) or takes
+    /// it for its own lost purchase.
+    buying: Mutex<HashMap<String, String>>,
+}
 
 impl Numbers {
     fn parent(&self) -> &str {
-        self.0.credential("authId")
+        self.http.credential("authId")
     }
 
     /// The parent's number `e164`, whoever it is assigned to.
     async fn get(&self, e164: &str) -> Result<Option<Value>> {
         let path = format!("/Account/{}/numbers", self.parent());
-        let numbers = self.0.list_pages(|| Call::get(path.clone()).query("search", e164), "items", "per_page", PAGE);
+        let numbers = self.http.list_pages(|| Call::get(path.clone()).query("search", e164), "items", "per_page", PAGE);
         Ok(numbers.await?.into_iter().find(|n| n["e164"] == e164))
     }
 
-    /// An inventory number that matches the search.
-    async fn available(&self, d: &NumberSpec) -> Result<String> {
+    /// Pick an inventory number that matches the search and that no other resource is buying,
+    /// and note it as `d.buyer`'s. An earlier pick of the same buyer is dropped: the lookup
+    /// before this create did not find it bought.
+    async fn pick(&self, d: &NumberSpec) -> Result<String> {
         let search = d.search.clone().unwrap_or_default();
         let path = format!("/Account/{}/inventory/numbers", self.parent());
         let call = Call::get(path).query("country", &search.country).query("per_page", PAGE);
@@ -232,9 +243,8 @@ impl Numbers {
             Some(area) => call.query("search", area),
             None => call,
         };
-        let items = self.0.send(call).await?;
+        let items = self.http.send(call).await?;
         let items = items["items"].as_array().cloned().unwrap_or_default();
-        // A random match, so that PhoneNumbers created at the same time rarely race for one number.
         let matching: Vec<&str> = items.iter().filter_map(|n| n["e164"].as_str()).filter(|e| matches(d, e)).collect();
         if matching.is_empty() {
             return Err(Error::Invalid {
@@ -243,24 +253,39 @@ impl Numbers {
                 message: "no number in the inventory matches the search".into(),
             });
         }
-        Ok(matching[rand::random_range(0..matching.len())].to_owned())
+        let mut buying = self.buying.lock().unwrap();
+        buying.retain(|_, buyer| *buyer != d.buyer);
+        let free: Vec<&str> = matching.into_iter().filter(|e| !buying.contains_key(*e)).collect();
+        if free.is_empty() {
+            return Err(Error::Transient {
+                provider: ProviderKind::Vobiz,
+                message: "every number that matches the search is being bought for another PhoneNumber".into(),
+            });
+        }
+        // A random one, so that PhoneNumbers created at the same time rarely race for one number.
+        let e164 = free[rand::random_range(0..free.len())].to_owned();
+        buying.insert(e164.clone(), d.buyer.clone());
+        Ok(e164)
     }
 
-    /// After a purchase whose answer was lost: whether `e164` is now the parent's and not yet
-    /// assigned, i.e. the purchase went through. Asked a few times, as the provider is flaky.
-    async fn bought_unassigned(&self, e164: &str) -> bool {
-        for _ in 0..3 {
-            if let Ok(found) = self.get(e164).await {
-                return found.is_some_and(|n| n["status"] == "active" && n["sub_account_id"].is_null());
-            }
-        }
-        false
+    /// Whether `e164` is the parent's, unassigned, and was picked by `d.buyer`: bought by a
+    /// purchase of this resource whose answer was lost.
+    fn bought_for(&self, n: &Value, d: &NumberSpec) -> bool {
+        let buying = self.buying.lock().unwrap();
+        let picked = n["e164"].as_str().and_then(|e| buying.get(e)).is_some_and(|buyer| *buyer == d.buyer);
+        picked && n["sub_account_id"].is_null()
+    }
+
+    fn settled(&self, e164: &str) {
+        self.buying.lock().unwrap().remove(e164);
     }
 
     async fn assign(&self, e164: &str, sub: &str) -> Result<()> {
         let path = format!("/account/{}/numbers/{}/assign-subaccount", self.parent(), segment(e164));
         let call = Call::new(Method::POST, path, "assign").json(json!({"sub_account_id": sub}));
-        self.0.send(call).await.map(drop)
+        self.http.send(call).await?;
+        self.settled(e164);
+        Ok(())
     }
 }
 
@@ -290,11 +315,12 @@ impl External<NumberSpec> for Numbers {
             return Ok(self.get(number).await?.filter(|n| n["status"] == "active").map(|_| number.clone()));
         }
         let path = format!("/Account/{}/numbers", self.parent());
-        let numbers = self.0.list_pages(|| Call::get(path.clone()), "items", "per_page", PAGE).await?;
+        let numbers = self.http.list_pages(|| Call::get(path.clone()), "items", "per_page", PAGE).await?;
         Ok(numbers.iter().find_map(|n| {
             let e164 = n["e164"].as_str()?;
-            let ours = n["sub_account_id"] == d.sub_account_id.as_str() && n["status"] == "active";
-            (ours && matches(d, e164) && !d.claimed.iter().any(|c| c == e164)).then(|| e164.to_owned())
+            let ours = n["sub_account_id"] == d.sub_account_id.as_str() || self.bought_for(n, d);
+            let free = n["status"] == "active" && !d.claimed.iter().any(|c| c == e164);
+            (ours && free && matches(d, e164)).then(|| e164.to_owned())
         }))
     }
 
@@ -315,18 +341,17 @@ impl External<NumberSpec> for Numbers {
     async fn create(&self, d: &NumberSpec) -> Result<Created> {
         let e164 = match &d.number {
             Some(number) => number.clone(),
-            None => self.available(d).await?,
+            None => self.pick(d).await?,
         };
         let path = format!("/Account/{}/numbers/purchase-from-inventory", self.parent());
         let purchase = Call::new(Method::POST, path, "create").json(json!({"e164": e164}));
-        if let Err(e) = self.0.send(purchase).await {
-            // A transient failure can hide a purchase that went through (the answer was lost):
-            // then the number is the parent's and unassigned, and is ours. Without this check the
-            // next attempt, which finds numbers by their sub-account, would buy a second one.
-            if e.class() != ErrorClass::Transient || !self.bought_unassigned(&e164).await {
-                return Err(e);
+        if let Err(e) = self.http.send(purchase).await {
+            // A transient failure can hide a purchase that went through (its answer was lost):
+            // the pick is kept, and the lookup before the next attempt finds the number if so.
+            if e.class() != ErrorClass::Transient {
+                self.settled(&e164);
             }
-            tracing::info!("the purchase of {e164} went through although its answer was lost");
+            return Err(e);
         }
         // The number is ours now: report it even if the assignment fails, so that the id is
         // kept and the next observe re-assigns it instead of buying another.
@@ -347,7 +372,9 @@ impl External<NumberSpec> for Numbers {
     async fn delete(&self, id: &str, _: &NumberSpec) -> Result<()> {
         let path = format!("/Account/{}/numbers/{}", self.parent(), segment(id));
         let call = Call::new(Method::DELETE, path, "delete").query("immediate", true);
-        self.0.send(call).await.absent_ok().map(drop)
+        self.http.send(call).await.absent_ok()?;
+        self.settled(id);
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 
 use super::conditions::reason;
-use super::managed::{DeletionPolicy, Managed, Resolved, Seen, Unresolved};
+use super::managed::{DeletionPolicy, EXTERNAL_ID, Managed, Resolved, Seen, Unresolved};
 use super::outcome::Outcome;
 use super::{Context, Error, parent};
 use crate::api::{PhoneNumber, PhoneNumberDeletionPolicy, PhoneNumberStatus};
@@ -39,6 +39,7 @@ impl Managed for PhoneNumber {
                 .map(|q| NumberSearch { country: q.country.clone(), area_code: q.area_code.clone() }),
             forwarding_number: s.forwarding_number.clone(),
             claimed: claimed_by_siblings(ctx, self).await?,
+            buyer: self.uid().unwrap_or_default(),
         };
         Ok(Ok(Resolved {
             provider: p.connected.provider,
@@ -64,8 +65,9 @@ impl Managed for PhoneNumber {
     }
 }
 
-/// Numbers other PhoneNumbers of the same SubAccount already hold, so that recovering a lost
-/// purchase never adopts a sibling's number.
+/// Numbers other PhoneNumbers of the same SubAccount already hold (their number, or their id at
+/// the provider, which a sibling records before its status), so that recovering a lost purchase
+/// never adopts a sibling's number.
 async fn claimed_by_siblings(ctx: &Context, me: &PhoneNumber) -> Result<Vec<String>, Error> {
     let api = Api::<PhoneNumber>::namespaced(ctx.client.clone(), &me.namespace().unwrap_or_default());
     Ok(api
@@ -73,6 +75,9 @@ async fn claimed_by_siblings(ctx: &Context, me: &PhoneNumber) -> Result<Vec<Stri
         .await?
         .into_iter()
         .filter(|n| n.name_any() != me.name_any() && n.spec.sub_account_ref.name == me.spec.sub_account_ref.name)
-        .filter_map(|n| n.status.and_then(|s| s.number).or(n.spec.number))
+        .flat_map(|n| {
+            let id = n.annotations().get(EXTERNAL_ID).cloned();
+            [n.status.and_then(|s| s.number), n.spec.number, id].into_iter().flatten()
+        })
         .collect())
 }

@@ -105,8 +105,10 @@ async fn numbers_are_bought_for_a_sub_account_found_and_released() {
     let seen = numbers.observe(&created.id, &spec).await.unwrap().unwrap();
     assert_eq!(seen.number.as_deref(), Some(phone.as_str()));
     assert_eq!(numbers.find(&spec).await.unwrap(), Some(created.id.clone()));
-    let sibling = NumberSpec { claimed: vec![phone.clone()], ..spec.clone() };
-    assert_eq!(numbers.find(&sibling).await.unwrap(), None);
+    for claim in [&phone, &created.id] {
+        let sibling = NumberSpec { claimed: vec![claim.clone()], ..spec.clone() };
+        assert_eq!(numbers.find(&sibling).await.unwrap(), None, "held by a sibling that recorded {claim}");
+    }
 
     numbers.delete(&created.id, &spec).await.unwrap();
     assert_eq!(items(&sim.state().await, "/agentphone/numbers")[0]["status"], "released");

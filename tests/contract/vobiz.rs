@@ -221,20 +221,83 @@ async fn numbers_are_bought_assigned_found_and_released() {
     assert_eq!(numbers.create(&nowhere).await.unwrap_err().class(), ErrorClass::Invalid);
 }
 
+const PURCHASE: &str = "/api/v1/Account/{auth_id}/numbers/purchase-from-inventory";
+const ASSIGN: &str = "/api/v1/account/{auth_id}/numbers/{e164}/assign-subaccount";
+
+/// Where `e164` is: `Some(sub-account id or "")` while the parent owns it.
+fn holder(state: &Value, e164: &str) -> Option<String> {
+    let n = items(state, "/vobiz/numbers").iter().find(|n| n["e164"] == e164)?;
+    Some(n["sub_account_id"].as_str().unwrap_or_default().to_owned())
+}
+
 #[tokio::test]
-async fn a_lost_purchase_is_recovered_without_buying_twice() {
+async fn a_lost_purchase_is_found_by_the_resource_that_made_it_and_bought_once() {
     let sim = Sim::start().await;
     let clients = sim.clients(P);
     let account = clients.sub_accounts.create(&sub_account(P, "Lost number")).await.unwrap().id;
     let numbers = clients.numbers.unwrap();
-    let spec = NumberSpec { sub_account_id: account, number: Some("+14155550105".into()), ..Default::default() };
-    let route = "/api/v1/Account/{auth_id}/numbers/purchase-from-inventory";
-    sim.fault("vobiz", "POST", Some(route), json!({"kind": "afterApply"}), 1).await;
-    // The purchase went through although its answer was lost: create sees the number is now the
-    // parent's, unassigned, and carries on (assigns it) instead of failing.
-    assert_eq!(numbers.create(&spec).await.unwrap().id, "+14155550105");
-    assert!(numbers.observe("+14155550105", &spec).await.unwrap().unwrap().drift.is_empty());
-    assert_eq!(numbers.find(&spec).await.unwrap().as_deref(), Some("+14155550105"));
+    let named =
+        NumberSpec { sub_account_id: account.clone(), number: Some("+14155550105".into()), ..Default::default() };
+    let searched = NumberSpec {
+        sub_account_id: account.clone(),
+        search: Some(NumberSearch { country: "US".into(), area_code: Some("4155550107".into()) }),
+        buyer: "uid-searched".into(),
+        ..Default::default()
+    };
+    for (spec, e164) in [(&named, "+14155550105"), (&searched, "+14155550107")] {
+        sim.fault("vobiz", "POST", Some(PURCHASE), json!({"kind": "afterApply"}), 1).await;
+        // The purchase went through but its answer was lost: an error to retry, and the lookup
+        // before the next attempt finds the number, the parent's and not yet assigned.
+        assert!(numbers.create(spec).await.unwrap_err().is_retryable());
+        assert_eq!(holder(&sim.state().await, e164).as_deref(), Some(""));
+        if spec.search.is_some() {
+            let sibling = NumberSpec { buyer: "uid-sibling".into(), ..spec.clone() };
+            assert_eq!(numbers.find(&sibling).await.unwrap(), None, "another resource's purchase");
+        }
+        assert_eq!(numbers.find(spec).await.unwrap().as_deref(), Some(e164));
+        assert_eq!(numbers.observe(e164, spec).await.unwrap().unwrap().drift, ["subAccountRef"]);
+        numbers.update(e164, spec, &Credentials::default()).await.unwrap();
+        assert_eq!(holder(&sim.state().await, e164), Some(account.clone()));
+    }
+    assert_eq!(items(&sim.state().await, "/vobiz/numbers").len(), 2);
+    assert_eq!(sim.calls("vobiz", "POST", PURCHASE).await, 2, "each bought once");
+}
+
+#[tokio::test]
+async fn two_resources_racing_for_the_last_matching_number_never_both_get_it() {
+    let sim = Sim::start().await;
+    let clients = sim.clients(P);
+    let numbers = clients.numbers.unwrap();
+    let mut specs = Vec::new();
+    for name in ["Racer A", "Racer B"] {
+        specs.push(NumberSpec {
+            sub_account_id: clients.sub_accounts.create(&sub_account(P, name)).await.unwrap().id,
+            search: Some(NumberSearch { country: "US".into(), area_code: Some("4155550105".into()) }),
+            buyer: format!("uid-{name}"),
+            ..Default::default()
+        });
+    }
+    let (a, b) = (&specs[0], &specs[1]);
+    // B picks the one matching number, and its purchase hangs, then fails without reaching the
+    // provider. Meanwhile A tries; were A to buy the number, its assignment fails, so that the
+    // number sits with the parent, unassigned, when B's purchase fails.
+    sim.fault("vobiz", "POST", Some(PURCHASE), json!({"kind": "hang", "ms": 500}), 1).await;
+    sim.fault("vobiz", "POST", Some(ASSIGN), json!({"kind": "status", "status": 503}), 1).await;
+    let slow = numbers.create(b);
+    let fast = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        numbers.create(a).await
+    };
+    let (b_first, a_first) = tokio::join!(slow, fast);
+    let e164 = "+14155550105";
+    assert!(b_first.is_err() && a_first.as_ref().is_err_and(|e| e.is_retryable()), "{a_first:?}");
+    sim.clear_faults().await;
+
+    // Retried as the reconciler does, look up first: B gets the number, A is told none is left.
+    assert_eq!(numbers.find(b).await.unwrap(), None);
+    assert_eq!(numbers.create(b).await.unwrap().id, e164);
+    assert_eq!(numbers.find(a).await.unwrap(), None);
+    assert_eq!(numbers.create(a).await.unwrap_err().class(), ErrorClass::Invalid);
+    assert_eq!(holder(&sim.state().await, e164), Some(b.sub_account_id.clone()));
     assert_eq!(items(&sim.state().await, "/vobiz/numbers").len(), 1);
-    assert_eq!(sim.calls("vobiz", "POST", route).await, 1, "bought once");
 }
