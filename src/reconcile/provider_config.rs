@@ -277,8 +277,13 @@ async fn connect_checked(
         return Ok(Ok(connected));
     }
     // What follows either connects anew or finds the config unusable: resources must not go on
-    // with the old clients either way.
-    ctx.providers.entries.lock().unwrap().remove(&cache_key);
+    // with clients of an older config or Secret either way.
+    let stale = |e: &Entry| e.config != fp || e.secret != secret_content;
+    let mut entries = ctx.providers.entries.lock().unwrap();
+    if entries.get(&cache_key).is_some_and(stale) {
+        entries.remove(&cache_key);
+    }
+    drop(entries);
     let credentials = secrets::credentials(&secret);
     if let Some(missing) = provider.descriptor().missing_parent_key(&credentials) {
         return Ok(Err(Outcome::stalled(
@@ -306,8 +311,14 @@ async fn connect_checked(
     let owner_id = spec.owner_id.clone().unwrap_or_else(|| ctx.settings.owner_id.clone());
     let closing = closing(secret_deleting);
     let connected = Connected { clients, provider, endpoint, poll_interval, owner_id, closing };
+    // Resources that connected at the same time (after a restart) all use the clients made
+    // first: one token bucket per provider account, and one view of the purchases in flight.
+    let mut entries = ctx.providers.entries.lock().unwrap();
+    if let Some(e) = entries.get(&cache_key).filter(|e| !stale(e)) {
+        return Ok(Ok(Connected { closing: connected.closing, ..e.connected.clone() }));
+    }
     let entry = Entry { config: fp, secret: secret_content, secret_deleting, connected: connected.clone() };
-    ctx.providers.entries.lock().unwrap().insert(cache_key, entry);
+    entries.insert(cache_key, entry);
     Ok(Ok(connected))
 }
 
