@@ -295,11 +295,14 @@ pub struct NumberSpec {
     /// Or buy any number that matches.
     pub search: Option<NumberSearch>,
     pub forwarding_number: Option<String>,
-    /// Numbers (E.164, or provider ids) of this sub-account that other resources already hold:
-    /// `find` never returns one of them, so a lost purchase response is recovered without stealing a sibling's number.
+    /// Numbers (E.164, or provider ids) that other resources hold or are buying: `find` never
+    /// returns one and `pick` never chooses one, so that recovering a lost purchase never takes
+    /// another resource's number.
     pub claimed: Vec<String>,
-    /// The resource that buys (its uid): a purchase whose answer was lost is recovered by the
-    /// resource that made it and no other.
+    /// The number `pick` chose for this resource, recorded before the purchase: `create` buys
+    /// it, and `find` recovers it if an earlier purchase's answer was lost.
+    pub picked: Option<String>,
+    /// The resource that buys (its uid): no two resources pick the same number at once.
     pub buyer: String,
 }
 
@@ -358,6 +361,13 @@ where
 
     /// Read the object and compare it with `desired`. `Ok(None)` when it does not exist.
     async fn observe(&self, id: &str, desired: &S) -> Result<Option<Observation>>;
+
+    /// Where the client, not the provider, chooses the object to create (a number bought from
+    /// an inventory): choose it, so that the choice is recorded before `create` and a create
+    /// whose answer was lost is found by it. `None` where there is nothing to choose.
+    async fn pick(&self, _desired: &S) -> Result<Option<String>> {
+        Ok(None)
+    }
 
     async fn create(&self, desired: &S) -> Result<Created>;
 

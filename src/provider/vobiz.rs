@@ -58,7 +58,7 @@ fn clients(http: HttpClient) -> ProviderClients {
     ProviderClients {
         sub_accounts: Arc::new(SubAccounts { http: http.clone(), marked: Mutex::default() }),
         members: None,
-        numbers: Some(Arc::new(Numbers { http, buying: Mutex::default() })),
+        numbers: Some(Arc::new(Numbers { http, picks: Mutex::default() })),
     }
 }
 
@@ -212,12 +212,30 @@ impl External<SubAccountSpec> for SubAccounts {
 /// the E.164 number.
 struct Numbers {
     http: HttpClient,
-    /// Searched numbers picked for a purchase, with the resource (`NumberSpec::buyer`) that picked
-    /// them, until the number is assigned or known not to be bought. Between purchase and
-    /// assignment a number is the parent's and unassigned, whoever bought it: this says whose it
-    /// is, so that no other resource picks it (from a listing taken before the purchase) or takes
-    /// it for its own lost purchase.
-    buying: Mutex<HashMap<String, String>>,
+    /// Numbers picked in this process, until released, and by whom. Between purchase and
+    /// assignment a number is the parent's and unassigned, whoever bought it, and until its
+    /// resource records it another resource's lookup could take it: this keeps two resources
+    /// from picking one number (from listings taken before either purchase) and a resource from
+    /// taking a number it did not buy. `NumberSpec::claimed` does the same across restarts.
+    picks: Mutex<HashMap<String, Pick>>,
+}
+
+struct Pick {
+    /// `NumberSpec::buyer`.
+    buyer: String,
+    standing: Standing,
+}
+
+/// What this process knows of a pick's purchase.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Picked here: not bought yet, bought, or sent with its answer lost.
+    Open,
+    /// Picked before a restart (read from the resource's record): a purchase sent then may land
+    /// late, so one refusal here does not prove that the number is not ours.
+    Inherited,
+    /// The provider refused the purchase: the number was not in the inventory, so not bought by us.
+    Refused,
 }
 
 impl Numbers {
@@ -232,10 +250,9 @@ impl Numbers {
         Ok(numbers.await?.into_iter().find(|n| n["e164"] == e164))
     }
 
-    /// Pick an inventory number that matches the search and that no other resource is buying,
-    /// and note it as `d.buyer`'s. An earlier pick of the same buyer is dropped: the lookup
-    /// before this create did not find it bought.
-    async fn pick(&self, d: &NumberSpec) -> Result<String> {
+    /// An inventory number that matches the search and that no other resource picked, noted as
+    /// `d.buyer`'s. The buyer's earlier picks go: the lookup before this create found none bought.
+    async fn choose(&self, d: &NumberSpec) -> Result<String> {
         let search = d.search.clone().unwrap_or_default();
         let path = format!("/Account/{}/inventory/numbers", self.parent());
         let call = Call::get(path).query("country", &search.country).query("per_page", PAGE);
@@ -253,9 +270,10 @@ impl Numbers {
                 message: "no number in the inventory matches the search".into(),
             });
         }
-        let mut buying = self.buying.lock().unwrap();
-        buying.retain(|_, buyer| *buyer != d.buyer);
-        let free: Vec<&str> = matching.into_iter().filter(|e| !buying.contains_key(*e)).collect();
+        let mut picks = self.picks.lock().unwrap();
+        picks.retain(|_, p| p.buyer != d.buyer);
+        let taken = |e: &str| picks.contains_key(e) || d.claimed.iter().any(|c| c == e);
+        let free: Vec<&str> = matching.into_iter().filter(|e| !taken(e)).collect();
         if free.is_empty() {
             return Err(Error::Transient {
                 provider: ProviderKind::Vobiz,
@@ -264,28 +282,30 @@ impl Numbers {
         }
         // A random one, so that PhoneNumbers created at the same time rarely race for one number.
         let e164 = free[rand::random_range(0..free.len())].to_owned();
-        buying.insert(e164.clone(), d.buyer.clone());
+        picks.insert(e164.clone(), Pick { buyer: d.buyer.clone(), standing: Standing::Open });
         Ok(e164)
     }
 
-    /// Whether `e164` is the parent's, unassigned, and was picked by `d.buyer`: bought by a
-    /// purchase of this resource whose answer was lost.
-    fn bought_for(&self, n: &Value, d: &NumberSpec) -> bool {
-        let buying = self.buying.lock().unwrap();
-        let picked = n["e164"].as_str().and_then(|e| buying.get(e)).is_some_and(|buyer| *buyer == d.buyer);
-        picked && n["sub_account_id"].is_null()
+    /// Whether the parent's unassigned number `e164`, which `d` picked, may be one its purchase
+    /// bought: unless this process saw that purchase refused or gave the number to another
+    /// resource. A pick this process does not know was made before a restart, and recorded.
+    fn may_have_bought(&self, e164: &str, d: &NumberSpec) -> bool {
+        self.picks.lock().unwrap().get(e164).is_none_or(|p| p.buyer == d.buyer && p.standing != Standing::Refused)
     }
 
-    fn settled(&self, e164: &str) {
-        self.buying.lock().unwrap().remove(e164);
+    /// Whether this process picked `e164` for another resource.
+    fn picked_by_another(&self, e164: &str, d: &NumberSpec) -> bool {
+        self.picks.lock().unwrap().get(e164).is_some_and(|p| p.buyer != d.buyer)
+    }
+
+    fn forget(&self, e164: &str) {
+        self.picks.lock().unwrap().remove(e164);
     }
 
     async fn assign(&self, e164: &str, sub: &str) -> Result<()> {
         let path = format!("/account/{}/numbers/{}/assign-subaccount", self.parent(), segment(e164));
         let call = Call::new(Method::POST, path, "assign").json(json!({"sub_account_id": sub}));
-        self.http.send(call).await?;
-        self.settled(e164);
-        Ok(())
+        self.http.send(call).await.map(drop)
     }
 }
 
@@ -314,13 +334,24 @@ impl External<NumberSpec> for Numbers {
             }
             return Ok(self.get(number).await?.filter(|n| n["status"] == "active").map(|_| number.clone()));
         }
+        if let Some(picked) = d.picked.as_ref().filter(|p| !d.claimed.contains(p)) {
+            // The number picked for an earlier attempt: bought if it is now ours, or the
+            // parent's and unassigned (the purchase's answer was lost).
+            if let Some(n) = self.get(picked).await?.filter(|n| n["status"] == "active") {
+                let assigned = n["sub_account_id"] == d.sub_account_id.as_str();
+                if assigned || (n["sub_account_id"].is_null() && self.may_have_bought(picked, d)) {
+                    return Ok(Some(picked.clone()));
+                }
+            }
+        }
+        // Bought in an earlier life of the cluster: assigned to the sub-account.
         let path = format!("/Account/{}/numbers", self.parent());
         let numbers = self.http.list_pages(|| Call::get(path.clone()), "items", "per_page", PAGE).await?;
         Ok(numbers.iter().find_map(|n| {
             let e164 = n["e164"].as_str()?;
-            let ours = n["sub_account_id"] == d.sub_account_id.as_str() || self.bought_for(n, d);
-            let free = n["status"] == "active" && !d.claimed.iter().any(|c| c == e164);
-            (ours && free && matches(d, e164)).then(|| e164.to_owned())
+            let ours = n["sub_account_id"] == d.sub_account_id.as_str() && n["status"] == "active";
+            let others = d.claimed.iter().any(|c| c == e164) || self.picked_by_another(e164, d);
+            (ours && !others && matches(d, e164)).then(|| e164.to_owned())
         }))
     }
 
@@ -338,18 +369,42 @@ impl External<NumberSpec> for Numbers {
         }))
     }
 
+    async fn pick(&self, d: &NumberSpec) -> Result<Option<String>> {
+        if d.number.is_some() {
+            return Ok(None);
+        }
+        // The number picked before, which the lookup found not bought, is bought again rather
+        // than another: a purchase of it sent before a restart may still land.
+        if let Some(picked) = d.picked.as_ref().filter(|p| !d.claimed.contains(p)) {
+            let mut picks = self.picks.lock().unwrap();
+            let pick = picks
+                .entry(picked.clone())
+                .or_insert_with(|| Pick { buyer: d.buyer.clone(), standing: Standing::Inherited });
+            if pick.buyer == d.buyer && pick.standing != Standing::Refused {
+                return Ok(Some(picked.clone()));
+            }
+        }
+        self.choose(d).await.map(Some)
+    }
+
     async fn create(&self, d: &NumberSpec) -> Result<Created> {
-        let e164 = match &d.number {
+        let e164 = match d.number.as_ref().or(d.picked.as_ref()) {
             Some(number) => number.clone(),
-            None => self.pick(d).await?,
+            None => self.choose(d).await?,
         };
         let path = format!("/Account/{}/numbers/purchase-from-inventory", self.parent());
         let purchase = Call::new(Method::POST, path, "create").json(json!({"e164": e164}));
         if let Err(e) = self.http.send(purchase).await {
             // A transient failure can hide a purchase that went through (its answer was lost):
-            // the pick is kept, and the lookup before the next attempt finds the number if so.
-            if e.class() != ErrorClass::Transient {
-                self.settled(&e164);
+            // the lookup before the next attempt finds the number if so. A refusal says it was
+            // not bought, unless by a purchase sent before a restart that landed just before.
+            if matches!(e.class(), ErrorClass::NotFound | ErrorClass::Invalid)
+                && let Some(p) = self.picks.lock().unwrap().get_mut(&e164)
+            {
+                p.standing = match p.standing {
+                    Standing::Inherited => Standing::Open,
+                    _ => Standing::Refused,
+                };
             }
             return Err(e);
         }
@@ -373,7 +428,7 @@ impl External<NumberSpec> for Numbers {
         let path = format!("/Account/{}/numbers/{}", self.parent(), segment(id));
         let call = Call::new(Method::DELETE, path, "delete").query("immediate", true);
         self.http.send(call).await.absent_ok()?;
-        self.settled(id);
+        self.forget(id);
         Ok(())
     }
 }

@@ -2,9 +2,10 @@
 
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
+use serde_json::json;
 
 use super::conditions::reason;
-use super::managed::{DeletionPolicy, EXTERNAL_ID, Managed, Resolved, Seen, Unresolved};
+use super::managed::{DeletionPolicy, EXTERNAL_ID, Managed, NUMBER_PICKED, Resolved, Seen, Unresolved, annotate};
 use super::outcome::Outcome;
 use super::{Context, Error, parent};
 use crate::api::{PhoneNumber, PhoneNumberDeletionPolicy, PhoneNumberStatus};
@@ -38,7 +39,8 @@ impl Managed for PhoneNumber {
                 .as_ref()
                 .map(|q| NumberSearch { country: q.country.clone(), area_code: q.area_code.clone() }),
             forwarding_number: s.forwarding_number.clone(),
-            claimed: claimed_by_siblings(ctx, self).await?,
+            claimed: claimed_by_others(ctx, self).await?,
+            picked: self.annotations().get(NUMBER_PICKED).cloned(),
             buyer: self.uid().unwrap_or_default(),
         };
         Ok(Ok(Resolved {
@@ -49,6 +51,22 @@ impl Managed for PhoneNumber {
             poll_interval: p.connected.poll_interval,
             closing: p.connected.closing,
         }))
+    }
+
+    /// A number the operator picks (from a search) is recorded before it is bought: were the
+    /// purchase's answer lost with the process, nothing else would tell that it is ours.
+    async fn before_create(
+        &self,
+        ctx: &Context,
+        r: &Resolved<NumberSpec>,
+        mut desired: NumberSpec,
+    ) -> Result<NumberSpec, Error> {
+        if let Some(picked) = r.external.pick(&desired).await? {
+            let api = Api::<PhoneNumber>::namespaced(ctx.client.clone(), &self.namespace().unwrap_or_default());
+            annotate(&api, ctx, self, json!({NUMBER_PICKED: picked})).await?;
+            desired.picked = Some(picked);
+        }
+        Ok(desired)
     }
 
     fn deletion_policy(&self) -> DeletionPolicy {
@@ -65,19 +83,21 @@ impl Managed for PhoneNumber {
     }
 }
 
-/// Numbers other PhoneNumbers of the same SubAccount already hold (their number, or their id at
-/// the provider, which a sibling records before its status), so that recovering a lost purchase
-/// never adopts a sibling's number.
-async fn claimed_by_siblings(ctx: &Context, me: &PhoneNumber) -> Result<Vec<String>, Error> {
+/// Numbers the other PhoneNumbers of the namespace hold or are buying: their number, their id at
+/// the provider (recorded before their status) and the number they picked (recorded before its
+/// purchase). A lookup never takes one of them, and a pick never chooses one, even after a
+/// restart that forgot which purchases were in flight.
+async fn claimed_by_others(ctx: &Context, me: &PhoneNumber) -> Result<Vec<String>, Error> {
     let api = Api::<PhoneNumber>::namespaced(ctx.client.clone(), &me.namespace().unwrap_or_default());
     Ok(api
         .list(&ListParams::default())
         .await?
         .into_iter()
-        .filter(|n| n.name_any() != me.name_any() && n.spec.sub_account_ref.name == me.spec.sub_account_ref.name)
+        .filter(|n| n.name_any() != me.name_any())
         .flat_map(|n| {
-            let id = n.annotations().get(EXTERNAL_ID).cloned();
-            [n.status.and_then(|s| s.number), n.spec.number, id].into_iter().flatten()
+            let a = n.annotations();
+            let recorded = [a.get(EXTERNAL_ID).cloned(), a.get(NUMBER_PICKED).cloned()];
+            [n.status.and_then(|s| s.number), n.spec.number].into_iter().chain(recorded).flatten()
         })
         .collect())
 }

@@ -11,7 +11,7 @@ use super::outcome::Outcome;
 use super::provider_config::connect;
 use super::{Context, Error};
 use crate::api::{PhoneNumber, ProviderConfigKind, SubAccount, SubAccountDeletionPolicy, SubAccountStatus, TeamMember};
-use crate::provider::{self, Capabilities, ProviderKind, SecretString};
+use crate::provider::{self, ProviderKind, SecretString};
 
 impl Managed for SubAccount {
     type Spec = provider::SubAccountSpec;
@@ -63,10 +63,10 @@ impl Managed for SubAccount {
     async fn before_create(
         &self,
         ctx: &Context,
-        caps: &Capabilities,
+        r: &Resolved<Self::Spec>,
         mut desired: Self::Spec,
     ) -> Result<Self::Spec, Error> {
-        if caps.generated_password {
+        if r.external.capabilities().generated_password {
             desired.password = Some(ensure_password(ctx, self).await?);
         }
         Ok(desired)

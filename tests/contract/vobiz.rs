@@ -231,28 +231,38 @@ fn holder(state: &Value, e164: &str) -> Option<String> {
 }
 
 #[tokio::test]
-async fn a_lost_purchase_is_found_by_the_resource_that_made_it_and_bought_once() {
+async fn a_lost_purchase_is_found_by_what_was_picked_even_after_a_restart_and_bought_once() {
     let sim = Sim::start().await;
     let clients = sim.clients(P);
     let account = clients.sub_accounts.create(&sub_account(P, "Lost number")).await.unwrap().id;
     let numbers = clients.numbers.unwrap();
     let named =
         NumberSpec { sub_account_id: account.clone(), number: Some("+14155550105".into()), ..Default::default() };
-    let searched = NumberSpec {
+    assert_eq!(numbers.pick(&named).await.unwrap(), None, "a named number is not picked");
+    let mut searched = NumberSpec {
         sub_account_id: account.clone(),
         search: Some(NumberSearch { country: "US".into(), area_code: Some("4155550107".into()) }),
         buyer: "uid-searched".into(),
         ..Default::default()
     };
+    // The reconciler records the pick before the create.
+    searched.picked = numbers.pick(&searched).await.unwrap();
+    assert_eq!(searched.picked.as_deref(), Some("+14155550107"));
+
     for (spec, e164) in [(&named, "+14155550105"), (&searched, "+14155550107")] {
         sim.fault("vobiz", "POST", Some(PURCHASE), json!({"kind": "afterApply"}), 1).await;
         // The purchase went through but its answer was lost: an error to retry, and the lookup
         // before the next attempt finds the number, the parent's and not yet assigned.
         assert!(numbers.create(spec).await.unwrap_err().is_retryable());
         assert_eq!(holder(&sim.state().await, e164).as_deref(), Some(""));
-        if spec.search.is_some() {
-            let sibling = NumberSpec { buyer: "uid-sibling".into(), ..spec.clone() };
-            assert_eq!(numbers.find(&sibling).await.unwrap(), None, "another resource's purchase");
+        if spec.picked.is_some() {
+            let other = NumberSpec { buyer: "uid-other".into(), ..spec.clone() };
+            assert_eq!(numbers.find(&other).await.unwrap(), None, "picked by another resource");
+            let unpicked = NumberSpec { picked: None, ..spec.clone() };
+            assert_eq!(numbers.find(&unpicked).await.unwrap(), None, "the parent's own unassigned number");
+            // A new process (new clients) knows the pick only from the record.
+            let restarted = sim.clients(P).numbers.unwrap();
+            assert_eq!(restarted.find(spec).await.unwrap().as_deref(), Some(e164));
         }
         assert_eq!(numbers.find(spec).await.unwrap().as_deref(), Some(e164));
         assert_eq!(numbers.observe(e164, spec).await.unwrap().unwrap().drift, ["subAccountRef"]);
@@ -261,6 +271,68 @@ async fn a_lost_purchase_is_found_by_the_resource_that_made_it_and_bought_once()
     }
     assert_eq!(items(&sim.state().await, "/vobiz/numbers").len(), 2);
     assert_eq!(sim.calls("vobiz", "POST", PURCHASE).await, 2, "each bought once");
+}
+
+#[tokio::test]
+async fn a_refused_purchase_never_takes_the_number_someone_else_bought() {
+    let sim = Sim::start().await;
+    let clients = sim.clients(P);
+    let account = clients.sub_accounts.create(&sub_account(P, "Too late")).await.unwrap().id;
+    let numbers = clients.numbers.unwrap();
+    let mut spec = NumberSpec {
+        sub_account_id: account,
+        search: Some(NumberSearch { country: "US".into(), area_code: Some("4155550109".into()) }),
+        buyer: "uid-late".into(),
+        ..Default::default()
+    };
+    spec.picked = numbers.pick(&spec).await.unwrap();
+    let e164 = "+14155550109";
+    // Between the pick and the purchase, someone else buys the number and keeps it unassigned.
+    buy_behind_our_back(&sim, e164).await;
+    assert_eq!(numbers.create(&spec).await.unwrap_err().class(), ErrorClass::NotFound);
+    assert_eq!(numbers.find(&spec).await.unwrap(), None, "refused: not ours, though picked and unassigned");
+    assert_eq!(holder(&sim.state().await, e164).as_deref(), Some(""));
+}
+
+/// Buy `e164` from the parent's inventory behind the client's back, leaving it unassigned.
+async fn buy_behind_our_back(sim: &Sim, e164: &str) {
+    let r = sim
+        .raw()
+        .post(format!("{}/Account/{PARENT}/numbers/purchase-from-inventory", sim.endpoint(P)))
+        .header("X-Auth-ID", PARENT)
+        .header("X-Auth-Token", DEV_VOBIZ_AUTH_TOKEN)
+        .json(&json!({"e164": e164}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn after_a_restart_the_recorded_pick_is_bought_again_and_a_late_purchase_of_it_is_ours() {
+    let sim = Sim::start().await;
+    let clients = sim.clients(P);
+    let account = clients.sub_accounts.create(&sub_account(P, "Late")).await.unwrap().id;
+    let mut spec = NumberSpec {
+        sub_account_id: account.clone(),
+        search: Some(NumberSearch { country: "US".into(), area_code: Some("415555011".into()) }),
+        buyer: "uid-late".into(),
+        ..Default::default()
+    };
+    spec.picked = clients.numbers.unwrap().pick(&spec).await.unwrap();
+    let e164 = spec.picked.clone().unwrap();
+    // The process dies with the purchase sent. The next one finds the number not bought yet and
+    // picks the same one again, out of the ten that match.
+    let numbers = sim.clients(P).numbers.unwrap();
+    assert_eq!(numbers.find(&spec).await.unwrap(), None);
+    assert_eq!(numbers.pick(&spec).await.unwrap().as_deref(), Some(e164.as_str()));
+    // The old purchase lands first: the new one is refused, and the number is still found as ours.
+    buy_behind_our_back(&sim, &e164).await;
+    assert_eq!(numbers.create(&spec).await.unwrap_err().class(), ErrorClass::NotFound);
+    assert_eq!(numbers.find(&spec).await.unwrap().as_deref(), Some(e164.as_str()));
+    numbers.update(&e164, &spec, &Credentials::default()).await.unwrap();
+    assert_eq!(holder(&sim.state().await, &e164), Some(account));
+    assert_eq!(items(&sim.state().await, "/vobiz/numbers").len(), 1, "bought once");
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Crash safety: the operator is SIGKILLed again and again while 50 SubAccounts are created and
 //! the providers lose create responses; each kill is aimed at a create in flight (marked pending,
 //! its id not yet persisted). In the end every account exists exactly once and every Secret holds
-//! credentials the provider accepts.
+//! credentials the provider accepts. Likewise for numbers picked from a search and bought.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::ListParams;
 use serde_json::{Value, json};
-use tenantline::api::SubAccount;
+use tenantline::api::{PhoneNumber, SubAccount};
 
 use crate::harness::Env;
 use crate::lifecycle::{fast_provider, sub_account};
@@ -22,6 +22,8 @@ const KILLS: usize = 12;
 /// persisted.
 const CREATE_PENDING: &str = "tenantline.io/create-pending";
 const EXTERNAL_ID: &str = "tenantline.io/external-id";
+/// The number picked from a search, recorded before it is bought.
+const NUMBER_PICKED: &str = "tenantline.io/number-picked";
 
 /// `(provider, create route, accounts in /_sim/state, the field holding the display name)`.
 const PROVIDERS: [(&str, &str, &str, &str); 5] = [
@@ -194,5 +196,104 @@ async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicat
         }
     }
     env.assert_no_leak(&issued).await;
+    env.finish().await;
+}
+
+/// `(PhoneNumber, picked number)` of the PhoneNumbers whose picked number is not yet persisted as
+/// their id: the purchase is in flight, or its answer was lost.
+fn buying(list: &[PhoneNumber]) -> Vec<(String, String)> {
+    let picked = |pn: &PhoneNumber| {
+        let number = pn.annotations().get(NUMBER_PICKED)?;
+        (!pn.annotations().contains_key(EXTERNAL_ID)).then(|| (pn.name_any(), number.clone()))
+    };
+    list.iter().filter_map(picked).collect()
+}
+
+#[tokio::test]
+async fn searched_numbers_survive_sigkills_after_lost_purchases_and_none_is_bought_twice() {
+    const NUMBERS: usize = 8;
+    const KILLS: usize = 3;
+    let mut env = Env::start("e2e-crash-numbers").await;
+    fast_provider(&env, "vobiz");
+    env.apply_ok(&sub_account("vobiz-0", "vobiz", ""));
+    env.wait_ready::<SubAccount>("vobiz-0").await;
+    // Half the purchases go through with their answer lost, all of them slowly.
+    let purchase = "/api/v1/Account/{auth_id}/numbers/purchase-from-inventory";
+    env.sim.fault("vobiz", "POST", Some(purchase), json!({"kind": "afterApply"}), json!({"probability": 0.5})).await;
+    env.sim.fault("vobiz", "POST", Some(purchase), json!({"kind": "latency", "ms": 400}), json!({})).await;
+    for i in 0..NUMBERS {
+        env.apply_ok(&format!(
+            "apiVersion: tenantline.io/v1alpha1\nkind: PhoneNumber\nmetadata: {{name: number-{i}}}\nspec:\n  subAccountRef: {{name: vobiz-0}}\n  search: {{country: US, areaCode: \"415\"}}\n"
+        ));
+    }
+
+    // Kill whenever a PhoneNumber's picked number was bought but is not yet persisted as its id
+    // (the purchase's answer was lost: the number is the parent's and unassigned), once per pick.
+    let api = env.api::<PhoneNumber>();
+    let mut kills = Vec::new();
+    while kills.len() < KILLS {
+        let next = eventually(Duration::from_secs(30), || async {
+            let list = api.list(&ListParams::default()).await.ok()?.items;
+            let state = env.sim.state().await;
+            let numbers = state.pointer("/vobiz/numbers").and_then(Value::as_array).cloned().unwrap_or_default();
+            let bought = |e164: &str| numbers.iter().any(|n| n["e164"] == e164 && n["sub_account_id"].is_null());
+            buying(&list).into_iter().find(|p| !kills.contains(p) && bought(&p.1))
+        })
+        .await;
+        let Some(pick) = next else { break };
+        env.operator.kill();
+        kills.push(pick);
+        // A request the dead process sent (a purchase slowed down at the provider, an annotation
+        // on its way) can still land. A replacement starts later than that: a pod restart takes
+        // seconds, and a new leader first waits out the Lease. Were it quicker, the worst case is
+        // one spare number, as two PhoneNumbers recording one pick never take it.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        env.operator.restart();
+    }
+    eprintln!("crash: {} kills, each after a purchase went through and before its id was kept: {kills:?}", kills.len());
+    assert!(kills.len() >= 2, "too few kills landed after a purchase went through and before its id was kept");
+    env.sim.clear_faults().await;
+
+    let ready = eventually(Duration::from_secs(180), || async {
+        let list = api.list(&ListParams::default()).await.ok()?.items;
+        let ready = list.iter().filter(|pn| {
+            pn.status
+                .as_ref()
+                .is_some_and(|s| s.managed.common.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        });
+        (ready.count() == NUMBERS).then_some(list)
+    })
+    .await;
+    let Some(list) = ready else { panic!("not all PhoneNumbers Ready\n{}", env.operator.log_tail(40)) };
+
+    // Each number bought once: the parent holds exactly one per PhoneNumber, each assigned to the
+    // sub-account and reported by exactly one PhoneNumber.
+    let state = env.sim.state().await;
+    let numbers = state.pointer("/vobiz/numbers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let held: Vec<(&str, &str)> = numbers
+        .iter()
+        .filter_map(|n| Some((n["e164"].as_str()?, n["sub_account_id"].as_str().unwrap_or("unassigned"))))
+        .collect();
+    let records: Vec<_> = list
+        .iter()
+        .map(|pn| {
+            let a = pn.annotations();
+            (
+                pn.name_any(),
+                a.get(NUMBER_PICKED).cloned(),
+                a.get(EXTERNAL_ID).cloned(),
+                pn.status.as_ref().and_then(|s| s.number.clone()),
+            )
+        })
+        .collect();
+    eprintln!("crash: the parent holds {held:?}; (PhoneNumber, picked, id, status number): {records:?}");
+    assert_eq!(held.len(), NUMBERS, "a number bought twice, or two PhoneNumbers hold one");
+    let reported: std::collections::BTreeSet<String> =
+        list.iter().filter_map(|pn| pn.status.as_ref()?.number.clone()).collect();
+    assert_eq!(reported.len(), NUMBERS, "two PhoneNumbers report one number: {reported:?}");
+    for n in &numbers {
+        assert!(reported.contains(n["e164"].as_str().unwrap()), "{} is bought but no PhoneNumber has it", n["e164"]);
+        assert!(!n["sub_account_id"].is_null(), "{} is bought but not assigned", n["e164"]);
+    }
     env.finish().await;
 }

@@ -51,6 +51,8 @@ pub const CREATE_PENDING: &str = "tenantline.io/create-pending";
 /// earlier life of the cluster, when they may have been): from then on they may be in use, and
 /// the object is never replaced because the Secret went missing.
 pub const CREDENTIALS_DELIVERED: &str = "tenantline.io/credentials-delivered";
+/// The number picked from a search for a PhoneNumber, recorded before the purchase.
+pub const NUMBER_PICKED: &str = "tenantline.io/number-picked";
 /// Set by a person to the provider id of an object whose lost one-time credentials cannot be
 /// recovered: that object (and only that one) is deleted and created anew.
 pub const ALLOW_REPLACE: &str = "tenantline.io/allow-replace";
@@ -184,11 +186,12 @@ pub trait Managed:
         None
     }
 
-    /// Right before a create (never for an existing object): add what only a create needs.
+    /// Right before a create (never for an existing object): add what only a create needs, and
+    /// record what must survive the create's answer being lost.
     fn before_create(
         &self,
         _ctx: &Context,
-        _caps: &Capabilities,
+        _r: &Resolved<Self::Spec>,
         desired: Self::Spec,
     ) -> impl Future<Output = Result<Self::Spec, Error>> + Send {
         async move { Ok(desired) }
@@ -265,7 +268,12 @@ fn observe_only(obj: &impl Resource) -> bool {
 
 /// Merge `annotations` (`null` removes one) into the object's, as a write of this round: its
 /// watch event triggers no reconcile (the round decides when to look again).
-async fn annotate<K: Managed>(api: &Api<K>, ctx: &Context, obj: &K, annotations: Value) -> Result<(), Error> {
+pub(super) async fn annotate<K: Managed>(
+    api: &Api<K>,
+    ctx: &Context,
+    obj: &K,
+    annotations: Value,
+) -> Result<(), Error> {
     let patch = json!({"metadata": {"annotations": annotations}});
     let written = api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     ctx.own_writes.record(&written.metadata);
