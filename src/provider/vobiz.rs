@@ -298,10 +298,6 @@ impl Numbers {
         self.picks.lock().unwrap().get(e164).is_some_and(|p| p.buyer != d.buyer)
     }
 
-    fn forget(&self, e164: &str) {
-        self.picks.lock().unwrap().remove(e164);
-    }
-
     async fn assign(&self, e164: &str, sub: &str) -> Result<()> {
         let path = format!("/account/{}/numbers/{}/assign-subaccount", self.parent(), segment(e164));
         let call = Call::new(Method::POST, path, "assign").json(json!({"sub_account_id": sub}));
@@ -428,7 +424,7 @@ impl External<NumberSpec> for Numbers {
         let path = format!("/Account/{}/numbers/{}", self.parent(), segment(id));
         let call = Call::new(Method::DELETE, path, "delete").query("immediate", true);
         self.http.send(call).await.absent_ok()?;
-        self.forget(id);
+        self.picks.lock().unwrap().remove(id);
         Ok(())
     }
 }

@@ -58,12 +58,12 @@ impl Managed for PhoneNumber {
     async fn before_create(
         &self,
         ctx: &Context,
+        api: &Api<Self>,
         r: &Resolved<NumberSpec>,
-        mut desired: NumberSpec,
     ) -> Result<NumberSpec, Error> {
+        let mut desired = r.desired.clone();
         if let Some(picked) = r.external.pick(&desired).await? {
-            let api = Api::<PhoneNumber>::namespaced(ctx.client.clone(), &self.namespace().unwrap_or_default());
-            annotate(&api, ctx, self, json!({NUMBER_PICKED: picked})).await?;
+            annotate(api, ctx, self, json!({NUMBER_PICKED: picked})).await?;
             desired.picked = Some(picked);
         }
         Ok(desired)

@@ -63,9 +63,10 @@ impl Managed for SubAccount {
     async fn before_create(
         &self,
         ctx: &Context,
+        _api: &Api<Self>,
         r: &Resolved<Self::Spec>,
-        mut desired: Self::Spec,
     ) -> Result<Self::Spec, Error> {
+        let mut desired = r.desired.clone();
         if r.external.capabilities().generated_password {
             desired.password = Some(ensure_password(ctx, self).await?);
         }

@@ -99,7 +99,7 @@ pub async fn ensure_exists<K: Managed>(
             format!("{closing}: the config serves only the resources it already has, so no new {} is created", K::KIND),
         )));
     }
-    let desired = obj.before_create(ctx, r, r.desired.clone()).await?;
+    let desired = obj.before_create(ctx, api, r).await?;
     let created = r.external.create(&desired).await?;
     annotate(api, ctx, obj, json!({EXTERNAL_ID: created.id})).await?;
     let mut complete = true;

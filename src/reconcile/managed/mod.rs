@@ -191,10 +191,10 @@ pub trait Managed:
     fn before_create(
         &self,
         _ctx: &Context,
-        _r: &Resolved<Self::Spec>,
-        desired: Self::Spec,
+        _api: &Api<Self>,
+        r: &Resolved<Self::Spec>,
     ) -> impl Future<Output = Result<Self::Spec, Error>> + Send {
-        async move { Ok(desired) }
+        async move { Ok(r.desired.clone()) }
     }
 
     /// The name of another resource that already manages provider object `id`, if any: a lookup
