@@ -224,6 +224,17 @@ async fn numbers_are_bought_assigned_found_and_released() {
 const PURCHASE: &str = "/api/v1/Account/{auth_id}/numbers/purchase-from-inventory";
 const ASSIGN: &str = "/api/v1/account/{auth_id}/numbers/{e164}/assign-subaccount";
 
+/// A number for sub-account `account` searched by US area code (or any longer prefix), bought
+/// for the resource `buyer`.
+fn searched(account: &str, area: &str, buyer: &str) -> NumberSpec {
+    NumberSpec {
+        sub_account_id: account.to_owned(),
+        search: Some(NumberSearch { country: "US".into(), area_code: Some(area.to_owned()) }),
+        buyer: buyer.to_owned(),
+        ..Default::default()
+    }
+}
+
 /// Where `e164` is: `Some(sub-account id or "")` while the parent owns it.
 fn holder(state: &Value, e164: &str) -> Option<String> {
     let n = items(state, "/vobiz/numbers").iter().find(|n| n["e164"] == e164)?;
@@ -239,12 +250,7 @@ async fn a_lost_purchase_is_found_by_what_was_picked_even_after_a_restart_and_bo
     let named =
         NumberSpec { sub_account_id: account.clone(), number: Some("+14155550105".into()), ..Default::default() };
     assert_eq!(numbers.pick(&named).await.unwrap(), None, "a named number is not picked");
-    let mut searched = NumberSpec {
-        sub_account_id: account.clone(),
-        search: Some(NumberSearch { country: "US".into(), area_code: Some("4155550107".into()) }),
-        buyer: "uid-searched".into(),
-        ..Default::default()
-    };
+    let mut searched = searched(&account, "4155550107", "uid-searched");
     // The reconciler records the pick before the create.
     searched.picked = numbers.pick(&searched).await.unwrap();
     assert_eq!(searched.picked.as_deref(), Some("+14155550107"));
@@ -279,12 +285,7 @@ async fn a_refused_purchase_never_takes_the_number_someone_else_bought() {
     let clients = sim.clients(P);
     let account = clients.sub_accounts.create(&sub_account(P, "Too late")).await.unwrap().id;
     let numbers = clients.numbers.unwrap();
-    let mut spec = NumberSpec {
-        sub_account_id: account,
-        search: Some(NumberSearch { country: "US".into(), area_code: Some("4155550109".into()) }),
-        buyer: "uid-late".into(),
-        ..Default::default()
-    };
+    let mut spec = searched(&account, "4155550109", "uid-late");
     spec.picked = numbers.pick(&spec).await.unwrap();
     let e164 = "+14155550109";
     // Between the pick and the purchase, someone else buys the number and keeps it unassigned.
@@ -313,12 +314,7 @@ async fn after_a_restart_the_recorded_pick_is_bought_again_and_a_late_purchase_o
     let sim = Sim::start().await;
     let clients = sim.clients(P);
     let account = clients.sub_accounts.create(&sub_account(P, "Late")).await.unwrap().id;
-    let mut spec = NumberSpec {
-        sub_account_id: account.clone(),
-        search: Some(NumberSearch { country: "US".into(), area_code: Some("415555011".into()) }),
-        buyer: "uid-late".into(),
-        ..Default::default()
-    };
+    let mut spec = searched(&account, "415555011", "uid-late");
     spec.picked = clients.numbers.unwrap().pick(&spec).await.unwrap();
     let e164 = spec.picked.clone().unwrap();
     // The process dies with the purchase sent. The next one finds the number not bought yet and
@@ -342,12 +338,8 @@ async fn two_resources_racing_for_the_last_matching_number_never_both_get_it() {
     let numbers = clients.numbers.unwrap();
     let mut specs = Vec::new();
     for name in ["Racer A", "Racer B"] {
-        specs.push(NumberSpec {
-            sub_account_id: clients.sub_accounts.create(&sub_account(P, name)).await.unwrap().id,
-            search: Some(NumberSearch { country: "US".into(), area_code: Some("4155550105".into()) }),
-            buyer: format!("uid-{name}"),
-            ..Default::default()
-        });
+        let account = clients.sub_accounts.create(&sub_account(P, name)).await.unwrap().id;
+        specs.push(searched(&account, "4155550105", &format!("uid-{name}")));
     }
     let (a, b) = (&specs[0], &specs[1]);
     // B picks the one matching number, and its purchase hangs, then fails without reaching the

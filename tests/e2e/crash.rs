@@ -12,6 +12,7 @@ use kube::api::ListParams;
 use serde_json::{Value, json};
 use tenantline::api::{PhoneNumber, SubAccount};
 
+use crate::fleet::is_ready;
 use crate::harness::Env;
 use crate::lifecycle::{fast_provider, sub_account};
 use crate::support::eventually;
@@ -256,12 +257,8 @@ async fn searched_numbers_survive_sigkills_after_lost_purchases_and_none_is_boug
 
     let ready = eventually(Duration::from_secs(180), || async {
         let list = api.list(&ListParams::default()).await.ok()?.items;
-        let ready = list.iter().filter(|pn| {
-            pn.status
-                .as_ref()
-                .is_some_and(|s| s.managed.common.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        });
-        (ready.count() == NUMBERS).then_some(list)
+        let ready = list.iter().filter(|pn| is_ready(&serde_json::to_value(pn).unwrap())).count();
+        (ready == NUMBERS).then_some(list)
     })
     .await;
     let Some(list) = ready else { panic!("not all PhoneNumbers Ready\n{}", env.operator.log_tail(40)) };
