@@ -62,9 +62,15 @@ struct RunArgs {
     #[arg(long, env = "TENANTLINE_PROVIDER_TIMEOUT_SECONDS", default_value_t = 10)]
     provider_timeout_seconds: u64,
     /// Longest wait before retrying a resource whose last reconcile failed (exponential backoff
-    /// from 2 s up to this), in seconds. A provider's Retry-After is honoured as given.
-    #[arg(long, env = "TENANTLINE_MAX_BACKOFF_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(2..))]
+    /// from 2 s up to this), in seconds; also the longest a provider's Retry-After or rate-limit
+    /// reset is honoured.
+    #[arg(long, env = "TENANTLINE_MAX_BACKOFF_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(2..=86400))]
     max_backoff_seconds: u64,
+    /// Let ProviderConfig endpoints use plain http:// (development and tests against
+    /// tenantline-sim). Without it only https:// endpoints are used: credentials never cross the
+    /// network in clear text.
+    #[arg(long, env = "TENANTLINE_ALLOW_INSECURE_ENDPOINTS")]
+    allow_insecure_endpoints: bool,
 }
 
 fn owner_id(s: &str) -> Result<String, String> {
@@ -118,6 +124,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         provider_timeout: Duration::from_secs(args.provider_timeout_seconds),
         owner_id: args.owner_id,
         max_backoff: Duration::from_secs(args.max_backoff_seconds),
+        allow_insecure_endpoints: args.allow_insecure_endpoints,
     };
     let controllers = reconcile::run(client, settings, shutdown_signal());
     match &leader {

@@ -40,6 +40,7 @@ pub struct Metrics {
     reconciles: Family<KindLabels, Counter>,
     reconcile_seconds: Family<KindLabels, Histogram>,
     reconcile_errors: Family<ErrorLabels, Counter>,
+    reconcile_panics: Family<KindLabels, Counter>,
     provider_requests: Family<RequestLabels, Counter>,
     provider_seconds: Family<LatencyLabels, Histogram>,
 }
@@ -55,6 +56,7 @@ impl Metrics {
             reconciles: Family::default(),
             reconcile_seconds: Family::new_with_constructor(latency_histogram),
             reconcile_errors: Family::default(),
+            reconcile_panics: Family::default(),
             provider_requests: Family::default(),
             provider_seconds: Family::new_with_constructor(latency_histogram),
             registry: Registry::default(),
@@ -62,6 +64,11 @@ impl Metrics {
         registry.register("reconcile", "Reconciles started, by kind", m.reconciles.clone());
         registry.register("reconcile_duration_seconds", "Reconcile duration, by kind", m.reconcile_seconds.clone());
         registry.register("reconcile_errors", "Failed reconciles, by kind and error class", m.reconcile_errors.clone());
+        registry.register(
+            "reconcile_panics",
+            "Reconciles that panicked (a bug; the object is retried with backoff), by kind",
+            m.reconcile_panics.clone(),
+        );
         registry.register(
             "provider_requests",
             "Provider API requests, by provider, operation and status",
@@ -80,6 +87,10 @@ impl Metrics {
 
     pub fn reconcile_error(&self, kind: &str, reason: &str) {
         self.reconcile_errors.get_or_create(&ErrorLabels { kind: kind.to_owned(), reason: reason.to_owned() }).inc();
+    }
+
+    pub fn reconcile_panicked(&self, kind: &str) {
+        self.reconcile_panics.get_or_create(&KindLabels { kind: kind.to_owned() }).inc();
     }
 
     pub fn provider_request(&self, provider: &str, operation: &str, status: &str, seconds: f64) {

@@ -22,18 +22,44 @@ pub const FIELD_MANAGER: &str = "tenantline";
 pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=tenantline";
 pub const SUB_ACCOUNT_LABEL: &str = "tenantline.io/sub-account";
 
-/// The Secret's data as credentials; `None` when there is no such Secret.
-pub async fn get(client: &Client, namespace: &str, name: &str) -> Result<Option<Credentials>, kube::Error> {
-    let secret = Api::<Secret>::namespaced(client.clone(), namespace).get_opt(name).await?;
-    Ok(secret.map(|s| credentials(&s)))
-}
-
 /// The keys every credentials Secret may hold, whatever the provider (beside those it issues).
 const COMMON_KEYS: [&str; 4] = ["provider", "endpoint", "accountId", "phoneNumber"];
 
 /// Whether tenantline owns `key` in a credentials Secret; other tools may add keys of their own.
 fn is_ours(key: &str) -> bool {
     COMMON_KEYS.contains(&key) || provider::issued_credential_keys().any(|k| k == key)
+}
+
+/// A credentials Secret as a resource may use it.
+#[derive(Debug)]
+pub enum Held {
+    /// Absent (empty), or written by tenantline for this resource: our keys of it.
+    Ours(Credentials),
+    /// Someone else's (an app's, a config's, another resource's): never read, never written.
+    /// Says whose, as a person reads it.
+    Foreign(String),
+}
+
+/// Why Secret `name` (foreign, `why`) will not be written, and what a person does about it.
+pub fn not_ours(name: &str, why: &str) -> String {
+    format!(
+        "Secret {name} exists and is not one tenantline wrote for this resource ({why}): it is neither read nor written; set spec.credentialsSecretName to another name, or delete that Secret"
+    )
+}
+
+/// Whether `meta` is a Secret tenantline wrote for the resource with uid `owner`: labelled as
+/// ours and controlled by it (Crossplane's `ConnectionSecretMustBeControllableBy`). Otherwise,
+/// why not.
+fn whose(meta: &ObjectMeta, owner: &str) -> Result<(), String> {
+    let labelled =
+        meta.labels.as_ref().and_then(|l| l.get("app.kubernetes.io/managed-by")).is_some_and(|v| v == "tenantline");
+    let controller = meta.owner_references.iter().flatten().find(|r| r.controller == Some(true));
+    match controller {
+        Some(c) if labelled && c.uid == owner => Ok(()),
+        Some(c) => Err(format!("it belongs to {} {}", c.kind, c.name)),
+        None if labelled => Err("it is labelled as tenantline's but no resource controls it".to_owned()),
+        None => Err("tenantline did not create it".to_owned()),
+    }
 }
 
 /// The credentials Secrets: the watch's cache of them, and the resourceVersion of each of our own
@@ -50,25 +76,34 @@ impl Secrets {
         Self { client, cache, written: Mutex::default(), own_writes }
     }
 
-    /// Our keys of a credentials Secret; empty when there is no such Secret. From the cache when
-    /// it holds the Secret as we last wrote it (or as it was when the watch started); otherwise,
-    /// our write not delivered yet or the Secret not seen, from the API server.
-    pub async fn read(&self, namespace: &str, name: &str) -> Result<Credentials, kube::Error> {
-        self.read_from(namespace, name, true).await
+    /// The credentials Secret `name` of `owner`: our keys of it when it is absent or ours, from the
+    /// cache when it holds the Secret as we last wrote it (or as it was when the watch started);
+    /// otherwise (our write not delivered yet, or a Secret the cache does not hold because it is
+    /// not labelled as ours) from the API server — its metadata first, and its data only if ours.
+    pub async fn read<K: Resource>(&self, owner: &K, name: &str) -> Result<Held, kube::Error> {
+        self.read_from(owner, name, true).await
     }
 
     /// Like [`read`](Self::read), for a Secret only this operator can have written keys of ours
-    /// into (that of an object it has just created): one missing from the cache, with no write of
-    /// ours pending, is taken as absent without asking the API server.
-    pub async fn read_own(&self, namespace: &str, name: &str) -> Result<Credentials, kube::Error> {
-        self.read_from(namespace, name, false).await
+    /// into (that of an object it has just created, found absent or ours before the create): one
+    /// missing from the cache, with no write of ours pending, is taken as absent without asking
+    /// the API server.
+    pub async fn read_own<K: Resource>(&self, owner: &K, name: &str) -> Result<Held, kube::Error> {
+        self.read_from(owner, name, false).await
     }
 
-    async fn read_from(&self, namespace: &str, name: &str, unseen_may_exist: bool) -> Result<Credentials, kube::Error> {
+    async fn read_from<K: Resource>(&self, owner: &K, name: &str, unseen_may_exist: bool) -> Result<Held, kube::Error> {
+        let namespace = owner.meta().namespace.clone().unwrap_or_default();
+        let uid = owner.meta().uid.clone().unwrap_or_default();
         // Before the watch's first listing, "not in the cache" means nothing.
         let _ = self.cache.wait_until_ready().await;
-        let key = ObjectRef::new(name).within(namespace);
+        let key = ObjectRef::new(name).within(&namespace);
         let cached = self.cache.get(&key);
+        if let Some(c) = &cached
+            && let Err(why) = whose(&c.metadata, &uid)
+        {
+            return Ok(Held::Foreign(why));
+        }
         let current = {
             let mut written = self.written.lock().unwrap();
             match (&cached, written.get(&key)) {
@@ -81,18 +116,40 @@ impl Secrets {
                 (Some(_), None) => true,
             }
         };
-        let mut credentials = match (cached, current) {
-            (Some(secret), true) => credentials(&secret),
-            (None, true) => Credentials::default(),
-            (_, false) => get(&self.client, namespace, name).await?.unwrap_or_default(),
+        let secret = match (cached, current) {
+            (Some(secret), true) => Some(secret),
+            (None, true) => None,
+            (cached, false) => {
+                let api = Api::<Secret>::namespaced(self.client.clone(), &namespace);
+                // One the cache does not hold may be anyone's: its values are read only once its
+                // metadata shows it is ours.
+                if cached.is_none() {
+                    match api.get_metadata_opt(name).await? {
+                        None => return Ok(Held::Ours(Credentials::default())),
+                        Some(m) => {
+                            if let Err(why) = whose(&m.metadata, &uid) {
+                                return Ok(Held::Foreign(why));
+                            }
+                        }
+                    }
+                }
+                match api.get_opt(name).await? {
+                    Some(s) => match whose(&s.metadata, &uid) {
+                        Ok(()) => Some(Arc::new(s)),
+                        Err(why) => return Ok(Held::Foreign(why)),
+                    },
+                    None => None,
+                }
+            }
         };
+        let mut credentials = secret.map(|s| credentials(&s)).unwrap_or_default();
         credentials.0.retain(|k, _| is_ours(k));
-        Ok(credentials)
+        Ok(Held::Ours(credentials))
     }
 
     /// Write `data` into the credentials Secret `name` of `owner` unless `stored` (what the caller
-    /// read of it moments ago) already holds it. Keys other tools added are left alone (they
-    /// belong to other field managers).
+    /// read of it moments ago, and found ours) already holds it. Keys other tools added are left
+    /// alone (they belong to other field managers).
     pub async fn apply<K: Resource<DynamicType = ()>>(
         &self,
         owner: &K,
@@ -156,6 +213,29 @@ async fn write<K: Resource<DynamicType = ()>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_is_ours_only_when_labelled_so_and_controlled_by_the_resource() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+        let meta = |labelled: bool, controller: Option<&str>| ObjectMeta {
+            labels: labelled.then(|| [("app.kubernetes.io/managed-by".to_owned(), "tenantline".to_owned())].into()),
+            owner_references: controller.map(|uid| {
+                vec![OwnerReference {
+                    kind: "SubAccount".into(),
+                    name: "acme".into(),
+                    uid: uid.into(),
+                    controller: Some(true),
+                    ..Default::default()
+                }]
+            }),
+            ..Default::default()
+        };
+        assert_eq!(whose(&meta(true, Some("u1")), "u1"), Ok(()));
+        assert!(whose(&meta(true, Some("u2")), "u1").unwrap_err().contains("SubAccount acme"));
+        assert!(whose(&meta(false, Some("u1")), "u1").is_err(), "a label is part of it");
+        assert!(whose(&meta(false, None), "u1").unwrap_err().contains("did not create"));
+        assert!(whose(&meta(true, None), "u1").is_err(), "a copied label alone is not enough");
+    }
 
     #[test]
     fn the_operator_owns_what_it_writes_and_leaves_other_keys_alone() {

@@ -14,6 +14,8 @@ pub const ISO_COUNTRY: &str = "^[A-Z]{2}$";
 pub const HEX_COLOUR: &str = "^#[0-9A-Fa-f]{6}$";
 /// A Go-style duration such as `90s`, `10m` or `1h30m`.
 pub const DURATION: &str = "^([0-9]+[hms])+$";
+/// The longest poll interval: a longer one is a typo (and an unbounded one overflowed timers).
+pub const MAX_POLL_INTERVAL: &str = "24h";
 /// An RFC 4122 UUID (any version, either case).
 pub const UUID: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 /// An owner id (`ProviderConfig.spec.ownerId`, `--owner-id`): letters, digits, `-`, `_` and `.`,
@@ -59,6 +61,19 @@ pub struct ProviderConfigRef {
     /// Name of the configuration.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
+}
+
+/// Which provider objects that tenantline did not create a configuration lets its resources take
+/// over (through `tenantline.io/external-id`, or found by name where the provider keeps no key).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub enum AdoptionPolicy {
+    /// Only objects that carry the resource's own key (owner id, namespace and name), or that
+    /// tenantline recorded in the resource's status: the default of a ClusterProviderConfig,
+    /// shared by tenants who must not reach each other's accounts.
+    OwnedOnly,
+    /// Any object the resource names: the default of a ProviderConfig, whose namespace owns the
+    /// parent account.
+    Any,
 }
 
 /// A reference to an object in the same namespace.

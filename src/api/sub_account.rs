@@ -28,6 +28,10 @@ use super::status::ManagedStatus;
     printcolumn = r#"{"name":"CONFIG","type":"string","jsonPath":".spec.providerConfigRef.name","priority":1}"#,
     printcolumn = r#"{"name":"PHONE","type":"string","jsonPath":".status.phoneNumber","priority":1}"#,
     printcolumn = r#"{"name":"SECRET","type":"string","jsonPath":".status.credentialsSecretName","priority":1}"#,
+    validation = Rule::new("self.metadata.name.size() <= 63")
+        .message("a SubAccount name is at most 63 characters: it is the tenantline.io/sub-account label of its credentials Secret")
+        .field_path(".metadata.name")
+        .reason(Reason::FieldValueInvalid),
     cel
 )]
 #[x_kube(validation = Rule::new("!has(self.vobiz) || !has(self.vobiz.kycMode) || self.vobiz.kycMode != 'customer_use' || (has(self.owner) && has(self.owner.email))")
@@ -74,8 +78,11 @@ pub struct SubAccountSpec {
     /// White-label branding (RecoverBiz).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branding: Option<Branding>,
-    /// Free key/value pairs stored with the account (RecoverBiz metadata).
+    /// Free key/value pairs stored with the account (RecoverBiz metadata): at most 50, values of
+    /// at most 500 characters; keys starting with `tenantline.io/` are tenantline's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 50))]
+    #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('tenantline.io/') && k.size() <= 100 && self[k].size() <= 500)").message("spec.metadata keys may not start with tenantline.io/ (tenantline's own), and keys are at most 100 and values at most 500 characters"))]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Vobiz sub-account settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -179,7 +186,7 @@ pub struct Branding {
 }
 
 /// Vobiz sub-account settings.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, KubeSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct VobizSettings {
     /// API requests allowed per period (Vobiz default 1000).
@@ -195,6 +202,7 @@ pub struct VobizSettings {
     /// Free-text description; tenantline adds its own idempotency key to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 200))]
+    #[x_kube(validation = Rule::new("!self.contains('[tenantline.io/')").message("spec.vobiz.description may not contain [tenantline.io/: that is tenantline's own key marker"))]
     pub description: Option<String>,
 }
 
@@ -230,9 +238,10 @@ impl KycMode {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct VobizPartnerSettings {
-    /// Amount moved from the partner wallet once, right after the account is created.
+    /// Amount moved from the partner wallet once, right after the account is created (at most
+    /// 1,000,000, and at most the configuration's `maxOpeningBalance`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.0))]
+    #[schemars(range(min = 0.0, max = 1000000.0))]
     pub opening_balance: Option<f64>,
     /// Currency of the opening transfer; must equal the partner's.
     #[serde(default, skip_serializing_if = "Option::is_none")]

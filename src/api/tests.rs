@@ -316,7 +316,10 @@ fn cel_references_and_provider_are_immutable() {
     let cpc = |provider: &str| {
         ClusterProviderConfig::new(
             "c",
-            serde_json::from_value(json!({"provider": provider, "credentialsSecretRef": {"name": "x"}})).unwrap(),
+            serde_json::from_value(
+                json!({"provider": provider, "credentialsSecretRef": {"name": "x", "namespace": "ops"}}),
+            )
+            .unwrap(),
         )
     };
     assert!(cpc("Vobiz").validate_cel_update(&cpc("Vobiz")).is_ok());
@@ -580,4 +583,64 @@ fn owner_ids_are_what_the_schema_allows() {
     for bad in ["", "-a", "a-", "a/b", "a]b", "a b", &"x".repeat(64)] {
         assert!(!valid_owner_id(bad), "{bad}");
     }
+}
+
+#[test]
+fn poll_intervals_parse_as_go_durations_and_never_overflow() {
+    use std::time::Duration;
+    assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+    assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+    assert_eq!(parse_duration("45s"), Some(Duration::from_secs(45)));
+    for bad in ["10", "0s", "5d", "h", "", "18446744073709551615s", "99999999999999999999999h", "5000000000000000h"] {
+        assert_eq!(parse_duration(bad), None, "{bad}");
+    }
+    let spec = |p: &str| -> ProviderConfigSpec {
+        serde_json::from_value(json!({"provider": "Vobiz", "credentialsSecretRef": {"name": "s"}, "pollInterval": p}))
+            .unwrap()
+    };
+    assert_eq!(spec("24h").poll_interval(), Some(Duration::from_secs(86400)));
+    assert_eq!(spec("87600h").poll_interval(), None, "over the 24h the schema allows");
+}
+
+#[test]
+fn cel_poll_interval_between_a_second_and_a_day() {
+    let with = |p: &str| config(json!({"provider": "Vobiz", "credentialsSecretRef": {"name": "x"}, "pollInterval": p}));
+    assert!(with("10m").validate_cel().is_ok());
+    assert!(with("24h").validate_cel().is_ok());
+    for bad in ["87600h", "25h", "18446744073709551615s"] {
+        let err = messages(with(bad).validate_cel().unwrap_err());
+        assert!(err.contains("pollInterval") || err.contains("duration"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn cel_tenant_input_cannot_plant_keys_or_overflow_labels() {
+    let base = json!({"providerConfigRef": {"name": "vobiz"}, "displayName": "S"});
+    let with = |extra: Value| {
+        let mut spec = base.clone();
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        sub_account(spec)
+    };
+    let err = messages(
+        with(json!({"vobiz": {"description": "x [tenantline.io/key=default/other/a]"}})).validate_cel().unwrap_err(),
+    );
+    assert!(err.contains("key marker"), "{err}");
+    let err = messages(with(json!({"metadata": {"tenantline.io/key": "default/other/a"}})).validate_cel().unwrap_err());
+    assert!(err.contains("tenantline.io/"), "{err}");
+    assert!(with(json!({"metadata": {"tier": "gold"}, "vobiz": {"description": "Line"}})).validate_cel().is_ok());
+
+    let mut long = with(json!({}));
+    long.metadata.name = Some("a".repeat(64));
+    let err = messages(long.validate_cel().unwrap_err());
+    assert!(err.contains("at most 63"), "{err}");
+}
+
+#[test]
+fn cel_a_cluster_provider_config_names_its_secrets_namespace() {
+    let cluster = ClusterProviderConfig::new(
+        "c",
+        serde_json::from_value(json!({"provider": "Vobiz", "credentialsSecretRef": {"name": "x"}})).unwrap(),
+    );
+    let err = messages(cluster.validate_cel().unwrap_err());
+    assert!(err.contains("namespace is required"), "{err}");
 }

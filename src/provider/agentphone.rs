@@ -14,7 +14,7 @@ use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
 use super::{
-    AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, External, NumberSpec, Observation,
+    AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, External, NumberSpec, Observation, Ownership,
     ProviderClients, ProviderKind, Result, SubAccountSpec,
 };
 
@@ -76,7 +76,7 @@ impl External<SubAccountSpec> for SubAccounts {
             active: true,
             drift: Drift::default().text("displayName", Some(&d.display_name), &s["name"]).fields(),
             credentials: Credentials::default().with("subAccountId", id),
-            number: None,
+            ..Default::default()
         }))
     }
 
@@ -120,7 +120,7 @@ fn matches(d: &NumberSpec, n: &Value) -> bool {
 #[async_trait]
 impl External<NumberSpec> for Numbers {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { delete: true, lookup: true, ..Capabilities::NONE }
+        Capabilities { delete: true, lookup: true, provable: true, ..Capabilities::NONE }
     }
 
     async fn find(&self, d: &NumberSpec) -> Result<Option<String>> {
@@ -143,6 +143,8 @@ impl External<NumberSpec> for Numbers {
             drift: Vec::new(),
             credentials: Credentials::default(),
             number: n["phoneNumber"].as_str().map(str::to_owned),
+            // Read through the sub-account, which sees only its own numbers.
+            ownership: Ownership::Ours,
         }))
     }
 

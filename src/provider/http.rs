@@ -404,6 +404,8 @@ mod tests {
             requests_per_second: 1,
             burst: 1,
             timeout: Duration::from_secs(1),
+            max_wait: Duration::from_secs(60),
+            allow_insecure: true,
         };
         let err = HttpClient::new(&connection).err().unwrap();
         assert_eq!(err.class(), ErrorClass::Auth);

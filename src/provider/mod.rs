@@ -144,6 +144,10 @@ pub struct Connection {
     pub burst: u32,
     /// Per-call timeout.
     pub timeout: Duration,
+    /// The longest wait a provider may impose (`Retry-After`, rate-limit resets).
+    pub max_wait: Duration,
+    /// Whether a plain `http://` endpoint may be used.
+    pub allow_insecure: bool,
 }
 
 /// What one kind of provider object supports at one provider.
@@ -167,6 +171,9 @@ pub struct Capabilities {
     pub reissue: bool,
     /// The provider needs a login password that tenantline generates and keeps in the Secret.
     pub generated_password: bool,
+    /// `observe` can tell whether an object is the resource's ([`Ownership`]: a key it carries, or
+    /// where it lives); without it, a same-named object found by `find` proves nothing.
+    pub provable: bool,
 }
 
 impl Capabilities {
@@ -180,6 +187,7 @@ impl Capabilities {
         one_time_credentials: false,
         reissue: false,
         generated_password: false,
+        provable: false,
     };
 }
 
@@ -222,6 +230,17 @@ impl SubAccountSpec {
         let legacy = self.legacy_key.as_deref().filter(|k| !k.is_empty());
         text.contains(&self.key_marker())
             || legacy.is_some_and(|uid| text.contains(&format!("[tenantline.io/uid={uid}]")))
+    }
+
+    /// Whose a provider object is, by the marker in its free-text field.
+    fn ownership_by_marker(&self, text: &str) -> Ownership {
+        if self.is_marked(text) {
+            Ownership::Ours
+        } else if text.contains("[tenantline.io/key=") || text.contains("[tenantline.io/uid=") {
+            Ownership::Foreign("it carries another resource's tenantline key".to_owned())
+        } else {
+            Ownership::Unproven
+        }
     }
 }
 
@@ -312,6 +331,19 @@ pub struct NumberSearch {
     pub area_code: Option<String>,
 }
 
+/// Whether a provider object is the resource's to manage, as far as the provider can tell.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Ownership {
+    /// It carries the resource's own key, or belongs to what the resource already manages (a
+    /// member or number of its sub-account, or a number in the parent's own pool).
+    Ours,
+    /// The provider keeps nothing that could tell (a name is all there is).
+    #[default]
+    Unproven,
+    /// It belongs to someone else, and why one thinks so.
+    Foreign(String),
+}
+
 /// What `observe` saw at the provider.
 #[derive(Clone, Debug, Default)]
 pub struct Observation {
@@ -324,6 +356,8 @@ pub struct Observation {
     pub credentials: Credentials,
     /// The E.164 number the object holds, if any.
     pub number: Option<String>,
+    /// Whether it is the resource's, by the key it carries or where it lives.
+    pub ownership: Ownership,
 }
 
 /// What `create` returned: the new id first, then whatever the provider issued with it.

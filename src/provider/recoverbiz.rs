@@ -13,8 +13,8 @@ use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
 use super::{
-    AuthHeader, Capabilities, Created, Credentials, Descriptor, External, MemberSpec, Observation, ProviderClients,
-    ProviderKind, Result, SubAccountSpec,
+    AuthHeader, Capabilities, Created, Credentials, Descriptor, External, MemberSpec, Observation, Ownership,
+    ProviderClients, ProviderKind, Result, SubAccountSpec,
 };
 
 pub(super) static PROVIDER: Descriptor = Descriptor {
@@ -29,6 +29,7 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         deactivate: true,
         lookup: true,
         issued_credential_keys: &["phoneNumber"],
+        provable: true,
         ..Capabilities::NONE
     },
     missing_field: |_| None,
@@ -39,6 +40,19 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
 const KEY: &str = "tenantline.io/key";
 /// Where older releases kept the resource UID.
 const LEGACY_KEY: &str = "tenantline.io/uid";
+
+/// Whose account `a` is, by the key in its metadata.
+fn ownership(d: &SubAccountSpec, a: &Value) -> Ownership {
+    let legacy = d.legacy_key.as_deref().filter(|k| !k.is_empty());
+    let (key, old) = (&a["metadata"][KEY], &a["metadata"][LEGACY_KEY]);
+    if *key == d.idempotency_key.as_str() || legacy.is_some_and(|uid| *old == uid) {
+        Ownership::Ours
+    } else if key.is_string() || old.is_string() {
+        Ownership::Foreign("it carries another resource's tenantline key".to_owned())
+    } else {
+        Ownership::Unproven
+    }
+}
 const PAGE: u32 = 250;
 
 fn clients(http: HttpClient) -> ProviderClients {
@@ -100,12 +114,7 @@ impl External<SubAccountSpec> for Accounts {
         // The list omits metadata: read each account of that exact name.
         for id in named.iter().filter(|a| a["name"] == d.display_name.as_str()).filter_map(|a| a["id"].as_str()) {
             let account = self.0.send(Call::get(format!("/accounts/{id}"))).await.absent_ok()?;
-            let legacy = d.legacy_key.as_deref().filter(|k| !k.is_empty());
-            let ours = |a: &Value| {
-                a["metadata"][KEY] == d.idempotency_key.as_str()
-                    || legacy.is_some_and(|uid| a["metadata"][LEGACY_KEY] == uid)
-            };
-            if account.is_some_and(|a| ours(&a)) {
+            if account.is_some_and(|a| ownership(d, &a) == Ownership::Ours) {
                 return Ok(Some(id.to_owned()));
             }
         }
@@ -121,6 +130,7 @@ impl External<SubAccountSpec> for Accounts {
             drift: account_drift(d, &a),
             credentials: Credentials::default(),
             number: a["phone_number"].as_str().map(str::to_owned),
+            ownership: ownership(d, &a),
         }))
     }
 
@@ -167,7 +177,7 @@ fn member_drift(d: &MemberSpec, m: &Value) -> Vec<String> {
 impl External<MemberSpec> for Members {
     fn capabilities(&self) -> Capabilities {
         // Members can be invited and removed; nothing documents changing one.
-        Capabilities { delete: true, lookup: true, ..Capabilities::NONE }
+        Capabilities { delete: true, lookup: true, provable: true, ..Capabilities::NONE }
     }
 
     async fn find(&self, d: &MemberSpec) -> Result<Option<String>> {
@@ -189,6 +199,8 @@ impl External<MemberSpec> for Members {
             drift: member_drift(d, &m),
             credentials: Credentials::default(),
             number: m["phone_number"].as_str().map(str::to_owned),
+            // Read under the sub-account: a member of it.
+            ownership: Ownership::Ours,
         }))
     }
 

@@ -16,7 +16,7 @@ use super::error::Absent;
 use super::http::{Call, HttpClient};
 use super::{
     AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, ErrorClass, External, NumberSpec, Observation,
-    ProviderClients, ProviderKind, Result, SubAccountSpec,
+    Ownership, ProviderClients, ProviderKind, Result, SubAccountSpec,
 };
 
 /// Vobiz's auth headers, which its partner API shares.
@@ -40,6 +40,7 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         one_time_credentials: true,
         reissue: false,
         generated_password: false,
+        provable: true,
     },
     missing_field,
     clients,
@@ -176,6 +177,7 @@ impl External<SubAccountSpec> for SubAccounts {
             // The token reads back as "<redacted>": only the id is shown again.
             credentials: Credentials::default().with("authId", id),
             number: None,
+            ownership: d.ownership_by_marker(s["description"].as_str().unwrap_or_default()),
         }))
     }
 
@@ -318,7 +320,7 @@ fn matches(d: &NumberSpec, e164: &str) -> bool {
 #[async_trait]
 impl External<NumberSpec> for Numbers {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { update: true, delete: true, lookup: true, ..Capabilities::NONE }
+        Capabilities { update: true, delete: true, lookup: true, provable: true, ..Capabilities::NONE }
     }
 
     async fn find(&self, d: &NumberSpec) -> Result<Option<String>> {
@@ -357,11 +359,19 @@ impl External<NumberSpec> for Numbers {
             return Ok(None);
         };
         let drift = Drift::default().check("subAccountRef", n["sub_account_id"] != d.sub_account_id.as_str());
+        // The parent's own pool, or this sub-account: anywhere else it is another's number.
+        let ownership = match n["sub_account_id"].as_str().filter(|s| !s.is_empty()) {
+            Some(other) if other != d.sub_account_id => {
+                Ownership::Foreign(format!("it is assigned to sub-account {other}"))
+            }
+            _ => Ownership::Ours,
+        };
         Ok(Some(Observation {
             active: true,
             drift: drift.fields(),
             credentials: Credentials::default(),
             number: Some(id.to_owned()),
+            ownership,
         }))
     }
 

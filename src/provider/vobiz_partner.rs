@@ -31,6 +31,7 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         lookup: true,
         issued_credential_keys: &["authId", "authToken", "password"],
         generated_password: true,
+        provable: true,
         ..Capabilities::NONE
     },
     missing_field,
@@ -123,6 +124,7 @@ impl External<SubAccountSpec> for Customers {
             drift: drift(d, &c),
             credentials,
             number: None,
+            ownership: d.ownership_by_marker(c["description"].as_str().unwrap_or_default()),
         }))
     }
 

@@ -32,6 +32,14 @@ pub mod reason {
     pub const DRIFT_DETECTED: &str = "DriftDetected";
     pub const EXTERNAL_MISSING: &str = "ExternalObjectMissing";
     pub const DELETING: &str = "Deleting";
+    /// A ClusterProviderConfig that does not serve the resource's namespace.
+    pub const NAMESPACE_NOT_ALLOWED: &str = "NamespaceNotAllowed";
+    /// A limit of the configuration (`maxSubAccounts`, `maxOpeningBalance`).
+    pub const LIMIT_REACHED: &str = "LimitReached";
+    /// A provider object the resource may not manage (adoptionPolicy OwnedOnly).
+    pub const EXTERNAL_NOT_OWNED: &str = "ExternalObjectNotOwned";
+    /// A credentials Secret that tenantline did not create for this resource.
+    pub const SECRET_NOT_OWNED: &str = "SecretNotOwned";
 }
 
 /// The three conditions for `outcome`, keeping `lastTransitionTime` of conditions whose status

@@ -6,6 +6,7 @@ pub mod conditions;
 mod events;
 mod in_use;
 pub mod managed;
+mod memory;
 pub mod outcome;
 mod own_writes;
 mod parent;
@@ -14,6 +15,7 @@ mod provider_config;
 mod report;
 mod sub_account;
 mod team_member;
+mod tenancy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,8 +47,11 @@ pub struct Settings {
     pub provider_timeout: Duration,
     /// The owner id of configurations that name none (`--owner-id`).
     pub owner_id: String,
-    /// The cap of the per-object exponential backoff after a failed reconcile.
+    /// The cap of the per-object exponential backoff after a failed reconcile, and of any wait a
+    /// provider asks for.
     pub max_backoff: Duration,
+    /// Let ProviderConfig endpoints use plain `http://` (development: the simulator).
+    pub allow_insecure_endpoints: bool,
 }
 
 /// One error type for the controllers; `metric_label` is stable.
@@ -62,6 +67,9 @@ pub enum Error {
     WaitingForDependents(usize),
     #[error("{0}")]
     Blocked(String),
+    /// A reconcile panicked: a bug, contained to the object it was reconciling.
+    #[error("internal error while reconciling (reported as a bug): {0}")]
+    Panicked(String),
 }
 
 impl Error {
@@ -75,6 +83,7 @@ impl Error {
             },
             Self::WaitingForDependents(_) => "waiting_for_dependents",
             Self::Blocked(_) => "blocked",
+            Self::Panicked(_) => "panicked",
         }
     }
 
@@ -102,6 +111,10 @@ pub struct Context {
     /// Written by the reconciles, read by the watches (their own writes trigger nothing).
     own_writes: Arc<OwnWrites>,
     backoff: Backoff,
+    /// What this process did itself (see [`memory`]).
+    memory: memory::Memory,
+    /// Every PhoneNumber, from their controller's watch: which numbers are claimed.
+    phone_numbers: reflector::Store<PhoneNumber>,
 }
 
 impl Context {
@@ -111,8 +124,11 @@ impl Context {
         secrets: reflector::Store<Secret>,
         providers: ProviderCache,
         own_writes: Arc<OwnWrites>,
+        phone_numbers: reflector::Store<PhoneNumber>,
     ) -> Self {
         Self {
+            memory: memory::Memory::default(),
+            phone_numbers,
             events: Arc::new(events::Events::new(client.clone(), std::env::var("POD_NAME").ok())),
             secrets: crate::secrets::Secrets::new(client.clone(), secrets, own_writes.clone()),
             own_writes,
@@ -187,12 +203,16 @@ pub async fn run(
         .touched_objects();
     let secrets = not_own(secrets, own_writes.clone());
     let provider_configs = provider_config::Controllers::new(&client, &settings);
+    let wc = watch_config(&settings);
+    let phone_numbers =
+        child_controller::<PhoneNumber>(&client, &settings, wc.clone(), &own_writes, |n| &n.spec.sub_account_ref.name);
     let ctx = Arc::new(Context::new(
         client.clone(),
         settings.clone(),
         secrets_cache,
         provider_configs.cache(),
         own_writes.clone(),
+        phone_numbers.store(),
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -206,7 +226,6 @@ pub async fn run(
         }
     };
     let config = controller::Config::default().concurrency(settings.concurrency);
-    let wc = watch_config(&settings);
 
     let (config_changes, cluster_config_changes) = provider_configs.changes();
     let sub_accounts = controller::<SubAccount>(&client, &settings, wc.clone(), &own_writes);
@@ -241,12 +260,11 @@ pub async fn run(
             .run(managed::reconcile::<TeamMember>, managed::error_policy::<TeamMember>, ctx.clone())
             .for_each(|_| async {});
 
-    let phone_numbers =
-        child_controller::<PhoneNumber>(&client, &settings, wc, &own_writes, |n| &n.spec.sub_account_ref.name)
-            .with_config(config)
-            .graceful_shutdown_on(stopped())
-            .run(managed::reconcile::<PhoneNumber>, managed::error_policy::<PhoneNumber>, ctx.clone())
-            .for_each(|_| async {});
+    let phone_numbers = phone_numbers
+        .with_config(config)
+        .graceful_shutdown_on(stopped())
+        .run(managed::reconcile::<PhoneNumber>, managed::error_policy::<PhoneNumber>, ctx.clone())
+        .for_each(|_| async {});
 
     let provider_configs = provider_configs.run(ctx.clone(), stopped(), stopped());
 

@@ -1,12 +1,14 @@
 //! PhoneNumber adapter: a number bought for (or assigned to) its parent SubAccount.
 
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
+use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
 use super::conditions::reason;
 use super::managed::{DeletionPolicy, EXTERNAL_ID, Managed, NUMBER_PICKED, Resolved, Seen, Unresolved, annotate};
 use super::outcome::Outcome;
+use super::provider_config::config_key;
 use super::{Context, Error, parent};
 use crate::api::{PhoneNumber, PhoneNumberDeletionPolicy, PhoneNumberStatus};
 use crate::provider::{NumberSearch, NumberSpec};
@@ -39,18 +41,11 @@ impl Managed for PhoneNumber {
                 .as_ref()
                 .map(|q| NumberSearch { country: q.country.clone(), area_code: q.area_code.clone() }),
             forwarding_number: s.forwarding_number.clone(),
-            claimed: claimed_by_others(ctx, self).await?,
+            claimed: claimed_by_others(ctx, self, &p.connected.terms.key).await,
             picked: self.annotations().get(NUMBER_PICKED).cloned(),
             buyer: self.uid().unwrap_or_default(),
         };
-        Ok(Ok(Resolved {
-            provider: p.connected.provider,
-            endpoint: p.connected.endpoint,
-            external,
-            desired,
-            poll_interval: p.connected.poll_interval,
-            closing: p.connected.closing,
-        }))
+        Ok(Ok(Resolved::through(p.connected, external, desired)))
     }
 
     /// A number the operator picks (from a search) is recorded before it is bought: were the
@@ -60,13 +55,13 @@ impl Managed for PhoneNumber {
         ctx: &Context,
         api: &Api<Self>,
         r: &Resolved<NumberSpec>,
-    ) -> Result<NumberSpec, Error> {
+    ) -> Result<Result<NumberSpec, Outcome>, Error> {
         let mut desired = r.desired.clone();
         if let Some(picked) = r.external.pick(&desired).await? {
             annotate(api, ctx, self, json!({NUMBER_PICKED: picked})).await?;
             desired.picked = Some(picked);
         }
-        Ok(desired)
+        Ok(Ok(desired))
     }
 
     fn deletion_policy(&self) -> DeletionPolicy {
@@ -83,21 +78,34 @@ impl Managed for PhoneNumber {
     }
 }
 
-/// Numbers the other PhoneNumbers of the namespace hold or are buying: their number, their id at
-/// the provider (recorded before their status) and the number they picked (recorded before its
-/// purchase). A lookup never takes one of them, and a pick never chooses one, even after a
-/// restart that forgot which purchases were in flight.
-async fn claimed_by_others(ctx: &Context, me: &PhoneNumber) -> Result<Vec<String>, Error> {
-    let api = Api::<PhoneNumber>::namespaced(ctx.client.clone(), &me.namespace().unwrap_or_default());
-    Ok(api
-        .list(&ListParams::default())
-        .await?
-        .into_iter()
-        .filter(|n| n.name_any() != me.name_any())
+/// Numbers the other PhoneNumbers of the same provider account hold or are buying, in every
+/// namespace that shares its config (and, whatever their config, in this namespace): their
+/// number, their id at the provider (recorded before their status) and the number they picked
+/// (recorded before its purchase). A lookup never takes one of them, and a pick never chooses
+/// one, even after a restart that forgot which purchases were in flight. Read from the
+/// PhoneNumbers' watch, complete from its first listing on.
+async fn claimed_by_others(ctx: &Context, me: &PhoneNumber, config: &str) -> Vec<String> {
+    let _ = ctx.phone_numbers.wait_until_ready().await;
+    let namespace = me.namespace().unwrap_or_default();
+    let same_account = |n: &PhoneNumber| {
+        let ns = n.namespace().unwrap_or_default();
+        let parent = ObjectRef::new(&n.spec.sub_account_ref.name).within(&ns);
+        ns == namespace
+            || ctx
+                .providers
+                .sub_accounts
+                .get(&parent)
+                .is_some_and(|p| config_key(&ns, &p.spec.provider_config_ref) == config)
+    };
+    ctx.phone_numbers
+        .state()
+        .iter()
+        .filter(|n| n.uid() != me.uid() && same_account(n))
         .flat_map(|n| {
             let a = n.annotations();
             let recorded = [a.get(EXTERNAL_ID).cloned(), a.get(NUMBER_PICKED).cloned()];
-            [n.status.and_then(|s| s.number), n.spec.number].into_iter().chain(recorded).flatten()
+            let status = n.status.as_ref().and_then(|s| s.number.clone());
+            [status, n.spec.number.clone()].into_iter().chain(recorded).flatten()
         })
-        .collect())
+        .collect()
 }

@@ -7,17 +7,18 @@ use rand::Rng;
 
 use super::conditions::reason;
 use super::managed::{DeletionPolicy, EXTERNAL_ID, Managed, Resolved, Seen, Unresolved};
-use super::outcome::Outcome;
-use super::provider_config::connect;
-use super::{Context, Error};
-use crate::api::{PhoneNumber, ProviderConfigKind, SubAccount, SubAccountDeletionPolicy, SubAccountStatus, TeamMember};
+use super::outcome::{Outcome, Requeue};
+use super::provider_config::{config_key, connect};
+use super::{Context, Error, tenancy};
+use crate::api::{PhoneNumber, SubAccount, SubAccountDeletionPolicy, SubAccountStatus, TeamMember};
 use crate::provider::{self, ProviderKind, SecretString};
+use crate::secrets::{Held, not_ours};
 
 impl Managed for SubAccount {
     type Spec = provider::SubAccountSpec;
     const KIND: &'static str = "SubAccount";
 
-    async fn resolve(&self, ctx: &Context, _deleting: bool) -> Result<Result<Resolved<Self::Spec>, Unresolved>, Error> {
+    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<Self::Spec>, Unresolved>, Error> {
         let namespace = self.namespace().unwrap_or_default();
         let c = match connect(ctx, &namespace, &self.spec.provider_config_ref).await? {
             Ok(c) => c,
@@ -27,14 +28,23 @@ impl Managed for SubAccount {
             Ok(desired) => desired,
             Err(message) => return Ok(Err(Outcome::stalled(reason::INVALID_SPEC, message).into())),
         };
-        Ok(Ok(Resolved {
-            provider: c.provider,
-            endpoint: c.endpoint,
-            external: c.clients.sub_accounts,
-            desired,
-            poll_interval: c.poll_interval,
-            closing: c.closing,
-        }))
+        // The credentials Secret must be one tenantline may write (absent, or made by it for this
+        // SubAccount) before anything is asked of the provider; deleting needs no Secret.
+        let secret = self.credentials_secret().unwrap_or_default();
+        if !deleting {
+            if (namespace.as_str(), secret.as_str()) == (c.terms.secret.0.as_str(), c.terms.secret.1.as_str()) {
+                let message = format!(
+                    "spec.credentialsSecretName {secret} is the credentials Secret of {}: name another Secret",
+                    c.terms.name
+                );
+                return Ok(Err(Outcome::stalled(reason::INVALID_SPEC, message).requeue(Requeue::OnChange).into()));
+            }
+            if let Held::Foreign(why) = ctx.secrets.read(self, &secret).await? {
+                return Ok(Err(Outcome::stalled(reason::SECRET_NOT_OWNED, not_ours(&secret, &why)).into()));
+            }
+        }
+        let external = c.clients.sub_accounts.clone();
+        Ok(Ok(Resolved::through(c, external, desired)))
     }
 
     fn deletion_policy(&self) -> DeletionPolicy {
@@ -58,34 +68,47 @@ impl Managed for SubAccount {
         }
     }
 
-    /// The login password is generated only when an account is about to be created: an
-    /// existing account's password is whatever it was, and a new one would be wrong.
+    /// The configuration's limits hold for a new account (and this one is counted against
+    /// them), and the login password is generated only when an account is about to be created:
+    /// an existing account's password is whatever it was, and a new one would be wrong.
     async fn before_create(
         &self,
         ctx: &Context,
         _api: &Api<Self>,
         r: &Resolved<Self::Spec>,
-    ) -> Result<Self::Spec, Error> {
+    ) -> Result<Result<Self::Spec, Outcome>, Error> {
+        let t = &r.terms;
+        let opening = r.desired.vobiz_partner.as_ref().and_then(|v| v.opening_balance);
+        if let Some(why) = tenancy::opening_balance_over(opening, t.max_opening_balance, &t.name) {
+            return Ok(Err(Outcome::stalled(reason::LIMIT_REACHED, why).requeue(Requeue::OnChange)));
+        }
+        let me = format!("{}/{}", self.namespace().unwrap_or_default(), self.name_any());
+        if let Err(holding) = ctx.providers.reserve(&t.key, &me, t.max_sub_accounts) {
+            let why = tenancy::sub_accounts_over(holding, t.max_sub_accounts, &t.name).unwrap_or_default();
+            return Ok(Err(Outcome::stalled(reason::LIMIT_REACHED, why)));
+        }
         let mut desired = r.desired.clone();
         if r.external.capabilities().generated_password {
-            desired.password = Some(ensure_password(ctx, self).await?);
+            match ensure_password(ctx, self).await? {
+                Ok(password) => desired.password = Some(password),
+                Err(outcome) => return Ok(Err(outcome)),
+            }
         }
-        Ok(desired)
+        Ok(Ok(desired))
     }
 
+    /// Another SubAccount of the same config that already holds `id`, from the config
+    /// controllers' cache of every SubAccount.
     async fn managed_elsewhere(&self, ctx: &Context, id: &str) -> Result<Option<String>, Error> {
-        let r = &self.spec.provider_config_ref;
-        let api: Api<SubAccount> = match r.kind {
-            ProviderConfigKind::ProviderConfig => {
-                Api::namespaced(ctx.client.clone(), &self.namespace().unwrap_or_default())
-            }
-            ProviderConfigKind::ClusterProviderConfig => Api::all(ctx.client.clone()),
-        };
+        let namespace = self.namespace().unwrap_or_default();
+        let key = config_key(&namespace, &self.spec.provider_config_ref);
         let me = (self.namespace(), self.name_any());
-        Ok(api.list(&ListParams::default()).await?.into_iter().find_map(|other| {
-            let same = other.spec.provider_config_ref == *r
+        let all = ctx.providers.sub_accounts.state();
+        Ok(all.iter().find_map(|other| {
+            let same = config_key(&other.namespace().unwrap_or_default(), &other.spec.provider_config_ref) == key
                 && other.annotations().get(EXTERNAL_ID).map(String::as_str) == Some(id);
-            (same && (other.namespace(), other.name_any()) != me).then(|| other.name_any())
+            let elsewhere = (other.namespace(), other.name_any()) != me;
+            (same && elsewhere).then(|| format!("{}/{}", other.namespace().unwrap_or_default(), other.name_any()))
         }))
     }
 
@@ -118,18 +141,22 @@ impl Managed for SubAccount {
 }
 
 /// The login password some providers need at create (VobizPartner): generated once and stored in
-/// the credentials Secret *before* the create, so a crash can never lose it.
-async fn ensure_password(ctx: &Context, sa: &SubAccount) -> Result<SecretString, Error> {
+/// the credentials Secret *before* the create, so a crash can never lose it. Only ever read from
+/// a Secret tenantline made for this SubAccount.
+async fn ensure_password(ctx: &Context, sa: &SubAccount) -> Result<Result<SecretString, Outcome>, Error> {
     let secret = sa.credentials_secret().unwrap_or_default();
-    let stored = ctx.secrets.read(&sa.namespace().unwrap_or_default(), &secret).await?;
+    let stored = match ctx.secrets.read(sa, &secret).await? {
+        Held::Ours(stored) => stored,
+        Held::Foreign(why) => return Ok(Err(Outcome::stalled(reason::SECRET_NOT_OWNED, not_ours(&secret, &why)))),
+    };
     if let Some(password) = stored.get("password") {
-        return Ok(SecretString::from(password.to_owned()));
+        return Ok(Ok(SecretString::from(password.to_owned())));
     }
     let password = generate_password();
     let mut with_password = stored.clone();
     with_password.insert("password", password.clone());
     ctx.secrets.apply(sa, &secret, &with_password, &stored).await?;
-    Ok(SecretString::from(password))
+    Ok(Ok(SecretString::from(password)))
 }
 
 /// 24 characters with at least one digit and one special character (VobizPartner's rule).

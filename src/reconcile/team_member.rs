@@ -32,14 +32,7 @@ impl Managed for TeamMember {
             phone_number: s.phone_number.clone(),
             forwarding_number: s.forwarding_number.clone(),
         };
-        Ok(Ok(Resolved {
-            provider: p.connected.provider,
-            endpoint: p.connected.endpoint,
-            external,
-            desired,
-            poll_interval: p.connected.poll_interval,
-            closing: p.connected.closing,
-        }))
+        Ok(Ok(Resolved::through(p.connected, external, desired)))
     }
 
     fn deletion_policy(&self) -> DeletionPolicy {

@@ -6,13 +6,14 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
 use super::publish::{Round, publish};
+use super::round::vouched;
 use super::{
     DeletionAction, DeletionPolicy, EXTERNAL_ID, Managed, Unresolved, annotation, deletion_action, observe_only,
 };
-use crate::provider;
+use crate::provider::{self, ProviderKind};
 use crate::reconcile::conditions::reason;
 use crate::reconcile::outcome::{Outcome, provider_outcome};
-use crate::reconcile::{Context, Error};
+use crate::reconcile::{Context, Error, tenancy};
 
 pub async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action, Error> {
     let policy = obj.deletion_policy();
@@ -43,6 +44,21 @@ pub async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result
             return Err(Error::Blocked(outcome.message));
         }
     };
+    // An id the operator never recorded as this resource's (one a tenant put in the annotation)
+    // is looked at first: what is not the resource's to manage is left alone, never deleted.
+    if !vouched(obj, ctx, &id) {
+        let owned = match r.external.observe(&id, &r.desired).await {
+            Ok(observed) => {
+                observed.map_or(Ok(()), |o| tenancy::may_manage(&id, &o.ownership, false, r.terms.adoption))
+            }
+            Err(e) => return failed(obj, api, ctx, r.provider, e).await,
+        };
+        if let Err(why) = owned {
+            ctx.event(obj, EventType::Warning, "Orphaned", "Delete", format!("{why}; it was left at the provider"))
+                .await;
+            return Ok(Action::await_change());
+        }
+    }
     let result = match deletion_action(policy, &r.external.capabilities()) {
         DeletionAction::Delete => {
             r.external.delete(&id, &r.desired).await.map(|()| ("Deleted", format!("deleted {id} at {}", r.provider)))
@@ -69,10 +85,19 @@ pub async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result
             ctx.event(obj, EventType::Normal, reason, "Delete", message).await;
             Ok(Action::await_change())
         }
-        Err(e) => {
-            let outcome = Outcome { reason: reason::DELETING, ..provider_outcome(&e, r.provider) };
-            publish(obj, api, ctx, Round::default(), &outcome).await?;
-            Err(Error::Provider(e))
-        }
+        Err(e) => failed(obj, api, ctx, r.provider, e).await,
     }
+}
+
+/// The provider failed the deletion: say so, and keep the finalizer (the error asks for backoff).
+async fn failed<K: Managed>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    provider: ProviderKind,
+    e: provider::Error,
+) -> Result<Action, Error> {
+    let outcome = Outcome { reason: reason::DELETING, ..provider_outcome(&e, provider) };
+    publish(obj, api, ctx, Round::default(), &outcome).await?;
+    Err(Error::Provider(e))
 }

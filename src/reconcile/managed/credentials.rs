@@ -8,12 +8,13 @@ use kube::runtime::events::EventType;
 use serde_json::json;
 
 use super::ensure_exists::Existing;
-use super::{ALLOW_REPLACE, CREDENTIALS_DELIVERED, EXTERNAL_ID, Managed, Resolved, annotation, namespace};
+use super::{ALLOW_REPLACE, CREDENTIALS_DELIVERED, EXTERNAL_ID, Managed, Resolved, annotation};
 use crate::api::KindStatus;
 use crate::provider::{self, Capabilities, Credentials, Observation};
 use crate::reconcile::conditions::{self, reason};
 use crate::reconcile::outcome::{Outcome, Requeue, interval};
 use crate::reconcile::{Context, Error};
+use crate::secrets::{Held, not_ours};
 
 /// What the credentials step found.
 pub enum Checked {
@@ -98,12 +99,23 @@ pub async fn credentials<K: Managed>(
     };
     let caps = r.external.capabilities();
     let id = existing.id.as_str();
-    let stored = ctx.secrets.read(&namespace(obj), &secret).await?;
+    let stored = match ctx.secrets.read(obj, &secret).await? {
+        Held::Ours(stored) => stored,
+        Held::Foreign(why) => {
+            let outcome = Outcome::stalled(reason::SECRET_NOT_OWNED, not_ours(&secret, &why));
+            return Ok(Checked::Stop { outcome, known: None });
+        }
+    };
     let delivered = existing.recorded || delivered(obj, &stored, id);
     let replaceable = (existing.created_here && !delivered) || annotation(obj, ALLOW_REPLACE) == Some(id);
     let on_loss = recovery(&caps, observe_only, replaceable);
 
     let mut credentials = assemble(stored.clone(), r, id, observed.number.as_deref(), observed.credentials.clone());
+    // Issued by this process's create and not in the Secret yet (its write failed): ours to write
+    // again, not lost.
+    if let Some(issued) = ctx.memory.issued(&obj.uid().unwrap_or_default(), id) {
+        credentials.merge(issued);
+    }
     let missing: Vec<&str> =
         caps.issued_credential_keys.iter().copied().filter(|k| credentials.get(k).is_none()).collect();
     if missing.is_empty() {

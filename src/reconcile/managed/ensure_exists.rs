@@ -9,13 +9,13 @@ use kube::runtime::events::EventType;
 use serde_json::json;
 
 use super::credentials::assemble;
-use super::{
-    CREATE_PENDING, CREDENTIALS_DELIVERED, EXTERNAL_ID, FINALIZER, Managed, Resolved, annotate, annotation, namespace,
-};
+use super::{CREATE_PENDING, CREDENTIALS_DELIVERED, EXTERNAL_ID, FINALIZER, Managed, Resolved, annotate, annotation};
+use crate::api::AdoptionPolicy;
 use crate::provider::Credentials;
 use crate::reconcile::conditions::reason;
 use crate::reconcile::outcome::Outcome;
 use crate::reconcile::{Context, Error};
+use crate::secrets::{Held, not_ours};
 
 /// How the resource stands with its provider object.
 pub enum Exists {
@@ -99,13 +99,29 @@ pub async fn ensure_exists<K: Managed>(
             format!("{closing}: the config serves only the resources it already has, so no new {} is created", K::KIND),
         )));
     }
-    let desired = obj.before_create(ctx, api, r).await?;
+    let desired = match obj.before_create(ctx, api, r).await? {
+        Ok(desired) => desired,
+        Err(refused) => return Ok(Exists::Refused(refused)),
+    };
+    let uid = obj.uid().unwrap_or_default();
+    ctx.memory.attempted(&uid);
     let created = r.external.create(&desired).await?;
+    ctx.memory.made(&uid, &created.id);
+    if obj.credentials_secret().is_some() && !created.credentials.0.is_empty() {
+        ctx.memory.undelivered(&uid, &created.id, created.credentials.clone());
+    }
     annotate(api, ctx, obj, json!({EXTERNAL_ID: created.id})).await?;
     let mut complete = true;
     let secret = match obj.credentials_secret() {
         Some(secret) => {
-            let stored = ctx.secrets.read_own(&namespace(obj), &secret).await?;
+            let stored = match ctx.secrets.read_own(obj, &secret).await? {
+                Held::Ours(stored) => stored,
+                // Made one moment ago (checked before the create): its credentials wait in
+                // memory for the Secret to be sorted out.
+                Held::Foreign(why) => {
+                    return Ok(Exists::Refused(Outcome::stalled(reason::SECRET_NOT_OWNED, not_ours(&secret, &why))));
+                }
+            };
             let credentials = assemble(stored.clone(), r, &created.id, created.number.as_deref(), created.credentials);
             complete = credentials.has_all(caps.issued_credential_keys);
             Some((credentials, stored))
@@ -133,6 +149,22 @@ async fn adopt<K: Managed>(
     observe_only: bool,
     recorded: bool,
 ) -> Result<Exists, Error> {
+    // A same-named object proves nothing where the provider keeps no key: under a config that
+    // takes over only what its resources made, it is this resource's only if this process just
+    // sent the create it may be the result of.
+    let caps = r.external.capabilities();
+    let vouched = ctx.memory.vouches_for(&obj.uid().unwrap_or_default(), &id);
+    if !caps.provable && r.terms.adoption == AdoptionPolicy::OwnedOnly && !vouched {
+        return Ok(Exists::Refused(Outcome::stalled(
+            reason::EXTERNAL_NOT_OWNED,
+            format!(
+                "found {id} at {} under the name this {} would use, but nothing shows it is this resource's, and {} takes over only what its own resources made (adoptionPolicy OwnedOnly); rename it here, or have the platform team set adoptionPolicy Any",
+                r.provider,
+                K::KIND,
+                r.terms.name
+            ),
+        )));
+    }
     if let Some(other) = obj.managed_elsewhere(ctx, &id).await? {
         return Ok(Exists::Refused(Outcome::stalled(
             reason::EXTERNAL_IN_USE,
@@ -150,6 +182,7 @@ async fn adopt<K: Managed>(
     } else {
         annotate(api, ctx, obj, json!({EXTERNAL_ID: id})).await?;
     }
+    ctx.memory.made(&obj.uid().unwrap_or_default(), &id);
     let when = if earlier_attempt { "an earlier attempt" } else { "an earlier life of this resource" };
     ctx.event(
         obj,

@@ -20,9 +20,11 @@ mod tests;
 
 use std::fmt::Debug;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Patch, PatchParams};
 use kube::core::object::HasStatus;
@@ -35,6 +37,7 @@ use serde_json::{Value, json};
 
 use super::conditions::reason;
 use super::outcome::Outcome;
+use super::provider_config::{Connected, Terms};
 use super::{Context, Error};
 use crate::api::{KindStatus, ManagedStatus};
 use crate::metrics::METRICS;
@@ -110,6 +113,23 @@ pub struct Resolved<S> {
     pub poll_interval: Duration,
     /// Why nothing new may be created through the config (see `Connected::closing`).
     pub closing: Option<String>,
+    /// What the config allows the resource.
+    pub terms: Terms,
+}
+
+impl<S> Resolved<S> {
+    /// `desired`, to be made real by `external` through the config `c`.
+    pub fn through(c: Connected, external: Arc<dyn External<S>>, desired: S) -> Self {
+        Self {
+            provider: c.provider,
+            endpoint: c.endpoint,
+            external,
+            desired,
+            poll_interval: c.poll_interval,
+            closing: c.closing,
+            terms: c.terms,
+        }
+    }
 }
 
 /// Why a resource's references cannot be resolved.
@@ -187,14 +207,15 @@ pub trait Managed:
     }
 
     /// Right before a create (never for an existing object): add what only a create needs, and
-    /// record what must survive the create's answer being lost.
+    /// record what must survive the create's answer being lost; or say why nothing may be
+    /// created (a limit of the configuration).
     fn before_create(
         &self,
         _ctx: &Context,
         _api: &Api<Self>,
         r: &Resolved<Self::Spec>,
-    ) -> impl Future<Output = Result<Self::Spec, Error>> + Send {
-        async move { Ok(r.desired.clone()) }
+    ) -> impl Future<Output = Result<Result<Self::Spec, Outcome>, Error>> + Send {
+        async move { Ok(Ok(r.desired.clone())) }
     }
 
     /// The name of another resource that already manages provider object `id`, if any: a lookup
@@ -214,9 +235,25 @@ pub trait Managed:
     }
 }
 
-/// The controller entry point for every managed kind.
+/// The controller entry point for every managed kind. A panic (a bug, whatever input provoked it)
+/// fails this object's reconcile, with backoff, instead of ending the process for every tenant.
 pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = METRICS.reconcile_started(K::KIND);
+    match AssertUnwindSafe(reconcile_inner(obj, ctx)).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            METRICS.reconcile_panicked(K::KIND);
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(Error::Panicked(what))
+        }
+    }
+}
+
+async fn reconcile_inner<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     let key = ctx.backoff_key::<K>(&obj);
     let action = if before_first_create(&*obj) {
@@ -278,10 +315,6 @@ pub(super) async fn annotate<K: Managed>(
     let written = api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     ctx.own_writes.record(&written.metadata);
     Ok(())
-}
-
-fn namespace(obj: &impl Resource) -> String {
-    obj.meta().namespace.clone().unwrap_or_default()
 }
 
 /// ±10% so that many resources created together do not poll the provider in lockstep.

@@ -2,6 +2,7 @@
 //! when it holds every credential for the first time, the record that they were delivered), and
 //! then the status and its Event.
 
+use kube::ResourceExt;
 use kube::api::Api;
 use serde_json::json;
 
@@ -35,8 +36,10 @@ pub async fn publish<K: Managed>(
     round: Round,
     outcome: &Outcome,
 ) -> Result<(), Error> {
+    let uid = obj.uid().unwrap_or_default();
     if let (Some(secret), Some(delivery)) = (obj.credentials_secret(), round.secret) {
         ctx.secrets.apply(obj, &secret, &delivery.credentials, &delivery.stored).await?;
+        ctx.memory.delivered(&uid);
         if delivery.record {
             annotate(api, ctx, obj, json!({CREDENTIALS_DELIVERED: k8s_openapi::jiff::Timestamp::now().to_string()}))
                 .await?;
@@ -61,6 +64,10 @@ pub async fn publish<K: Managed>(
     .await?;
     if let Some(written) = written {
         ctx.own_writes.record(written.meta());
+    }
+    if seen.external_id.is_some() {
+        // The status holds the id now: the record of it.
+        ctx.memory.recorded(&uid);
     }
     Ok(())
 }

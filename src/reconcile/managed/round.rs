@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 
@@ -16,7 +17,7 @@ use super::{
 use crate::api::KindStatus;
 use crate::reconcile::conditions::{self, reason};
 use crate::reconcile::outcome::{Outcome, Requeue, interval, provider_outcome};
-use crate::reconcile::{Context, Error};
+use crate::reconcile::{Context, Error, tenancy};
 
 /// One round: resolve, run the steps, publish what they found, and say when to look again.
 pub async fn apply<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action, Error> {
@@ -96,8 +97,6 @@ async fn steps<K: Managed>(
             Exists::Refused(outcome) => return Ok(outcome),
         };
         let id = existing.id.clone();
-        round.seen.external_id = Some(id.clone());
-
         let Some(observed) = r.external.observe(&id, &r.desired).await? else {
             return Ok(Outcome::stalled(
                 reason::EXTERNAL_MISSING,
@@ -108,6 +107,12 @@ async fn steps<K: Managed>(
                 ),
             ));
         };
+        // Nothing is read from, written to or reported of an object that is not the resource's
+        // to manage (one a tenant named in the annotation without owning it).
+        if let Err(why) = tenancy::may_manage(&id, &observed.ownership, vouched(obj, ctx, &id), r.terms.adoption) {
+            return Ok(Outcome::stalled(reason::EXTERNAL_NOT_OWNED, why));
+        }
+        round.seen.external_id = Some(id.clone());
         round.seen.number = observed.number.clone();
         round.seen.active = Some(observed.active);
 
@@ -133,6 +138,13 @@ async fn steps<K: Managed>(
     }
     .await;
     (round, ended)
+}
+
+/// Whether the operator itself recorded `id` as the resource's: in its status (which tenants
+/// cannot write), or in this process's memory (made or adopted here, before the status says so).
+pub(super) fn vouched<K: Managed>(obj: &K, ctx: &Context, id: &str) -> bool {
+    let recorded = obj.status().and_then(|s| s.external_id.as_deref()) == Some(id);
+    recorded || ctx.memory.vouches_for(&obj.uid().unwrap_or_default(), id)
 }
 
 /// Where a round that ran every step leaves the resource.

@@ -96,6 +96,14 @@ impl Managed for Fake {
             desired: self.name_any(),
             poll_interval: Duration::from_secs(600),
             closing: None,
+            terms: Terms {
+                name: "ProviderConfig fake".to_owned(),
+                key: "ProviderConfig/ns/fake".to_owned(),
+                secret: ("ns".to_owned(), "parent".to_owned()),
+                adoption: crate::api::AdoptionPolicy::Any,
+                max_sub_accounts: None,
+                max_opening_balance: None,
+            },
         }))
     }
 
@@ -169,9 +177,12 @@ impl World {
             provider_timeout: Duration::from_secs(1),
             owner_id: "test".to_owned(),
             max_backoff: Duration::from_secs(1),
+            allow_insecure_endpoints: false,
         };
-        let providers = ProviderCache::new(reflector::store().0, reflector::store().0, reflector::store().0);
-        Context::new(self.client.clone(), settings, reflector::store().0, providers, Default::default())
+        let providers =
+            ProviderCache::new(reflector::store().0, reflector::store().0, reflector::store().0, reflector::store().0);
+        let phone_numbers = reflector::store().0;
+        Context::new(self.client.clone(), settings, reflector::store().0, providers, Default::default(), phone_numbers)
     }
 
     fn fake(&self) -> Fake {
