@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-pub use error::{Error, ErrorClass, Result};
+pub use error::{Error, ErrorClass, Result, sanitize};
 use schemars::JsonSchema;
 pub use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
