@@ -144,6 +144,11 @@ pub struct Connection {
     pub burst: u32,
     /// Per-call timeout.
     pub timeout: Duration,
+    /// Longest wait a provider can impose through `Retry-After`, `X-RateLimit-Reset` or
+    /// `X-RateLimit-Remaining: 0` (the reconciler's `--max-backoff`): longer asks are clamped.
+    pub max_wait: Duration,
+    /// Allow a plain `http://` endpoint (a local simulator); otherwise only `https://`.
+    pub allow_insecure: bool,
 }
 
 /// What one kind of provider object supports at one provider.
@@ -408,8 +413,10 @@ pub struct ProviderClients {
     pub numbers: Option<Numbers>,
 }
 
-/// Build the clients for one provider account. Fails only on a bad endpoint or missing
-/// credential keys (`Error::Auth`); no request is made.
+/// Build the clients for one provider account. Fails only on missing credential keys or a
+/// credential that cannot be a header (`Error::Auth`), or on an endpoint that is not a usable
+/// base URL, plain `http://` included unless `allow_insecure` (`Error::Invalid`, field
+/// `endpoint`); no request is made.
 pub fn connect(connection: Connection) -> Result<ProviderClients> {
     let http = http::HttpClient::new(&connection)?;
     Ok((connection.provider.descriptor().clients)(http))

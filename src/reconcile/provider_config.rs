@@ -300,6 +300,10 @@ async fn connect_checked(
         requests_per_second: rate.requests_per_second.max(1).unsigned_abs(),
         burst: rate.burst.max(1).unsigned_abs(),
         timeout: ctx.settings.provider_timeout,
+        max_wait: ctx.settings.max_backoff,
+        // TODO(reconciler): from the ProviderConfig (e.g. spec.allowInsecure); true keeps
+        // today's behaviour for the http:// simulator endpoints the examples and e2e tests use.
+        allow_insecure: true,
     };
     let clients = match provider::connect(connection) {
         Ok(clients) => clients,
