@@ -87,8 +87,8 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn update(&self, id: &str, d: &SubAccountSpec, _: &Credentials) -> Result<()> {
-        let call =
-            Call::new(Method::PATCH, format!("/v1/sub-accounts/{id}"), "update").json(json!({"name": d.display_name}));
+        let call = Call::new(Method::PATCH, format!("/v1/sub-accounts/{}", self.0.segment(id)?), "update")
+            .json(json!({"name": d.display_name}));
         self.0.send(call).await.map(drop)
     }
 
@@ -97,7 +97,7 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn delete(&self, id: &str, _: &SubAccountSpec) -> Result<()> {
-        let call = Call::new(Method::DELETE, format!("/v1/sub-accounts/{id}"), "delete");
+        let call = Call::new(Method::DELETE, format!("/v1/sub-accounts/{}", self.0.segment(id)?), "delete");
         self.0.send(call).await.absent_ok().map(drop)
     }
 }
@@ -134,7 +134,8 @@ impl External<NumberSpec> for Numbers {
     }
 
     async fn observe(&self, id: &str, d: &NumberSpec) -> Result<Option<Observation>> {
-        let call = Call::get(format!("/v1/numbers/{id}")).header(SUB_ACCOUNT, d.sub_account_id.clone());
+        let call =
+            Call::get(format!("/v1/numbers/{}", self.0.segment(id)?)).header(SUB_ACCOUNT, d.sub_account_id.clone());
         let Some(n) = self.0.send(call).await.absent_ok()?.filter(|n| n["status"] == "active") else {
             return Ok(None);
         };
@@ -165,7 +166,7 @@ impl External<NumberSpec> for Numbers {
     }
 
     async fn delete(&self, id: &str, d: &NumberSpec) -> Result<()> {
-        let call = Call::new(Method::DELETE, format!("/v1/numbers/{id}"), "delete")
+        let call = Call::new(Method::DELETE, format!("/v1/numbers/{}", self.0.segment(id)?), "delete")
             .header(SUB_ACCOUNT, d.sub_account_id.clone());
         self.0.send(call).await.absent_ok().map(drop)
     }

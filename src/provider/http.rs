@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode, Url, redirect};
 use secrecy::ExposeSecret;
@@ -89,6 +90,23 @@ impl<'a> Call<'a> {
     }
 }
 
+/// Everything but RFC 3986's unreserved letters, digits, `-`, `_` and `~` is escaped in a
+/// path segment; `.` too, so that an id is never read as part of a dot segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'~');
+
+/// `value` as exactly one URL path segment: an id can neither add segments (`/`), nor escape
+/// its own (`%2F`), nor go up (`..`). An empty, `.` or `..` value is refused, not sent.
+pub fn segment(provider: ProviderKind, value: &str) -> Result<String> {
+    if matches!(value, "" | "." | "..") {
+        return Err(Error::Invalid {
+            provider,
+            field: None,
+            message: format!("{value:?} is not an id that can go into a URL path; the request was not sent"),
+        });
+    }
+    Ok(utf8_percent_encode(value, SEGMENT).to_string())
+}
+
 impl HttpClient {
     pub fn new(connection: &Connection) -> Result<Self> {
         let provider = connection.provider;
@@ -127,6 +145,11 @@ impl HttpClient {
     /// A parent-account credential (e.g. the Vobiz `authId` that appears in paths).
     pub fn credential(&self, key: &str) -> &str {
         self.0.credentials.get(key).unwrap_or_default()
+    }
+
+    /// [`segment`] for this client's provider.
+    pub fn segment(&self, value: &str) -> Result<String> {
+        segment(self.0.provider, value)
     }
 
     /// Send `call` and return the JSON body of a 2xx answer (`Null` when empty).
@@ -712,6 +735,25 @@ mod tests {
 
     fn post(path: &str) -> Call<'static> {
         Call::new(Method::POST, path, "create")
+    }
+
+    #[test]
+    fn a_value_is_one_path_segment() {
+        let seg = |v: &str| segment(P, v).unwrap();
+        assert_eq!(seg("SA_AB12cd"), "SA_AB12cd");
+        assert_eq!(seg("3f0b6a5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"), "3f0b6a5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b");
+        assert_eq!(seg("+14155550100"), "%2B14155550100");
+        assert_eq!(seg("../admin"), "%2E%2E%2Fadmin");
+        assert_eq!(seg("a%2Fb"), "a%252Fb");
+        assert_eq!(seg("a b?c#d"), "a%20b%3Fc%23d");
+        assert_eq!(seg("é"), "%C3%A9");
+        for bad in ["", ".", ".."] {
+            let e = segment(P, bad).unwrap_err();
+            assert_eq!(e.class(), ErrorClass::Invalid, "{bad:?}");
+        }
+        // The URL parser does not fold an encoded id back into the path.
+        let url = Url::parse(&format!("https://h/v1/numbers/{}/x", seg("../../admin"))).unwrap();
+        assert_eq!(url.path(), "/v1/numbers/%2E%2E%2F%2E%2E%2Fadmin/x");
     }
 
     #[test]

@@ -99,7 +99,9 @@ impl External<SubAccountSpec> for Accounts {
             self.0.list_offset(|| Call::get("/accounts").query("search", &d.display_name), "accounts", PAGE).await?;
         // The list omits metadata: read each account of that exact name.
         for id in named.iter().filter(|a| a["name"] == d.display_name.as_str()).filter_map(|a| a["id"].as_str()) {
-            let account = self.0.send(Call::get(format!("/accounts/{id}"))).await.absent_ok()?;
+            // An id that cannot be addressed cannot be ours either.
+            let Ok(segment) = self.0.segment(id) else { continue };
+            let account = self.0.send(Call::get(format!("/accounts/{segment}"))).await.absent_ok()?;
             let legacy = d.legacy_key.as_deref().filter(|k| !k.is_empty());
             let ours = |a: &Value| {
                 a["metadata"][KEY] == d.idempotency_key.as_str()
@@ -113,7 +115,7 @@ impl External<SubAccountSpec> for Accounts {
     }
 
     async fn observe(&self, id: &str, d: &SubAccountSpec) -> Result<Option<Observation>> {
-        let Some(a) = self.0.send(Call::get(format!("/accounts/{id}"))).await.absent_ok()? else {
+        let Some(a) = self.0.send(Call::get(format!("/accounts/{}", self.0.segment(id)?))).await.absent_ok()? else {
             return Ok(None);
         };
         Ok(Some(Observation {
@@ -134,15 +136,17 @@ impl External<SubAccountSpec> for Accounts {
     }
 
     async fn update(&self, id: &str, d: &SubAccountSpec, _: &Credentials) -> Result<()> {
-        let call = Call::new(Method::PATCH, format!("/accounts/{id}"), "update").json(account_body(d));
+        let path = format!("/accounts/{}", self.0.segment(id)?);
+        let call = Call::new(Method::PATCH, path, "update").json(account_body(d));
         self.0.send(call).await.map(drop)
     }
 
     async fn set_active(&self, id: &str, active: bool) -> Result<()> {
+        let path = format!("/accounts/{}", self.0.segment(id)?);
         let call = if active {
-            Call::new(Method::PATCH, format!("/accounts/{id}"), "reactivate").json(json!({"status": "active"}))
+            Call::new(Method::PATCH, path, "reactivate").json(json!({"status": "active"}))
         } else {
-            Call::new(Method::DELETE, format!("/accounts/{id}"), "deactivate")
+            Call::new(Method::DELETE, path, "deactivate")
         };
         self.0.send(call).await.map(drop)
     }
@@ -171,7 +175,7 @@ impl External<MemberSpec> for Members {
     }
 
     async fn find(&self, d: &MemberSpec) -> Result<Option<String>> {
-        let path = format!("/accounts/{}/team", d.sub_account_id);
+        let path = format!("/accounts/{}/team", self.0.segment(&d.sub_account_id)?);
         let members = self.0.list_offset(|| Call::get(path.clone()), "members", PAGE).await.absent_ok()?;
         Ok(members.into_iter().flatten().find_map(|m| {
             let same = m["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(&d.email));
@@ -180,7 +184,7 @@ impl External<MemberSpec> for Members {
     }
 
     async fn observe(&self, id: &str, d: &MemberSpec) -> Result<Option<Observation>> {
-        let path = format!("/accounts/{}/team/{id}", d.sub_account_id);
+        let path = format!("/accounts/{}/team/{}", self.0.segment(&d.sub_account_id)?, self.0.segment(id)?);
         let Some(m) = self.0.send(Call::get(path)).await.absent_ok()? else {
             return Ok(None);
         };
@@ -197,7 +201,7 @@ impl External<MemberSpec> for Members {
             "email": d.email, "name": d.name, "role": d.role,
             "phone_number": d.phone_number, "forwarding_number": d.forwarding_number,
         });
-        let path = format!("/accounts/{}/team/invite", d.sub_account_id);
+        let path = format!("/accounts/{}/team/invite", self.0.segment(&d.sub_account_id)?);
         let m = self.0.send(Call::new(Method::POST, path, "create").json(body)).await?;
         Ok(Created {
             id: m["id"].as_str().unwrap_or_default().to_owned(),
@@ -215,7 +219,8 @@ impl External<MemberSpec> for Members {
     }
 
     async fn delete(&self, id: &str, d: &MemberSpec) -> Result<()> {
-        let call = Call::new(Method::DELETE, format!("/accounts/{}/team/{id}", d.sub_account_id), "delete");
+        let path = format!("/accounts/{}/team/{}", self.0.segment(&d.sub_account_id)?, self.0.segment(id)?);
+        let call = Call::new(Method::DELETE, path, "delete");
         self.0.send(call).await.absent_ok().map(drop)
     }
 }

@@ -62,11 +62,6 @@ fn clients(http: HttpClient) -> ProviderClients {
     }
 }
 
-/// `+` is a reserved character in a path segment.
-fn segment(e164: &str) -> String {
-    e164.replace('+', "%2B")
-}
-
 struct SubAccounts {
     http: HttpClient,
     /// `(description, auth_id)` of every sub-account carrying a tenantline marker, listed once
@@ -76,13 +71,15 @@ struct SubAccounts {
 }
 
 impl SubAccounts {
-    fn path(&self, sub: Option<&str>) -> String {
-        let parent = self.http.credential("authId");
-        format!("/accounts/{parent}/sub-accounts/{}", sub.unwrap_or_default())
+    /// The sub-accounts collection, or one sub-account's path.
+    fn path(&self, sub: Option<&str>) -> Result<String> {
+        let parent = self.http.segment(self.http.credential("authId"))?;
+        let sub = sub.map(|s| self.http.segment(s)).transpose()?;
+        Ok(format!("/accounts/{parent}/sub-accounts/{}", sub.unwrap_or_default()))
     }
 
     async fn all(&self) -> Result<Vec<Value>> {
-        let path = self.path(None);
+        let path = self.path(None)?;
         self.http.list_pages(|| Call::get(path.clone()), "sub_accounts", "size", PAGE).await
     }
 }
@@ -157,7 +154,7 @@ impl External<SubAccountSpec> for SubAccounts {
             self.marked.lock().unwrap().iter().flatten().find_map(|(text, id)| d.is_marked(text).then(|| id.clone()));
         let Some(id) = found else { return Ok(None) };
         // The listing may be old: make sure the account is still there.
-        if self.http.send(Call::get(self.path(Some(&id)))).await.absent_ok()?.is_none() {
+        if self.http.send(Call::get(self.path(Some(&id))?)).await.absent_ok()?.is_none() {
             if let Some(marked) = self.marked.lock().unwrap().as_mut() {
                 marked.retain(|(_, i)| *i != id);
             }
@@ -167,7 +164,7 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn observe(&self, id: &str, d: &SubAccountSpec) -> Result<Option<Observation>> {
-        let Some(s) = self.http.send(Call::get(self.path(Some(id)))).await.absent_ok()? else {
+        let Some(s) = self.http.send(Call::get(self.path(Some(id))?)).await.absent_ok()? else {
             return Ok(None);
         };
         Ok(Some(Observation {
@@ -180,7 +177,7 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn create(&self, d: &SubAccountSpec) -> Result<Created> {
-        let r = self.http.send(Call::new(Method::POST, self.path(None), "create").json(body(d))).await?;
+        let r = self.http.send(Call::new(Method::POST, self.path(None)?, "create").json(body(d))).await?;
         let creds = &r["auth_credentials"];
         let id = creds["auth_id"].as_str().or(r["sub_account"]["auth_id"].as_str()).unwrap_or_default().to_owned();
         if let Some(marked) = self.marked.lock().unwrap().as_mut() {
@@ -194,16 +191,16 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn update(&self, id: &str, d: &SubAccountSpec, _: &Credentials) -> Result<()> {
-        self.http.send(Call::new(Method::PUT, self.path(Some(id)), "update").json(body(d))).await.map(drop)
+        self.http.send(Call::new(Method::PUT, self.path(Some(id))?, "update").json(body(d))).await.map(drop)
     }
 
     async fn set_active(&self, id: &str, active: bool) -> Result<()> {
-        let call = Call::new(Method::PUT, self.path(Some(id)), "set_active").json(json!({"enabled": active}));
+        let call = Call::new(Method::PUT, self.path(Some(id))?, "set_active").json(json!({"enabled": active}));
         self.http.send(call).await.map(drop)
     }
 
     async fn delete(&self, id: &str, _: &SubAccountSpec) -> Result<()> {
-        let call = Call::new(Method::DELETE, self.path(Some(id)), "delete");
+        let call = Call::new(Method::DELETE, self.path(Some(id))?, "delete");
         self.http.send(call).await.absent_ok().map(drop)
     }
 }
@@ -239,13 +236,14 @@ enum Standing {
 }
 
 impl Numbers {
-    fn parent(&self) -> &str {
-        self.http.credential("authId")
+    /// The parent's auth id as a path segment.
+    fn parent(&self) -> Result<String> {
+        self.http.segment(self.http.credential("authId"))
     }
 
     /// The parent's number `e164`, whoever it is assigned to.
     async fn get(&self, e164: &str) -> Result<Option<Value>> {
-        let path = format!("/Account/{}/numbers", self.parent());
+        let path = format!("/Account/{}/numbers", self.parent()?);
         let numbers = self.http.list_pages(|| Call::get(path.clone()).query("search", e164), "items", "per_page", PAGE);
         Ok(numbers.await?.into_iter().find(|n| n["e164"] == e164))
     }
@@ -254,7 +252,7 @@ impl Numbers {
     /// `d.buyer`'s. The buyer's earlier picks go: the lookup before this create found none bought.
     async fn choose(&self, d: &NumberSpec) -> Result<String> {
         let search = d.search.clone().unwrap_or_default();
-        let path = format!("/Account/{}/inventory/numbers", self.parent());
+        let path = format!("/Account/{}/inventory/numbers", self.parent()?);
         let call = Call::get(path).query("country", &search.country).query("per_page", PAGE);
         let call = match &search.area_code {
             Some(area) => call.query("search", area),
@@ -299,7 +297,7 @@ impl Numbers {
     }
 
     async fn assign(&self, e164: &str, sub: &str) -> Result<()> {
-        let path = format!("/account/{}/numbers/{}/assign-subaccount", self.parent(), segment(e164));
+        let path = format!("/account/{}/numbers/{}/assign-subaccount", self.parent()?, self.http.segment(e164)?);
         let call = Call::new(Method::POST, path, "assign").json(json!({"sub_account_id": sub}));
         self.http.send(call).await.map(drop)
     }
@@ -341,7 +339,7 @@ impl External<NumberSpec> for Numbers {
             }
         }
         // Bought in an earlier life of the cluster: assigned to the sub-account.
-        let path = format!("/Account/{}/numbers", self.parent());
+        let path = format!("/Account/{}/numbers", self.parent()?);
         let numbers = self.http.list_pages(|| Call::get(path.clone()), "items", "per_page", PAGE).await?;
         Ok(numbers.iter().find_map(|n| {
             let e164 = n["e164"].as_str()?;
@@ -388,7 +386,7 @@ impl External<NumberSpec> for Numbers {
             Some(number) => number.clone(),
             None => self.choose(d).await?,
         };
-        let path = format!("/Account/{}/numbers/purchase-from-inventory", self.parent());
+        let path = format!("/Account/{}/numbers/purchase-from-inventory", self.parent()?);
         let purchase = Call::new(Method::POST, path, "create").json(json!({"e164": e164}));
         if let Err(e) = self.http.send(purchase).await {
             // A transient failure can hide a purchase that went through (its answer was lost):
@@ -421,7 +419,7 @@ impl External<NumberSpec> for Numbers {
     }
 
     async fn delete(&self, id: &str, _: &NumberSpec) -> Result<()> {
-        let path = format!("/Account/{}/numbers/{}", self.parent(), segment(id));
+        let path = format!("/Account/{}/numbers/{}", self.parent()?, self.http.segment(id)?);
         let call = Call::new(Method::DELETE, path, "delete").query("immediate", true);
         self.http.send(call).await.absent_ok()?;
         self.picks.lock().unwrap().remove(id);
