@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
+use super::ids::{self, IdKind, IdShape};
 use super::{
     AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, External, NumberSpec, Observation,
     ProviderClients, ProviderKind, Result, SubAccountSpec,
@@ -34,6 +35,15 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         issued_credential_keys: &["subAccountId"],
         ..Capabilities::NONE
     },
+    ids: &[
+        // Sub-account ids are not documented (the simulator's are `sub_…`): any plain token.
+        IdShape { kind: IdKind::SubAccount, shape: "letters, digits, '_' and '-'", matches: ids::token },
+        IdShape {
+            kind: IdKind::Number,
+            shape: "num_ followed by letters, digits, '_' and '-'",
+            matches: |id| ids::prefixed_token(id, "num_"),
+        },
+    ],
     missing_field: |_| None,
     clients,
 };

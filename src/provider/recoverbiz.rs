@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
+use super::ids::{self, IdKind, IdShape};
 use super::{
     AuthHeader, Capabilities, Created, Credentials, Descriptor, External, MemberSpec, Observation, ProviderClients,
     ProviderKind, Result, SubAccountSpec,
@@ -31,6 +32,15 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         issued_credential_keys: &["phoneNumber"],
         ..Capabilities::NONE
     },
+    ids: &[
+        IdShape {
+            kind: IdKind::SubAccount,
+            shape: "acc_ followed by letters and digits",
+            matches: |id| ids::prefixed(id, "acc_"),
+        },
+        // Member ids are not documented (the simulator's are `mem_…`): any plain token.
+        IdShape { kind: IdKind::Member, shape: "letters, digits, '_' and '-'", matches: ids::token },
+    ],
     missing_field: |_| None,
     clients,
 };

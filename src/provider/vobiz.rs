@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
+use super::ids::{self, IdKind, IdShape};
 use super::{
     AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, ErrorClass, External, NumberSpec, Observation,
     ProviderClients, ProviderKind, Result, SubAccountSpec,
@@ -41,9 +42,22 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         reissue: false,
         generated_password: false,
     },
+    ids: &[
+        IdShape { kind: IdKind::SubAccount, shape: SUB_ACCOUNT_SHAPE, matches: |id| vobiz_id(id, "SA_") },
+        // Numbers are addressed by their E.164 form.
+        IdShape { kind: IdKind::Number, shape: "E.164: + and up to 15 digits", matches: ids::e164 },
+    ],
     missing_field,
     clients,
 };
+
+const SUB_ACCOUNT_SHAPE: &str = "SA_ followed by letters and digits";
+
+/// A Vobiz account id: `prefix` (`SA_`, `MA_`) and letters and digits, or an id of an older
+/// scheme (20 to 40 letters and digits: Plivo's `SA…` ids, older docs' 32-character ids).
+pub(super) fn vobiz_id(id: &str, prefix: &str) -> bool {
+    ids::prefixed(id, prefix) || ids::letters_digits(id, 20, 40)
+}
 
 /// A sub-account for customer use must have an owner to do its KYC.
 fn missing_field(d: &SubAccountSpec) -> Option<&'static str> {

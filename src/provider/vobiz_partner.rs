@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
+use super::ids::{IdKind, IdShape};
 use super::{
     Capabilities, Created, Credentials, Descriptor, Error, ExposeSecret, External, Observation, ProviderClients,
     ProviderKind, Result, SubAccountSpec,
@@ -33,6 +34,11 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         generated_password: true,
         ..Capabilities::NONE
     },
+    ids: &[IdShape {
+        kind: IdKind::SubAccount,
+        shape: "MA_ followed by letters and digits",
+        matches: |id| super::vobiz::vobiz_id(id, "MA_"),
+    }],
     missing_field,
     clients,
 };

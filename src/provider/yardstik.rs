@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
+use super::ids::{self, IdKind, IdShape};
 use super::{
     AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, External, Observation, ProviderClients,
     ProviderKind, Result, SubAccountSpec,
@@ -31,6 +32,7 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         issued_credential_keys: &["apiToken"],
         ..Capabilities::NONE
     },
+    ids: &[IdShape { kind: IdKind::SubAccount, shape: "a UUID", matches: ids::uuid }],
     missing_field,
     clients,
 };
