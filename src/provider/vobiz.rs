@@ -43,15 +43,17 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         generated_password: false,
     },
     ids: &[
-        IdShape { kind: IdKind::SubAccount, shape: SUB_ACCOUNT_SHAPE, matches: |id| vobiz_id(id, "SA_") },
+        IdShape {
+            kind: IdKind::SubAccount,
+            shape: "SA_ followed by letters and digits",
+            matches: |id| vobiz_id(id, "SA_"),
+        },
         // Numbers are addressed by their E.164 form.
         IdShape { kind: IdKind::Number, shape: "E.164: + and up to 15 digits", matches: ids::e164 },
     ],
     missing_field,
     clients,
 };
-
-const SUB_ACCOUNT_SHAPE: &str = "SA_ followed by letters and digits";
 
 /// A Vobiz account id: `prefix` (`SA_`, `MA_`) and letters and digits, or an id of an older
 /// scheme (20 to 40 letters and digits: Plivo's `SA…` ids, older docs' 32-character ids).
