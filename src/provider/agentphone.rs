@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
+use super::ids::{self, IdKind, IdShape};
 use super::{
     AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, External, NumberSpec, Observation, Ownership,
     ProviderClients, ProviderKind, Result, SubAccountSpec,
@@ -34,6 +35,15 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         issued_credential_keys: &["subAccountId"],
         ..Capabilities::NONE
     },
+    ids: &[
+        // Sub-account ids are not documented (the simulator's are `sub_…`): any plain token.
+        IdShape { kind: IdKind::SubAccount, shape: "letters, digits, '_' and '-'", matches: ids::token },
+        IdShape {
+            kind: IdKind::Number,
+            shape: "num_ followed by letters, digits, '_' and '-'",
+            matches: |id| ids::prefixed_token(id, "num_"),
+        },
+    ],
     missing_field: |_| None,
     clients,
 };
@@ -87,8 +97,8 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn update(&self, id: &str, d: &SubAccountSpec, _: &Credentials) -> Result<()> {
-        let call =
-            Call::new(Method::PATCH, format!("/v1/sub-accounts/{id}"), "update").json(json!({"name": d.display_name}));
+        let call = Call::new(Method::PATCH, format!("/v1/sub-accounts/{}", self.0.segment(id)?), "update")
+            .json(json!({"name": d.display_name}));
         self.0.send(call).await.map(drop)
     }
 
@@ -97,7 +107,7 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn delete(&self, id: &str, _: &SubAccountSpec) -> Result<()> {
-        let call = Call::new(Method::DELETE, format!("/v1/sub-accounts/{id}"), "delete");
+        let call = Call::new(Method::DELETE, format!("/v1/sub-accounts/{}", self.0.segment(id)?), "delete");
         self.0.send(call).await.absent_ok().map(drop)
     }
 }
@@ -134,7 +144,8 @@ impl External<NumberSpec> for Numbers {
     }
 
     async fn observe(&self, id: &str, d: &NumberSpec) -> Result<Option<Observation>> {
-        let call = Call::get(format!("/v1/numbers/{id}")).header(SUB_ACCOUNT, d.sub_account_id.clone());
+        let call =
+            Call::get(format!("/v1/numbers/{}", self.0.segment(id)?)).header(SUB_ACCOUNT, d.sub_account_id.clone());
         let Some(n) = self.0.send(call).await.absent_ok()?.filter(|n| n["status"] == "active") else {
             return Ok(None);
         };
@@ -167,7 +178,7 @@ impl External<NumberSpec> for Numbers {
     }
 
     async fn delete(&self, id: &str, d: &NumberSpec) -> Result<()> {
-        let call = Call::new(Method::DELETE, format!("/v1/numbers/{id}"), "delete")
+        let call = Call::new(Method::DELETE, format!("/v1/numbers/{}", self.0.segment(id)?), "delete")
             .header(SUB_ACCOUNT, d.sub_account_id.clone());
         self.0.send(call).await.absent_ok().map(drop)
     }

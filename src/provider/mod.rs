@@ -9,6 +9,7 @@ mod agentphone;
 mod drift;
 mod error;
 mod http;
+mod ids;
 mod recoverbiz;
 mod vobiz;
 mod vobiz_partner;
@@ -19,7 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-pub use error::{Error, ErrorClass, Result};
+pub use error::{Error, ErrorClass, Result, sanitize};
+pub use ids::{IdKind, IdShape};
 use schemars::JsonSchema;
 pub use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -69,6 +71,8 @@ pub struct Descriptor {
     /// The first SubAccount field this provider requires that `spec` lacks, as a camelCase path
     /// under `spec` (e.g. `owner.email`).
     pub missing_field: fn(&SubAccountSpec) -> Option<&'static str>,
+    /// What a valid id looks like for each kind of object the provider has.
+    pub ids: &'static [IdShape],
     /// The clients of one account, sharing its HTTP client.
     clients: fn(http::HttpClient) -> ProviderClients,
 }
@@ -77,6 +81,18 @@ impl Descriptor {
     /// The first parent credential key that `credentials` lacks or holds empty.
     pub fn missing_parent_key(&self, credentials: &Credentials) -> Option<&'static str> {
         self.parent_credential_keys.iter().find(|k| credentials.get(k).is_none_or(str::is_empty)).copied()
+    }
+
+    /// Whether `id` can be this provider's id of an `object`; otherwise one sentence naming
+    /// the provider and the shape it expected.
+    pub fn check_id(&self, object: IdKind, id: &str) -> Result<(), String> {
+        let Some(shape) = self.ids.iter().find(|s| s.kind == object) else {
+            return Err(format!("{} has no {}s", self.name, object.as_str()));
+        };
+        if (shape.matches)(id) {
+            return Ok(());
+        }
+        Err(format!("{} is not a {} {} id ({})", ids::quoted(id), self.name, object.as_str(), shape.shape))
     }
 }
 
@@ -144,9 +160,10 @@ pub struct Connection {
     pub burst: u32,
     /// Per-call timeout.
     pub timeout: Duration,
-    /// The longest wait a provider may impose (`Retry-After`, rate-limit resets).
+    /// Longest wait a provider can impose through `Retry-After`, `X-RateLimit-Reset` or
+    /// `X-RateLimit-Remaining: 0` (the reconciler's `--max-backoff`): longer asks are clamped.
     pub max_wait: Duration,
-    /// Whether a plain `http://` endpoint may be used.
+    /// Allow a plain `http://` endpoint (a local simulator); otherwise only `https://`.
     pub allow_insecure: bool,
 }
 
@@ -442,8 +459,10 @@ pub struct ProviderClients {
     pub numbers: Option<Numbers>,
 }
 
-/// Build the clients for one provider account. Fails only on a bad endpoint or missing
-/// credential keys (`Error::Auth`); no request is made.
+/// Build the clients for one provider account. Fails only on missing credential keys or a
+/// credential that cannot be a header (`Error::Auth`), or on an endpoint that is not a usable
+/// base URL, plain `http://` included unless `allow_insecure` (`Error::Invalid`, field
+/// `endpoint`); no request is made.
 pub fn connect(connection: Connection) -> Result<ProviderClients> {
     let http = http::HttpClient::new(&connection)?;
     Ok((connection.provider.descriptor().clients)(http))
@@ -471,6 +490,77 @@ mod tests {
                 assert!(d.parent_credential_keys.contains(&h.key), "{}: header {} uses {}", d.name, h.name, h.key);
                 assert_eq!(h.name, h.name.to_ascii_lowercase(), "{}: header names are lowercase", d.name);
             }
+        }
+    }
+
+    /// Each provider's ids as the simulator and the provider's docs write them, then values that
+    /// must never reach a URL path.
+    #[test]
+    fn each_provider_knows_its_ids() {
+        use IdKind::{Member, Number, SubAccount};
+        let accepted: &[(ProviderKind, IdKind, &[&str])] = &[
+            (ProviderKind::RecoverBiz, SubAccount, &["acc_8f3a1b2c", "acc_0a1b2c3d"]),
+            (ProviderKind::RecoverBiz, Member, &["mem_1a2b3c4d", "usr-42", "7"]),
+            (
+                ProviderKind::Vobiz,
+                SubAccount,
+                &["SA_XXXXXXXX", "SA_Q2M7Z0AB", "SA_1", "SAODJ2YJQ5ZMY4NWQ4MZ", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6"],
+            ),
+            (ProviderKind::Vobiz, Number, &["+14155550100", "+919876543210", "+447911123456"]),
+            (ProviderKind::AgentPhone, SubAccount, &["sub_0123456789ab", "c0ffee-1"]),
+            (ProviderKind::AgentPhone, Number, &["num_xyz789", "num_0123456789ab"]),
+            (ProviderKind::VobizPartner, SubAccount, &["MA_XXXXXXXX", "MA_MISSING", "MA_7K2P9QZD"]),
+            (
+                ProviderKind::Yardstik,
+                SubAccount,
+                &["3f0b6a5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b", "3F0B6A5E-1C2D-4E5F-8A9B-0C1D2E3F4A5B"],
+            ),
+        ];
+        let long = "a".repeat(129);
+        let hostile = ["", ".", "..", "../x", "a/b", "a%2Fb", "a b", " acc_1", "acc_1\n", "acc_\u{0}1", "SA_é", &long];
+        for (provider, kind, ids) in accepted {
+            let d = provider.descriptor();
+            for id in *ids {
+                assert_eq!(d.check_id(*kind, id), Ok(()), "{} {kind:?} {id}", d.name);
+            }
+            for id in hostile {
+                assert!(d.check_id(*kind, id).is_err(), "{} {kind:?} accepted {id:?}", d.name);
+            }
+        }
+        let wrong = |p: ProviderKind, k: IdKind, id: &str| p.descriptor().check_id(k, id).unwrap_err();
+        assert_eq!(
+            wrong(ProviderKind::Vobiz, SubAccount, "../x"),
+            "\"../x\" is not a Vobiz sub-account id (SA_ followed by letters and digits)"
+        );
+        assert!(wrong(ProviderKind::RecoverBiz, SubAccount, "SA_1").contains("acc_"));
+        assert!(wrong(ProviderKind::Vobiz, Number, "14155550100").contains("E.164"));
+        assert!(wrong(ProviderKind::Yardstik, SubAccount, "acc_1").contains("UUID"));
+        assert!(wrong(ProviderKind::VobizPartner, SubAccount, "SA_1").contains("MA_"));
+        assert!(wrong(ProviderKind::AgentPhone, Number, "+14155550100").contains("num_"));
+        assert_eq!(wrong(ProviderKind::Yardstik, Member, "x"), "Yardstik has no team members");
+        assert!(wrong(ProviderKind::Vobiz, SubAccount, "a\u{1b}[2Jb").contains("\\u{1b}"), "escaped, never raw");
+    }
+
+    #[test]
+    fn every_kind_of_object_a_provider_has_has_an_id_shape() {
+        for d in PROVIDERS {
+            let connection = Connection {
+                provider: d.kind,
+                endpoint: d.default_endpoint.into(),
+                credentials: Credentials(
+                    d.parent_credential_keys.iter().map(|k| (k.to_string(), "x".into())).collect(),
+                ),
+                requests_per_second: 1,
+                burst: 1,
+                timeout: Duration::from_secs(1),
+                max_wait: Duration::from_secs(1),
+                allow_insecure: false,
+            };
+            let clients = connect(connection).unwrap();
+            let has = |k: IdKind| d.ids.iter().any(|s| s.kind == k);
+            assert!(has(IdKind::SubAccount), "{}", d.name);
+            assert_eq!(has(IdKind::Member), clients.members.is_some(), "{}", d.name);
+            assert_eq!(has(IdKind::Number), clients.numbers.is_some(), "{}", d.name);
         }
     }
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
+use super::ids::{self, IdKind, IdShape};
 use super::{
     AuthHeader, Capabilities, Created, Credentials, Descriptor, External, MemberSpec, Observation, Ownership,
     ProviderClients, ProviderKind, Result, SubAccountSpec,
@@ -32,6 +33,15 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         provable: true,
         ..Capabilities::NONE
     },
+    ids: &[
+        IdShape {
+            kind: IdKind::SubAccount,
+            shape: "acc_ followed by letters and digits",
+            matches: |id| ids::prefixed(id, "acc_"),
+        },
+        // Member ids are not documented (the simulator's are `mem_…`): any plain token.
+        IdShape { kind: IdKind::Member, shape: "letters, digits, '_' and '-'", matches: ids::token },
+    ],
     missing_field: |_| None,
     clients,
 };
@@ -113,7 +123,9 @@ impl External<SubAccountSpec> for Accounts {
             self.0.list_offset(|| Call::get("/accounts").query("search", &d.display_name), "accounts", PAGE).await?;
         // The list omits metadata: read each account of that exact name.
         for id in named.iter().filter(|a| a["name"] == d.display_name.as_str()).filter_map(|a| a["id"].as_str()) {
-            let account = self.0.send(Call::get(format!("/accounts/{id}"))).await.absent_ok()?;
+            // An id that cannot be addressed cannot be ours either.
+            let Ok(segment) = self.0.segment(id) else { continue };
+            let account = self.0.send(Call::get(format!("/accounts/{segment}"))).await.absent_ok()?;
             if account.is_some_and(|a| ownership(d, &a) == Ownership::Ours) {
                 return Ok(Some(id.to_owned()));
             }
@@ -122,7 +134,7 @@ impl External<SubAccountSpec> for Accounts {
     }
 
     async fn observe(&self, id: &str, d: &SubAccountSpec) -> Result<Option<Observation>> {
-        let Some(a) = self.0.send(Call::get(format!("/accounts/{id}"))).await.absent_ok()? else {
+        let Some(a) = self.0.send(Call::get(format!("/accounts/{}", self.0.segment(id)?))).await.absent_ok()? else {
             return Ok(None);
         };
         Ok(Some(Observation {
@@ -144,15 +156,17 @@ impl External<SubAccountSpec> for Accounts {
     }
 
     async fn update(&self, id: &str, d: &SubAccountSpec, _: &Credentials) -> Result<()> {
-        let call = Call::new(Method::PATCH, format!("/accounts/{id}"), "update").json(account_body(d));
+        let path = format!("/accounts/{}", self.0.segment(id)?);
+        let call = Call::new(Method::PATCH, path, "update").json(account_body(d));
         self.0.send(call).await.map(drop)
     }
 
     async fn set_active(&self, id: &str, active: bool) -> Result<()> {
+        let path = format!("/accounts/{}", self.0.segment(id)?);
         let call = if active {
-            Call::new(Method::PATCH, format!("/accounts/{id}"), "reactivate").json(json!({"status": "active"}))
+            Call::new(Method::PATCH, path, "reactivate").json(json!({"status": "active"}))
         } else {
-            Call::new(Method::DELETE, format!("/accounts/{id}"), "deactivate")
+            Call::new(Method::DELETE, path, "deactivate")
         };
         self.0.send(call).await.map(drop)
     }
@@ -181,7 +195,7 @@ impl External<MemberSpec> for Members {
     }
 
     async fn find(&self, d: &MemberSpec) -> Result<Option<String>> {
-        let path = format!("/accounts/{}/team", d.sub_account_id);
+        let path = format!("/accounts/{}/team", self.0.segment(&d.sub_account_id)?);
         let members = self.0.list_offset(|| Call::get(path.clone()), "members", PAGE).await.absent_ok()?;
         Ok(members.into_iter().flatten().find_map(|m| {
             let same = m["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(&d.email));
@@ -190,7 +204,7 @@ impl External<MemberSpec> for Members {
     }
 
     async fn observe(&self, id: &str, d: &MemberSpec) -> Result<Option<Observation>> {
-        let path = format!("/accounts/{}/team/{id}", d.sub_account_id);
+        let path = format!("/accounts/{}/team/{}", self.0.segment(&d.sub_account_id)?, self.0.segment(id)?);
         let Some(m) = self.0.send(Call::get(path)).await.absent_ok()? else {
             return Ok(None);
         };
@@ -209,7 +223,7 @@ impl External<MemberSpec> for Members {
             "email": d.email, "name": d.name, "role": d.role,
             "phone_number": d.phone_number, "forwarding_number": d.forwarding_number,
         });
-        let path = format!("/accounts/{}/team/invite", d.sub_account_id);
+        let path = format!("/accounts/{}/team/invite", self.0.segment(&d.sub_account_id)?);
         let m = self.0.send(Call::new(Method::POST, path, "create").json(body)).await?;
         Ok(Created {
             id: m["id"].as_str().unwrap_or_default().to_owned(),
@@ -227,7 +241,8 @@ impl External<MemberSpec> for Members {
     }
 
     async fn delete(&self, id: &str, d: &MemberSpec) -> Result<()> {
-        let call = Call::new(Method::DELETE, format!("/accounts/{}/team/{id}", d.sub_account_id), "delete");
+        let path = format!("/accounts/{}/team/{}", self.0.segment(&d.sub_account_id)?, self.0.segment(id)?);
+        let call = Call::new(Method::DELETE, path, "delete");
         self.0.send(call).await.absent_ok().map(drop)
     }
 }

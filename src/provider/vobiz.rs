@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
+use super::ids::{self, IdKind, IdShape};
 use super::{
     AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, ErrorClass, External, NumberSpec, Observation,
     Ownership, ProviderClients, ProviderKind, Result, SubAccountSpec,
@@ -42,9 +43,24 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         generated_password: false,
         provable: true,
     },
+    ids: &[
+        IdShape {
+            kind: IdKind::SubAccount,
+            shape: "SA_ followed by letters and digits",
+            matches: |id| vobiz_id(id, "SA_"),
+        },
+        // Numbers are addressed by their E.164 form.
+        IdShape { kind: IdKind::Number, shape: "E.164: + and up to 15 digits", matches: ids::e164 },
+    ],
     missing_field,
     clients,
 };
+
+/// A Vobiz account id: `prefix` (`SA_`, `MA_`) and letters and digits, or an id of an older
+/// scheme (20 to 40 letters and digits: Plivo's `SA…` ids, older docs' 32-character ids).
+pub(super) fn vobiz_id(id: &str, prefix: &str) -> bool {
+    ids::prefixed(id, prefix) || ids::letters_digits(id, 20, 40)
+}
 
 /// A sub-account for customer use must have an owner to do its KYC.
 fn missing_field(d: &SubAccountSpec) -> Option<&'static str> {
@@ -63,11 +79,6 @@ fn clients(http: HttpClient) -> ProviderClients {
     }
 }
 
-/// `+` is a reserved character in a path segment.
-fn segment(e164: &str) -> String {
-    e164.replace('+', "%2B")
-}
-
 struct SubAccounts {
     http: HttpClient,
     /// `(description, auth_id)` of every sub-account carrying a tenantline marker, listed once
@@ -77,13 +88,15 @@ struct SubAccounts {
 }
 
 impl SubAccounts {
-    fn path(&self, sub: Option<&str>) -> String {
-        let parent = self.http.credential("authId");
-        format!("/accounts/{parent}/sub-accounts/{}", sub.unwrap_or_default())
+    /// The sub-accounts collection, or one sub-account's path.
+    fn path(&self, sub: Option<&str>) -> Result<String> {
+        let parent = self.http.segment(self.http.credential("authId"))?;
+        let sub = sub.map(|s| self.http.segment(s)).transpose()?;
+        Ok(format!("/accounts/{parent}/sub-accounts/{}", sub.unwrap_or_default()))
     }
 
     async fn all(&self) -> Result<Vec<Value>> {
-        let path = self.path(None);
+        let path = self.path(None)?;
         self.http.list_pages(|| Call::get(path.clone()), "sub_accounts", "size", PAGE).await
     }
 }
@@ -158,7 +171,7 @@ impl External<SubAccountSpec> for SubAccounts {
             self.marked.lock().unwrap().iter().flatten().find_map(|(text, id)| d.is_marked(text).then(|| id.clone()));
         let Some(id) = found else { return Ok(None) };
         // The listing may be old: make sure the account is still there.
-        if self.http.send(Call::get(self.path(Some(&id)))).await.absent_ok()?.is_none() {
+        if self.http.send(Call::get(self.path(Some(&id))?)).await.absent_ok()?.is_none() {
             if let Some(marked) = self.marked.lock().unwrap().as_mut() {
                 marked.retain(|(_, i)| *i != id);
             }
@@ -168,7 +181,7 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn observe(&self, id: &str, d: &SubAccountSpec) -> Result<Option<Observation>> {
-        let Some(s) = self.http.send(Call::get(self.path(Some(id)))).await.absent_ok()? else {
+        let Some(s) = self.http.send(Call::get(self.path(Some(id))?)).await.absent_ok()? else {
             return Ok(None);
         };
         Ok(Some(Observation {
@@ -182,7 +195,7 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn create(&self, d: &SubAccountSpec) -> Result<Created> {
-        let r = self.http.send(Call::new(Method::POST, self.path(None), "create").json(body(d))).await?;
+        let r = self.http.send(Call::new(Method::POST, self.path(None)?, "create").json(body(d))).await?;
         let creds = &r["auth_credentials"];
         let id = creds["auth_id"].as_str().or(r["sub_account"]["auth_id"].as_str()).unwrap_or_default().to_owned();
         if let Some(marked) = self.marked.lock().unwrap().as_mut() {
@@ -196,16 +209,16 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn update(&self, id: &str, d: &SubAccountSpec, _: &Credentials) -> Result<()> {
-        self.http.send(Call::new(Method::PUT, self.path(Some(id)), "update").json(body(d))).await.map(drop)
+        self.http.send(Call::new(Method::PUT, self.path(Some(id))?, "update").json(body(d))).await.map(drop)
     }
 
     async fn set_active(&self, id: &str, active: bool) -> Result<()> {
-        let call = Call::new(Method::PUT, self.path(Some(id)), "set_active").json(json!({"enabled": active}));
+        let call = Call::new(Method::PUT, self.path(Some(id))?, "set_active").json(json!({"enabled": active}));
         self.http.send(call).await.map(drop)
     }
 
     async fn delete(&self, id: &str, _: &SubAccountSpec) -> Result<()> {
-        let call = Call::new(Method::DELETE, self.path(Some(id)), "delete");
+        let call = Call::new(Method::DELETE, self.path(Some(id))?, "delete");
         self.http.send(call).await.absent_ok().map(drop)
     }
 }
@@ -241,13 +254,14 @@ enum Standing {
 }
 
 impl Numbers {
-    fn parent(&self) -> &str {
-        self.http.credential("authId")
+    /// The parent's auth id as a path segment.
+    fn parent(&self) -> Result<String> {
+        self.http.segment(self.http.credential("authId"))
     }
 
     /// The parent's number `e164`, whoever it is assigned to.
     async fn get(&self, e164: &str) -> Result<Option<Value>> {
-        let path = format!("/Account/{}/numbers", self.parent());
+        let path = format!("/Account/{}/numbers", self.parent()?);
         let numbers = self.http.list_pages(|| Call::get(path.clone()).query("search", e164), "items", "per_page", PAGE);
         Ok(numbers.await?.into_iter().find(|n| n["e164"] == e164))
     }
@@ -256,7 +270,7 @@ impl Numbers {
     /// `d.buyer`'s. The buyer's earlier picks go: the lookup before this create found none bought.
     async fn choose(&self, d: &NumberSpec) -> Result<String> {
         let search = d.search.clone().unwrap_or_default();
-        let path = format!("/Account/{}/inventory/numbers", self.parent());
+        let path = format!("/Account/{}/inventory/numbers", self.parent()?);
         let call = Call::get(path).query("country", &search.country).query("per_page", PAGE);
         let call = match &search.area_code {
             Some(area) => call.query("search", area),
@@ -301,7 +315,7 @@ impl Numbers {
     }
 
     async fn assign(&self, e164: &str, sub: &str) -> Result<()> {
-        let path = format!("/account/{}/numbers/{}/assign-subaccount", self.parent(), segment(e164));
+        let path = format!("/account/{}/numbers/{}/assign-subaccount", self.parent()?, self.http.segment(e164)?);
         let call = Call::new(Method::POST, path, "assign").json(json!({"sub_account_id": sub}));
         self.http.send(call).await.map(drop)
     }
@@ -343,7 +357,7 @@ impl External<NumberSpec> for Numbers {
             }
         }
         // Bought in an earlier life of the cluster: assigned to the sub-account.
-        let path = format!("/Account/{}/numbers", self.parent());
+        let path = format!("/Account/{}/numbers", self.parent()?);
         let numbers = self.http.list_pages(|| Call::get(path.clone()), "items", "per_page", PAGE).await?;
         Ok(numbers.iter().find_map(|n| {
             let e164 = n["e164"].as_str()?;
@@ -398,7 +412,7 @@ impl External<NumberSpec> for Numbers {
             Some(number) => number.clone(),
             None => self.choose(d).await?,
         };
-        let path = format!("/Account/{}/numbers/purchase-from-inventory", self.parent());
+        let path = format!("/Account/{}/numbers/purchase-from-inventory", self.parent()?);
         let purchase = Call::new(Method::POST, path, "create").json(json!({"e164": e164}));
         if let Err(e) = self.http.send(purchase).await {
             // A transient failure can hide a purchase that went through (its answer was lost):
@@ -431,7 +445,7 @@ impl External<NumberSpec> for Numbers {
     }
 
     async fn delete(&self, id: &str, _: &NumberSpec) -> Result<()> {
-        let path = format!("/Account/{}/numbers/{}", self.parent(), segment(id));
+        let path = format!("/Account/{}/numbers/{}", self.parent()?, self.http.segment(id)?);
         let call = Call::new(Method::DELETE, path, "delete").query("immediate", true);
         self.http.send(call).await.absent_ok()?;
         self.picks.lock().unwrap().remove(id);

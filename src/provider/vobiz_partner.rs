@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
+use super::ids::{IdKind, IdShape};
 use super::{
     Capabilities, Created, Credentials, Descriptor, Error, ExposeSecret, External, Observation, ProviderClients,
     ProviderKind, Result, SubAccountSpec,
@@ -34,6 +35,11 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         provable: true,
         ..Capabilities::NONE
     },
+    ids: &[IdShape {
+        kind: IdKind::SubAccount,
+        shape: "MA_ followed by letters and digits",
+        matches: |id| super::vobiz::vobiz_id(id, "MA_"),
+    }],
     missing_field,
     clients,
 };
@@ -111,7 +117,7 @@ impl External<SubAccountSpec> for Customers {
     }
 
     async fn observe(&self, id: &str, d: &SubAccountSpec) -> Result<Option<Observation>> {
-        let Some(c) = self.0.send(Call::get(format!("/accounts/{id}"))).await.absent_ok()? else {
+        let Some(c) = self.0.send(Call::get(format!("/accounts/{}", self.0.segment(id)?))).await.absent_ok()? else {
             return Ok(None);
         };
         // Unlike the list, a single read shows the token in clear.
@@ -145,8 +151,14 @@ impl External<SubAccountSpec> for Customers {
                 "currency": funding.currency.as_deref().unwrap_or("USD"),
                 "description": "opening balance (tenantline)",
             });
-            let call = Call::new(Method::POST, format!("/accounts/{id}/transfer-balance"), "transfer").json(body);
-            if let Err(e) = self.0.send(call).await {
+            let sent = match self.0.segment(&id) {
+                Ok(segment) => {
+                    let path = format!("/accounts/{segment}/transfer-balance");
+                    self.0.send(Call::new(Method::POST, path, "transfer").json(body)).await.map(drop)
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
                 let warning =
                     format!("the opening balance transfer to {id} failed ({e}); check its wallet and fund it by hand");
                 return Ok(Created { id, credentials, warning: Some(warning), ..Default::default() });

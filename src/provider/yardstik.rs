@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::drift::Drift;
 use super::error::Absent;
 use super::http::{Call, HttpClient};
+use super::ids::{self, IdKind, IdShape};
 use super::{
     AuthHeader, Capabilities, Created, Credentials, Descriptor, Error, External, Observation, ProviderClients,
     ProviderKind, Result, SubAccountSpec,
@@ -31,6 +32,7 @@ pub(super) static PROVIDER: Descriptor = Descriptor {
         issued_credential_keys: &["apiToken"],
         ..Capabilities::NONE
     },
+    ids: &[IdShape { kind: IdKind::SubAccount, shape: "a UUID", matches: ids::uuid }],
     missing_field,
     clients,
 };
@@ -123,7 +125,8 @@ impl External<SubAccountSpec> for SubAccounts {
     }
 
     async fn observe(&self, id: &str, d: &SubAccountSpec) -> Result<Option<Observation>> {
-        let Some(s) = self.0.send(Call::get(format!("/sub_accounts/{id}"))).await.absent_ok()? else {
+        let path = format!("/sub_accounts/{}", self.0.segment(id)?);
+        let Some(s) = self.0.send(Call::get(path)).await.absent_ok()? else {
             return Ok(None);
         };
         Ok(Some(Observation { active: true, drift: drift(d, &s), ..Default::default() }))
@@ -151,7 +154,7 @@ impl External<SubAccountSpec> for SubAccounts {
         };
         let mut body = fields(d);
         body["account_name"] = json!(d.display_name);
-        let call = Call::new(Method::PATCH, format!("/accounts/{id}"), "update")
+        let call = Call::new(Method::PATCH, format!("/accounts/{}", self.0.segment(id)?), "update")
             .header("authorization", format!("Account {own}"))
             .json(body);
         self.0.send(call).await.map(drop)
@@ -167,7 +170,8 @@ impl External<SubAccountSpec> for SubAccounts {
 
     /// A create with the account's current name returns it with a fresh token.
     async fn reissue_credentials(&self, id: &str, _: &SubAccountSpec) -> Result<Option<Credentials>> {
-        let Some(s) = self.0.send(Call::get(format!("/sub_accounts/{id}"))).await.absent_ok()? else {
+        let path = format!("/sub_accounts/{}", self.0.segment(id)?);
+        let Some(s) = self.0.send(Call::get(path)).await.absent_ok()? else {
             return Ok(None);
         };
         let body = json!({"account_name": s["account_name"], "create_api_key": true});
@@ -184,7 +188,8 @@ impl External<SubAccountSpec> for SubAccounts {
     /// A read of the account with its own token: a re-issued (revoked) token gets 401.
     async fn credentials_accepted(&self, id: &str, credentials: &Credentials) -> Result<bool> {
         let Some(own) = credentials.get("apiToken") else { return Ok(false) };
-        let call = Call::get(format!("/accounts/{id}")).header("authorization", format!("Account {own}"));
+        let path = format!("/accounts/{}", self.0.segment(id)?);
+        let call = Call::get(path).header("authorization", format!("Account {own}"));
         match self.0.send(call).await {
             Ok(_) => Ok(true),
             Err(Error::Auth { .. }) => Ok(false),

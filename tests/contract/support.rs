@@ -66,6 +66,9 @@ impl Sim {
             requests_per_second: 1000,
             burst: 1000,
             timeout: Duration::from_secs(2),
+            max_wait: Duration::from_secs(30),
+            // The simulator serves plain http on 127.0.0.1.
+            allow_insecure: true,
         }
     }
 
