@@ -507,7 +507,14 @@ impl Operator {
             .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tenantline")), PathBuf::from);
         let mut command = Command::new(binary);
         command
-            .args(["run", "--watch-namespace", ns, "--metrics-addr", &metrics.to_string()])
+            .args([
+                "run",
+                "--watch-namespace",
+                ns,
+                "--metrics-addr",
+                &metrics.to_string(),
+                "--allow-insecure-endpoints",
+            ])
             .arg(format!("--concurrency={concurrency}"))
             .args(extra)
             .env("RUST_LOG", std::env::var("TENANTLINE_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()))

@@ -27,7 +27,7 @@ kubectl apply --server-side -f crds/tenantline.io.yaml >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f crds/tenantline.io.yaml >/dev/null
 
 echo "--- the operator (log: $LOGS/operator.log)"
-target/debug/tenantline run --metrics-addr "127.0.0.1:$(free_port)" >"$LOGS/operator.log" 2>&1 &
+target/debug/tenantline run --allow-insecure-endpoints --metrics-addr "127.0.0.1:$(free_port)" >"$LOGS/operator.log" 2>&1 &
 pids+=($!)
 
 echo "--- examples/quickstart"

@@ -38,6 +38,8 @@ pub mod reason {
     pub const LIMIT_REACHED: &str = "LimitReached";
     /// A provider object the resource may not manage (adoptionPolicy OwnedOnly).
     pub const EXTERNAL_NOT_OWNED: &str = "ExternalObjectNotOwned";
+    /// A `tenantline.io/external-id` that is no id of the provider's.
+    pub const INVALID_EXTERNAL_ID: &str = "InvalidExternalId";
     /// A credentials Secret that tenantline did not create for this resource.
     pub const SECRET_NOT_OWNED: &str = "SecretNotOwned";
 }

@@ -35,7 +35,17 @@ pub async fn resolve<K: Managed>(
             Outcome::progressing(reason::SUB_ACCOUNT_NOT_READY, format!("SubAccount {name} not found")).into()
         }));
     };
-    let external_id = parent.annotations().get(EXTERNAL_ID).cloned();
+    // The id the operator recorded in the parent's status (which tenants cannot write), and only
+    // while its annotation agrees: a changed annotation is the parent's to check first.
+    let annotated = parent.annotations().get(EXTERNAL_ID).cloned();
+    let recorded = parent.status.as_ref().and_then(|s| s.external_id.clone());
+    let external_id = match (recorded, annotated) {
+        (Some(recorded), Some(annotated)) if recorded == annotated => Some(recorded),
+        // Cleaning up: where the children were made, or (never recorded) where they may be.
+        (Some(recorded), _) if deleting => Some(recorded),
+        (None, annotated) if deleting => annotated,
+        _ => None,
+    };
     if deleting {
         let Some(external_id) = external_id else {
             return Ok(Err(gone()));

@@ -11,11 +11,12 @@ use super::outcome::Outcome;
 use super::provider_config::config_key;
 use super::{Context, Error, parent};
 use crate::api::{PhoneNumber, PhoneNumberDeletionPolicy, PhoneNumberStatus};
-use crate::provider::{NumberSearch, NumberSpec};
+use crate::provider::{IdKind, NumberSearch, NumberSpec};
 
 impl Managed for PhoneNumber {
     type Spec = NumberSpec;
     const KIND: &'static str = "PhoneNumber";
+    const ID_KIND: IdKind = IdKind::Number;
 
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<NumberSpec>, Unresolved>, Error> {
         let p = match parent::resolve(ctx, self, &self.spec.sub_account_ref.name, deleting).await? {

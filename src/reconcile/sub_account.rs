@@ -11,12 +11,13 @@ use super::outcome::{Outcome, Requeue};
 use super::provider_config::{config_key, connect};
 use super::{Context, Error, tenancy};
 use crate::api::{PhoneNumber, SubAccount, SubAccountDeletionPolicy, SubAccountStatus, TeamMember};
-use crate::provider::{self, ProviderKind, SecretString};
+use crate::provider::{self, IdKind, ProviderKind, SecretString};
 use crate::secrets::{Held, not_ours};
 
 impl Managed for SubAccount {
     type Spec = provider::SubAccountSpec;
     const KIND: &'static str = "SubAccount";
+    const ID_KIND: IdKind = IdKind::SubAccount;
 
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<Self::Spec>, Unresolved>, Error> {
         let namespace = self.namespace().unwrap_or_default();

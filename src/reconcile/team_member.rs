@@ -5,11 +5,13 @@ use super::managed::{DeletionPolicy, Managed, Resolved, Unresolved};
 use super::outcome::Outcome;
 use super::{Context, Error, parent};
 use crate::api::{TeamMember, TeamMemberDeletionPolicy};
+use crate::provider::IdKind;
 use crate::provider::MemberSpec;
 
 impl Managed for TeamMember {
     type Spec = MemberSpec;
     const KIND: &'static str = "TeamMember";
+    const ID_KIND: IdKind = IdKind::Member;
 
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<MemberSpec>, Unresolved>, Error> {
         let p = match parent::resolve(ctx, self, &self.spec.sub_account_ref.name, deleting).await? {

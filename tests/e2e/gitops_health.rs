@@ -141,7 +141,7 @@ async fn every_kind_in_every_state_reads_right_in_kstatus_argo_cd_and_kubectl_wa
     let pn = Obj { resource: "phonenumber", name: "acme-support-main" };
     let all = [pc, cpc, sa, tm, pn];
     let cluster_provider = format!(
-        "apiVersion: tenantline.io/v1alpha1\nkind: ClusterProviderConfig\nmetadata: {{name: {cpc_name}}}\nspec:\n  provider: RecoverBiz\n  endpoint: http://127.0.0.1:8787/recoverbiz/v1\n  credentialsSecretRef: {{name: recoverbiz-partner, namespace: {ns}}}\n  pollInterval: 2s\n"
+        "apiVersion: tenantline.io/v1alpha1\nkind: ClusterProviderConfig\nmetadata: {{name: {cpc_name}}}\nspec:\n  provider: RecoverBiz\n  endpoint: http://127.0.0.1:8787/recoverbiz/v1\n  credentialsSecretRef: {{name: recoverbiz-partner, namespace: {ns}}}\n  pollInterval: 2s\n  conditions: [{{namespaces: [{ns}]}}]\n"
     );
 
     // creating: the objects exist, the operator has not written status yet (the CRDs default it

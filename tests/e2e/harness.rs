@@ -306,6 +306,8 @@ impl Operator {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
         let child = Command::new(&self.binary)
             .args(["run", "--watch-namespace", &self.namespace, "--provider-timeout-seconds", "3"])
+            // The simulator answers plain http on loopback.
+            .arg("--allow-insecure-endpoints")
             .args(["--metrics-addr", &self.metrics.to_string()])
             .args(&self.args)
             .env("KUBECONFIG", &self.kubeconfig)

@@ -64,8 +64,8 @@ async fn one_cluster_provider_config_serves_two_namespaces_with_an_account_each(
     a.apply_ok(&format!(
         "apiVersion: tenantline.io/v1alpha1\nkind: ClusterProviderConfig\nmetadata: {{name: {cpc_name}}}\nspec:\n  \
          provider: RecoverBiz\n  endpoint: http://{}/recoverbiz/v1\n  credentialsSecretRef: {{name: shared-partner, \
-         namespace: {}}}\n  pollInterval: 2s\n",
-        a.sim.addr, a.ns.name
+         namespace: {}}}\n  pollInterval: 2s\n  conditions: [{{namespaces: [{}, {}]}}]\n",
+        a.sim.addr, a.ns.name, a.ns.name, b.ns.name
     ));
     let cpcs = Api::<ClusterProviderConfig>::all(a.client.clone());
     let ready = eventually(Duration::from_secs(60), || async {

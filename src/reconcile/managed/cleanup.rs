@@ -46,6 +46,11 @@ pub async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result
     };
     // An id the operator never recorded as this resource's (one a tenant put in the annotation)
     // is looked at first: what is not the resource's to manage is left alone, never deleted.
+    if let Err(why) = r.provider.descriptor().check_id(K::ID_KIND, &id) {
+        ctx.event(obj, EventType::Warning, "Orphaned", "Delete", format!("{EXTERNAL_ID}: {why}; nothing was deleted"))
+            .await;
+        return Ok(Action::await_change());
+    }
     if !vouched(obj, ctx, &id) {
         let owned = match r.external.observe(&id, &r.desired).await {
             Ok(observed) => {

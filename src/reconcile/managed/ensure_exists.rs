@@ -55,6 +55,11 @@ pub async fn ensure_exists<K: Managed>(
     let earlier_attempt = annotation(obj, CREATE_PENDING).is_some();
     let recorded = annotation(obj, CREDENTIALS_DELIVERED).is_some();
     if let Some(id) = annotation(obj, EXTERNAL_ID) {
+        // Anyone who may edit the resource may write the annotation: it must be an id, and only
+        // an id, before it goes into a request.
+        if let Err(why) = r.provider.descriptor().check_id(K::ID_KIND, id) {
+            return Ok(Exists::Refused(Outcome::stalled(reason::INVALID_EXTERNAL_ID, format!("{EXTERNAL_ID}: {why}"))));
+        }
         return Ok(Exists::Existing(Existing { id: id.to_owned(), created_here: earlier_attempt, recorded }));
     }
     let caps = r.external.capabilities();

@@ -41,7 +41,7 @@ use super::provider_config::{Connected, Terms};
 use super::{Context, Error};
 use crate::api::{KindStatus, ManagedStatus};
 use crate::metrics::METRICS;
-use crate::provider::{Capabilities, External, ProviderKind};
+use crate::provider::{Capabilities, External, IdKind, ProviderKind};
 
 pub const FINALIZER: &str = "tenantline.io/finalizer";
 /// The provider's id of the object: set by the operator the moment the provider returns it, or
@@ -181,6 +181,8 @@ pub trait Managed:
 {
     type Spec: Clone + Send + Sync + 'static;
     const KIND: &'static str;
+    /// What its provider ids look like (checked before an id from an annotation is used).
+    const ID_KIND: IdKind;
 
     /// Dereference and validate: the provider client and the desired state, or why not.
     /// `deleting` relaxes readiness requirements on references (a parent being deleted still
@@ -239,6 +241,7 @@ pub trait Managed:
 /// fails this object's reconcile, with backoff, instead of ending the process for every tenant.
 pub async fn reconcile<K: Managed>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = METRICS.reconcile_started(K::KIND);
+    let _running = crate::server::HEALTH.reconcile();
     match AssertUnwindSafe(reconcile_inner(obj, ctx)).catch_unwind().await {
         Ok(result) => result,
         Err(panic) => {

@@ -82,10 +82,7 @@ where
 {
     let connected = connect_checked(ctx, None, r, true).await?;
     let deleting = pc.meta().deletion_timestamp.is_some();
-    let users = match &secret {
-        Some(_) => Some(ctx.providers.users(r, namespace.unwrap_or_default())),
-        None => None,
-    };
+    let users = secret.as_ref().map(|_| ctx.providers.users(r, namespace.unwrap_or_default()));
     if let (Some((secret_namespace, secret_name)), Some(users)) = (&secret, &users) {
         // The Secret first: once the config lets go it is gone, and nothing would release it.
         let secrets = Api::<Secret>::namespaced(ctx.client.clone(), secret_namespace);

@@ -90,7 +90,7 @@ impl FakeProvider {
 
 fn issue(s: &mut State, name: &str) -> String {
     s.issued += 1;
-    let id = format!("ID{}", s.issued);
+    let id = format!("SA_ID{}", s.issued);
     let object = Object { name: name.to_owned(), active: true, drifted: false, token: format!("token-{}", s.issued) };
     s.objects.insert(id.clone(), object);
     id

@@ -86,6 +86,7 @@ thread_local! {
 impl Managed for Fake {
     type Spec = String;
     const KIND: &'static str = "Fake";
+    const ID_KIND: crate::provider::IdKind = crate::provider::IdKind::SubAccount;
 
     async fn resolve(&self, _ctx: &Context, _deleting: bool) -> Result<Result<Resolved<String>, Unresolved>, Error> {
         let external = PROVIDER.with(|p| p.borrow().clone()).expect("a provider for this test");
