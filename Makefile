@@ -3,6 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.cache/bin:$(PATH)
 VERSION := $(shell awk -F'"' '/^version = / {print $$2; exit}' Cargo.toml)
 IMAGE_ARCHIVE := .cache/image/tenantline-$(VERSION).tar
+SIM_IMAGE_ARCHIVE := .cache/image/tenantline-sim-$(VERSION).tar
 NODE ?= 0
 
 .PHONY: test go-test demo tools up down env crds lint image load unit e2e bench soak
@@ -27,15 +28,18 @@ demo: tools
 tools:
 	hack/tools.sh
 
-## make image: the container image as a docker-archive in .cache/image (no registry, no daemon).
+## make image: the operator's and the simulator's images as docker-archives in .cache/image (no
+## registry, no daemon).
 image:
 	hack/image.sh >/dev/null
 
-## make load: put the image on the cluster's nodes: `kind load` with KIND_CLUSTER set, else the
+## make load: put both images on the cluster's nodes: `kind load` with KIND_CLUSTER set, else the
 ## local node's containerd.
 load: image
-	@if [ -n "$(KIND_CLUSTER)" ]; then kind load image-archive $(IMAGE_ARCHIVE) --name $(KIND_CLUSTER); \
-	else hack/node.sh load $(IMAGE_ARCHIVE); fi
+	@for archive in $(IMAGE_ARCHIVE) $(SIM_IMAGE_ARCHIVE); do \
+	  if [ -n "$(KIND_CLUSTER)" ]; then kind load image-archive $$archive --name $(KIND_CLUSTER); \
+	  else hack/node.sh load $$archive; fi || exit 1; \
+	done
 
 ## make unit: unit, simulator, provider-contract and health-contract tests (no cluster).
 unit: go-test
@@ -70,7 +74,7 @@ soak: tools
 ## and the image on it).
 up: tools
 	TENANTLINE_NODE=$(NODE) hack/cluster.sh up
-	@[ "$(NODE)" != 1 ] || { hack/image.sh >/dev/null && hack/node.sh load $(IMAGE_ARCHIVE); }
+	@[ "$(NODE)" != 1 ] || $(MAKE) --no-print-directory load
 
 down:
 	hack/cluster.sh down

@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::FaultKind;
+
 #[derive(Clone)]
 pub struct ControlClient {
     pub addr: SocketAddr,
@@ -54,6 +56,19 @@ impl Calls {
 pub struct Rate {
     pub calls: u64,
     pub peak_per_second: u64,
+}
+
+/// One request the sink received (`GET /_sim/sink`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct SinkRequest {
+    pub method: String,
+    /// The full path, e.g. `/_sim/sink/vobiz/api/v1/accounts/MA_X/sub-accounts/`.
+    pub path: String,
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Lower-case name → value of each credential header it carried (`authorization`,
+    /// `x-auth-id`, `x-auth-token`, `x-partner-key`, `x-sub-account-id`).
+    pub headers: BTreeMap<String, String>,
 }
 
 impl ControlClient {
@@ -120,6 +135,36 @@ impl ControlClient {
         self.add_fault(rule).await
     }
 
+    /// A fault rule of this kind (see [`ControlClient::fault`]), e.g.
+    /// `FaultKind::Redirect { status: 307, location: other.sink_url("/x") }`.
+    pub async fn inject(
+        &self,
+        provider: &str,
+        method: &str,
+        route: Option<&str>,
+        kind: &FaultKind,
+        limit: Value,
+    ) -> String {
+        let fault = serde_json::to_value(kind).expect("a fault kind is JSON");
+        self.fault(provider, method, route, fault, limit).await
+    }
+
+    /// A URL of this simulator's sink (`path` below `/_sim/sink`, starting with `/`): the
+    /// `location` of a redirect fault on another simulator, to see what a client carries there.
+    pub fn sink_url(&self, path: &str) -> String {
+        self.url(&format!("/_sim/sink{path}"))
+    }
+
+    /// The requests the sink received since the last clear, oldest first.
+    pub async fn sink(&self) -> Vec<SinkRequest> {
+        let sink = self.send(self.http.get(self.url("/_sim/sink"))).await;
+        serde_json::from_value(sink["requests"].clone()).expect("sink requests")
+    }
+
+    pub async fn clear_sink(&self) {
+        self.send(self.http.delete(self.url("/_sim/sink"))).await;
+    }
+
     pub async fn clear_faults(&self) {
         self.send(self.http.delete(self.url("/_sim/faults"))).await;
     }
@@ -129,7 +174,7 @@ impl ControlClient {
         self.send(self.http.post(self.url("/_sim/seed")).json(&seed)).await;
     }
 
-    /// Empty state with the seed re-applied; calls and faults cleared.
+    /// Empty state with the seed re-applied; calls, faults and the sink cleared.
     pub async fn reset(&self) {
         self.send(self.http.post(self.url("/_sim/reset"))).await;
     }

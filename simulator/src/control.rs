@@ -1,12 +1,12 @@
 //! The control API under `/_sim/` (no auth, JSON): reset, seed, state, call counts, faults,
-//! parent credential rotation.
+//! parent credential rotation, and the sink that records who calls it with which credentials.
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State as AxState};
-use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use serde::Deserialize;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::routing::{any, delete, get, post};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::faults::{Fault, provider_name};
@@ -24,6 +24,9 @@ pub fn routes() -> Router<Sim> {
         .route("/_sim/faults", get(list_faults).post(add_fault).delete(clear_faults))
         .route("/_sim/faults/{id}", delete(remove_fault))
         .route("/_sim/rotate", post(rotate))
+        .route("/_sim/sink", get(sink).delete(clear_sink))
+        .route("/_sim/sink/", any(record))
+        .route("/_sim/sink/{*rest}", any(record))
 }
 
 fn bad(msg: impl std::fmt::Display) -> axum::response::Response {
@@ -122,6 +125,58 @@ async fn remove_fault(AxState(sim): AxState<Sim>, Path(id): Path<String>) -> R {
     if st.faults.len() == n {
         return Err(json(StatusCode::NOT_FOUND, json!({"error": "no such fault"})));
     }
+    ok(json!({"status": "ok"}))
+}
+
+/// The headers that carry a provider credential: the sink records these, and no others.
+pub const CREDENTIAL_HEADERS: [&str; 5] =
+    ["authorization", "x-auth-id", "x-auth-token", "x-partner-key", "x-sub-account-id"];
+
+/// Requests kept by the sink; later ones are answered but not recorded (a redirect loop must not
+/// grow memory without end).
+const SINK_CAPACITY: usize = 10_000;
+
+/// One request the sink received: which credentials it carried, and where to.
+#[derive(Clone, Debug, Serialize)]
+pub struct SinkRequest {
+    pub method: String,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Lower-case name → value, for each credential header present (repeats joined by ", ").
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+/// Plays another host that a provider might redirect to: records the request's credential
+/// headers and answers 200, so a test can tell whether a client carried them across.
+async fn record(AxState(sim): AxState<Sim>, method: Method, uri: Uri, headers: HeaderMap) -> R {
+    let mut seen = std::collections::BTreeMap::new();
+    for name in CREDENTIAL_HEADERS {
+        let values: Vec<String> =
+            headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+        if !values.is_empty() {
+            seen.insert(name.to_owned(), values.join(", "));
+        }
+    }
+    let request = SinkRequest {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers: seen,
+    };
+    let mut st = sim.lock();
+    if st.sink.len() < SINK_CAPACITY {
+        st.sink.push(request);
+    }
+    ok(json!({"recorded": true}))
+}
+
+async fn sink(AxState(sim): AxState<Sim>) -> R {
+    ok(json!({"requests": sim.lock().sink}))
+}
+
+async fn clear_sink(AxState(sim): AxState<Sim>) -> R {
+    sim.lock().sink.clear();
     ok(json!({"status": "ok"}))
 }
 

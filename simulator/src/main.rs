@@ -39,9 +39,16 @@ CONTROL API (no auth, JSON)
   POST   /_sim/faults   {"provider":"vobiz","method":"POST","route":"/api/v1/accounts/{auth_id}/sub-accounts/",
                          "fault":{"kind":"latency","ms":200} | {"kind":"status","status":503}
                                | {"kind":"rateLimit","retryAfter":2} | {"kind":"hang"} | {"kind":"drop"}
-                               | {"kind":"afterApply"} (apply, then close the connection; "status":502 to answer instead),
+                               | {"kind":"afterApply"} (apply, then close the connection; "status":502 to answer instead)
+                               | {"kind":"redirect","status":307,"location":"http://other:8787/_sim/sink/x"}
+                               | {"kind":"body","status":200,"text":"{\"id\": "} | {"kind":"body","bytes":67108864}
+                               | {"kind":"headers","headers":{"Retry-After":"999999999999"}} (2xx: applied, headers added)
+                               | {"kind":"error","status":422,"message":"any text"},
                          "count":N | "probability":0.3}  → {"id":"flt_…"}
   GET    /_sim/faults   list;  DELETE /_sim/faults clears all;  DELETE /_sim/faults/{id} removes one
+  ANY    /_sim/sink/…   records method, path and credential headers (Authorization, X-Auth-ID, X-Auth-Token,
+                        X-Partner-Key, X-Sub-Account-Id): another host to redirect to
+  GET    /_sim/sink     {"requests":[{"method","path","query","headers"}]};  DELETE /_sim/sink clears
   Providers in calls/faults: recoverbiz, vobiz, agentphone, vobizPartner, yardstik; routes are the route
   templates without the provider prefix, e.g. /v1/accounts/{id}.
 

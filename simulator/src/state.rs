@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Value, json};
 
 use crate::agentphone::AgentPhone;
+use crate::control::SinkRequest;
 use crate::faults::Fault;
 use crate::helpers::Shared;
 use crate::recoverbiz::RecoverBiz;
@@ -65,6 +66,8 @@ pub struct State {
     /// request rate in any one-second window (`GET /_sim/rate`).
     pub arrivals: BTreeMap<String, Vec<u64>>,
     pub faults: Vec<Fault>,
+    /// What `/_sim/sink/…` received, oldest first.
+    pub sink: Vec<SinkRequest>,
     pub seq: u64,
     /// Lets go of requests held by `hang` faults (on reset and when faults are cleared).
     pub release: Release,
@@ -96,7 +99,8 @@ impl State {
         State { seed: Some(seed), ..s }
     }
 
-    /// Empty state with the current seed re-applied. Call counters and faults are cleared too.
+    /// Empty state with the current seed re-applied. Call counters, faults and the sink are
+    /// cleared too.
     pub fn reset(&mut self) {
         let seed = self.seed.take().unwrap_or_else(Seed::empty);
         let providers = self.providers.clone();

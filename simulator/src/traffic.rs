@@ -3,15 +3,20 @@
 //! switch that lets a handler close the TCP connection without answering.
 
 use std::collections::HashSet;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use hyper::body::{Frame, SizeHint};
 
-use crate::faults::{FaultKind, prefix_of};
+use crate::faults::{FaultKind, is_success, prefix_of};
 use crate::routes::toggle_slash;
 use crate::state::Sim;
 use crate::{agentphone, helpers, recoverbiz, vobiz, yardstik};
@@ -27,16 +32,6 @@ pub struct Ctx {
     pub canonical: Arc<HashSet<String>>,
 }
 
-enum Action {
-    Pass,
-    Latency(u64),
-    Status(u16),
-    RateLimit(u64),
-    Hang(u64),
-    Drop,
-    AfterApply(Option<u16>),
-}
-
 /// The route template of this request without the provider prefix, in canonical form.
 fn route_of(ctx: &Ctx, req: &Request) -> String {
     let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str()).unwrap_or(req.uri().path());
@@ -48,12 +43,12 @@ fn route_of(ctx: &Ctx, req: &Request) -> String {
 pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let route = route_of(&ctx, &req);
-    let (action, mut release) = {
+    let (fault, mut release) = {
         let mut st = ctx.sim.lock();
         *st.calls.entry((ctx.provider.to_string(), method.clone(), route.clone())).or_insert(0) += 1;
         let at = helpers::uptime_ms();
         st.arrivals.entry(ctx.provider.to_string()).or_default().push(at);
-        let mut action = Action::Pass;
+        let mut fault = None;
         let mut exhausted = None;
         for (i, f) in st.faults.iter_mut().enumerate() {
             if !f.matches(ctx.provider, &method, &route) {
@@ -70,54 +65,49 @@ pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
                     exhausted = Some(i);
                 }
             }
-            action = match f.fault {
-                FaultKind::Latency { ms } => Action::Latency(ms),
-                FaultKind::Status { status } => Action::Status(status),
-                FaultKind::RateLimit { retry_after } => Action::RateLimit(retry_after),
-                FaultKind::Hang { ms } => Action::Hang(ms.unwrap_or(3_600_000)),
-                FaultKind::Drop => Action::Drop,
-                FaultKind::AfterApply { status } => Action::AfterApply(status),
-            };
+            fault = Some(f.fault.clone());
             break;
         }
         if let Some(i) = exhausted {
             st.faults.remove(i);
         }
-        (action, st.release.subscribe())
+        (fault, st.release.subscribe())
     };
     let kill = req.extensions().get::<ConnKill>().cloned();
     let path = req.uri().path().to_string();
     let envelope = |status: u16, code: &str, msg: &str| provider_error(ctx.provider, &route, status, code, msg);
-    match action {
-        Action::Pass => next.run(req).await,
-        Action::Latency(ms) => {
+    let Some(fault) = fault else {
+        return next.run(req).await;
+    };
+    match fault {
+        FaultKind::Latency { ms } => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             next.run(req).await
         }
-        Action::Status(s) => envelope(s, "", "Injected fault"),
-        Action::RateLimit(secs) => {
+        FaultKind::Status { status } => envelope(status, "", "Injected fault"),
+        FaultKind::RateLimit { retry_after: secs } => {
             let mut r = envelope(429, "", "Rate limit exceeded");
             let h = r.headers_mut();
             h.insert("retry-after", HeaderValue::from(secs));
             if ctx.provider == "recoverbiz" {
                 // RecoverBiz puts X-RateLimit-* on every response.
-                let reset = helpers::now_secs() + secs as i64;
+                let reset = helpers::now_secs().saturating_add_unsigned(secs);
                 h.insert("x-ratelimit-limit", HeaderValue::from(1000));
                 h.insert("x-ratelimit-remaining", HeaderValue::from(0));
                 h.insert("x-ratelimit-reset", HeaderValue::from(reset));
             }
             r
         }
-        Action::Hang(ms) => {
+        FaultKind::Hang { ms } => {
             tracing::info!(%method, %path, "fault: hanging");
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(ms.unwrap_or(3_600_000))) => {}
                 _ = release.changed() => {}
             }
             drop_connection(kill, &method, &path).await
         }
-        Action::Drop => drop_connection(kill, &method, &path).await,
-        Action::AfterApply(status) => {
+        FaultKind::Drop => drop_connection(kill, &method, &path).await,
+        FaultKind::AfterApply { status } => {
             let applied = next.run(req).await;
             tracing::info!(%method, %path, status = applied.status().as_u16(), "fault: applied, response lost");
             match status {
@@ -125,6 +115,81 @@ pub async fn middleware(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
                 None => drop_connection(kill, &method, &path).await,
             }
         }
+        FaultKind::Redirect { status, location } => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = status_code(status);
+            // Checked when the rule was added.
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(LOCATION, v);
+            }
+            r
+        }
+        FaultKind::Body { status, bytes, text, content_type } => {
+            let body = match (bytes, text) {
+                (Some(n), _) => Body::new(Filler::new(n)),
+                (None, Some(text)) => Body::from(text),
+                (None, None) => Body::empty(),
+            };
+            let mut r = Response::new(body);
+            *r.status_mut() = status_code(status);
+            let content_type = content_type.as_deref().unwrap_or("application/json");
+            if let Ok(v) = HeaderValue::from_str(content_type) {
+                r.headers_mut().insert(CONTENT_TYPE, v);
+            }
+            r
+        }
+        FaultKind::Headers { status, headers } => {
+            let mut r = if is_success(status) { next.run(req).await } else { envelope(status, "", "Injected fault") };
+            for (name, value) in &headers {
+                // Checked when the rule was added.
+                if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+                    r.headers_mut().insert(name, value);
+                }
+            }
+            r
+        }
+        FaultKind::Error { status, message } => envelope(status, "", &message),
+    }
+}
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// `left` filler bytes handed out a chunk at a time, so a huge body costs one chunk of memory;
+/// its exact size becomes the Content-Length.
+struct Filler {
+    left: u64,
+    chunk: Bytes,
+}
+
+impl Filler {
+    const CHUNK: usize = 64 * 1024;
+
+    fn new(len: u64) -> Self {
+        Filler { left: len, chunk: Bytes::from(vec![b'x'; Self::CHUNK]) }
+    }
+}
+
+impl hyper::body::Body for Filler {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let n = self.left.min(Self::CHUNK as u64) as usize;
+        self.left -= n as u64;
+        Poll::Ready(Some(Ok(Frame::data(self.chunk.slice(..n)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.left)
     }
 }
 
@@ -138,7 +203,7 @@ async fn drop_connection(kill: Option<ConnKill>, method: &str, path: &str) -> Re
             std::future::pending::<Response>().await
         }
         None => {
-            let mut r = Response::new(axum::body::Body::empty());
+            let mut r = Response::new(Body::empty());
             *r.status_mut() = StatusCode::BAD_GATEWAY;
             r
         }

@@ -71,6 +71,9 @@ fn the_image_tag_the_charts_app_version_and_the_crate_version_agree() {
     let image = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hack/image.sh")).arg("--ref").output().unwrap();
     let image = String::from_utf8(image.stdout).unwrap();
     assert_eq!(image.trim(), format!("ghcr.io/tenantline/tenantline:{version}"), "make image's tag");
+    let sim = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hack/image.sh")).arg("--sim-ref").output().unwrap();
+    let sim = String::from_utf8(sim.stdout).unwrap();
+    assert_eq!(sim.trim(), format!("ghcr.io/tenantline/tenantline-sim:{version}"), "the simulator's image");
     let rendered = helm(&["template", "tl", CHART, "--show-only", "templates/deployment.yaml"]);
     assert!(rendered.contains(&format!("image: \"{}\"", image.trim())), "the chart's default image:\n{rendered}");
 }

@@ -1,11 +1,11 @@
 //! The chart as users install it, on a real node: the image `make image` built, run by kubelet
 //! and containerd, reaching the API server through in-cluster config with the chart's
-//! ServiceAccount, reconciling against the simulator running as a pod from the same image;
+//! ServiceAccount, reconciling against the simulator running as a pod from its own image;
 //! leader failover between two replicas; an upgrade from the previous chart version.
 //!
-//! These need a cluster with a schedulable node that has the image: `make test` starts one and
-//! loads it (and sets TENANTLINE_REQUIRE_NODE=1, so a missing node fails instead of skipping);
-//! in kind, `kind load image-archive` does the loading.
+//! These need a cluster with a schedulable node that has both images: `make test` starts one and
+//! loads them (and sets TENANTLINE_REQUIRE_NODE=1, so a missing node fails instead of skipping);
+//! in kind, `make load` (`kind load image-archive`, once per image) does the loading.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -68,8 +68,9 @@ async fn node_or_skip(client: &Client) -> Option<()> {
     None
 }
 
-/// The simulator as a pod from the image, behind a Service; read through the API server's
-/// service proxy, which works from the host and from kind alike.
+/// The simulator as a pod from its own image, run as shipped (entrypoint and arguments), behind a
+/// Service; read through the API server's service proxy, which works from the host and from kind
+/// alike.
 struct SimPod {
     client: Client,
     ns: String,
@@ -78,7 +79,7 @@ struct SimPod {
 
 impl SimPod {
     async fn start(client: &Client, ns: &str) -> Self {
-        let image = image();
+        let image = sim_image();
         kubectl_ok(
             &["apply", "-n", ns, "-f", "-"],
             &format!(
@@ -92,7 +93,6 @@ spec:
   - name: sim
     image: {image}
     imagePullPolicy: IfNotPresent
-    command: [/tenantline-sim, --listen, "0.0.0.0:8787"]
     ports: [{{containerPort: 8787}}]
     readinessProbe: {{tcpSocket: {{port: 8787}}, periodSeconds: 1}}
     securityContext: {{allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {{drop: [ALL]}}}}
@@ -125,8 +125,14 @@ spec:
     }
 }
 
+/// The operator's image, as `make image` tags it (`hack/image.sh --ref`).
 fn image() -> String {
     format!("ghcr.io/tenantline/tenantline:{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The simulator's image (`hack/image.sh --sim-ref`): the operator's holds no simulator.
+fn sim_image() -> String {
+    format!("ghcr.io/tenantline/tenantline-sim:{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// The quickstart (every provider's example), in `ns`, pointed at the simulator pod.
