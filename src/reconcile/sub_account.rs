@@ -173,6 +173,15 @@ fn generate_password() -> String {
 /// `owner_id` scopes the idempotency key: `<owner id>/<namespace>/<name>`.
 pub fn desired(sa: &SubAccount, provider: ProviderKind, owner_id: &str) -> Result<provider::SubAccountSpec, String> {
     let s = &sa.spec;
+    // The schema refuses these; objects stored before it did are refused here: a key of
+    // tenantline's written by a tenant would make another resource's lookup take this account.
+    let planted =
+        s.vobiz.as_ref().and_then(|v| v.description.as_deref()).is_some_and(|d| d.contains("[tenantline.io/"));
+    if planted || s.metadata.iter().flatten().any(|(k, _)| k.starts_with("tenantline.io/")) {
+        return Err(
+            "spec.vobiz.description and spec.metadata may not carry tenantline's own keys (tenantline.io/…)".into()
+        );
+    }
     let owner = s.owner.as_ref().map(|o| provider::Owner {
         email: o.email.clone(),
         first_name: o.first_name.clone(),

@@ -63,7 +63,7 @@ use kube::CustomResource;
 use kube::runtime::reflector;
 use serde::Deserialize;
 
-use crate::api::SubAccountStatus;
+use crate::api::{AdoptionPolicy, SubAccountStatus};
 use crate::reconcile::provider_config::ProviderCache;
 use crate::reconcile::{Context, Settings};
 use fake_api::FakeApi;
@@ -81,6 +81,8 @@ pub struct FakeSpec {
 thread_local! {
     /// The provider of the test running on this thread (each test has its own runtime thread).
     static PROVIDER: RefCell<Option<Arc<FakeProvider>>> = const { RefCell::new(None) };
+    /// The adoption policy of its config: `Any`, as a ProviderConfig's, unless a test says.
+    static ADOPTION: std::cell::Cell<AdoptionPolicy> = const { std::cell::Cell::new(AdoptionPolicy::Any) };
 }
 
 impl Managed for Fake {
@@ -101,7 +103,7 @@ impl Managed for Fake {
                 name: "ProviderConfig fake".to_owned(),
                 key: "ProviderConfig/ns/fake".to_owned(),
                 secret: ("ns".to_owned(), "parent".to_owned()),
-                adoption: crate::api::AdoptionPolicy::Any,
+                adoption: ADOPTION.with(|a| a.get()),
                 max_sub_accounts: None,
                 max_opening_balance: None,
             },
@@ -192,8 +194,13 @@ impl World {
 
     /// One round on the resource as the API server has it now.
     async fn round(&self) -> Result<Action, Error> {
+        self.round_in(&self.context()).await
+    }
+
+    /// One round by the operator process `ctx` (rounds in one context share its memory).
+    async fn round_in(&self, ctx: &Context) -> Result<Action, Error> {
         let api = Api::namespaced(self.client.clone(), "ns");
-        round::apply(&self.fake(), &api, &self.context()).await
+        round::apply(&self.fake(), &api, ctx).await
     }
 
     async fn delete(&self) -> Result<Action, Error> {
@@ -511,4 +518,50 @@ async fn a_stale_view_cannot_mark_a_create_and_creates_nothing() {
     assert!(matches!(round::apply(&stale, &api, &w.context()).await, Err(Error::Kube(_))));
     assert_eq!(w.provider.calls("create"), 0);
     assert!(w.api.writes().is_empty());
+}
+
+/// Through a config that takes over only what its resources made (a shared
+/// ClusterProviderConfig), an object a tenant names in the annotation, which nothing shows to be
+/// the resource's, is neither read into its Secret, written, nor deleted with it.
+#[tokio::test]
+async fn an_object_named_by_a_tenant_that_is_not_the_resources_is_never_touched() {
+    ADOPTION.with(|a| a.set(AdoptionPolicy::OwnedOnly));
+    let w = World::new(reissuable());
+    let theirs = w.provider.insert("another tenant's");
+    w.api.update_object(|o| o["metadata"]["annotations"] = json!({EXTERNAL_ID: theirs, CREATE_PENDING: "forged"}));
+    assert_eq!(w.settle().await, not_ready(reason::EXTERNAL_NOT_OWNED));
+    for write in ["create", "reissue", "set_active", "update", "delete"] {
+        assert_eq!(w.provider.calls(write), 0, "{write}");
+    }
+    assert!(w.api.secret(SECRET).is_empty(), "nothing of it reaches the Secret");
+    assert_eq!(w.external_id(), None, "nor the status");
+    w.api.update_object(|o| o["metadata"]["finalizers"] = json!([FINALIZER]));
+    assert_eq!(w.delete().await.unwrap(), Action::await_change());
+    assert!(w.provider.objects().contains_key(&theirs), "deleting the resource leaves it alone");
+    assert!(w.event("Orphaned").await);
+
+    // What it created itself is its own, and so recorded.
+    let w = World::new(reissuable());
+    assert_eq!(w.settle().await, ready(reason::PROVISIONED));
+    w.assert_one_object_with_its_credentials_in_the_secret();
+    ADOPTION.with(|a| a.set(AdoptionPolicy::Any));
+}
+
+/// The Secret write after a create fails (the operator's own write): the process keeps the
+/// credentials the create issued and writes them again, with backoff; the object is never
+/// replaced for it. (After a restart the memory is gone: see the crash-point test.)
+#[tokio::test]
+async fn a_failed_secret_write_of_ours_never_replaces_the_object() {
+    let w = World::new(one_time());
+    let ctx = w.context();
+    w.api.fail("secret", 1);
+    assert!(w.round_in(&ctx).await.is_err());
+    for _ in 0..4 {
+        if w.round_in(&ctx).await.is_ok() && w.ready() == ready(reason::PROVISIONED) {
+            break;
+        }
+    }
+    assert_eq!(w.ready(), ready(reason::PROVISIONED));
+    assert_eq!((w.provider.calls("create"), w.provider.calls("delete")), (1, 0));
+    w.assert_one_object_with_its_credentials_in_the_secret();
 }
