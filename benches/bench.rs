@@ -505,16 +505,13 @@ impl Operator {
         let metrics = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let binary = std::env::var_os("TENANTLINE_BENCH_OPERATOR")
             .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tenantline")), PathBuf::from);
+        // The simulator answers plain http; a release before the flag existed took it anyway.
+        let help = Command::new(&binary).args(["run", "--help"]).output()?;
+        let insecure = String::from_utf8_lossy(&help.stdout).contains("--allow-insecure-endpoints");
         let mut command = Command::new(binary);
         command
-            .args([
-                "run",
-                "--watch-namespace",
-                ns,
-                "--metrics-addr",
-                &metrics.to_string(),
-                "--allow-insecure-endpoints",
-            ])
+            .args(["run", "--watch-namespace", ns, "--metrics-addr", &metrics.to_string()])
+            .args(insecure.then_some("--allow-insecure-endpoints"))
             .arg(format!("--concurrency={concurrency}"))
             .args(extra)
             .env("RUST_LOG", std::env::var("TENANTLINE_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()))
