@@ -29,8 +29,7 @@ use super::status::ManagedStatus;
     printcolumn = r#"{"name":"PHONE","type":"string","jsonPath":".status.phoneNumber","priority":1}"#,
     printcolumn = r#"{"name":"SECRET","type":"string","jsonPath":".status.credentialsSecretName","priority":1}"#,
     validation = Rule::new("self.metadata.name.size() <= 63")
-        .message("a SubAccount name is at most 63 characters: it is the tenantline.io/sub-account label of its credentials Secret")
-        .field_path(".metadata.name")
+        .message("metadata.name: a SubAccount name is at most 63 characters (it is the tenantline.io/sub-account label of its credentials Secret)")
         .reason(Reason::FieldValueInvalid),
     cel
 )]
