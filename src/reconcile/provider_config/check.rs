@@ -80,7 +80,7 @@ async fn check<K>(
 where
     K: Resource<DynamicType = ()> + HasStatus<Status = ProviderConfigStatus> + Clone + DeserializeOwned + Debug,
 {
-    let connected = connect_checked(ctx, None, r, true).await?;
+    let connected = connect_checked(ctx, namespace.unwrap_or_default(), r, true, None).await?;
     let deleting = pc.meta().deletion_timestamp.is_some();
     let users = secret.as_ref().map(|_| ctx.providers.users(r, namespace.unwrap_or_default()));
     if let (Some((secret_namespace, secret_name)), Some(users)) = (&secret, &users) {

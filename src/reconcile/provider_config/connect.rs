@@ -247,26 +247,30 @@ pub async fn connect(
     namespace: &str,
     r: &ProviderConfigRef,
 ) -> Result<Result<Connected, Outcome>, Error> {
-    connect_checked(ctx, Some(namespace), r, false).await
+    connect_checked(ctx, namespace, r, false, Some(namespace)).await
 }
 
-/// `namespace`: the resource's, checked against what the config serves; `None` for the config
+/// `namespace`: where `r` is resolved (a ProviderConfig's own). `served`: the namespace of the
+/// resource that connects, checked against what the config serves; `None` for the config
 /// controller's own check. `recheck`: read the credentials Secret even when the config did not
 /// change. Its content is not watched: the readiness controller rechecks every config now and
 /// then, so resources reconcile without reading it.
 pub(super) async fn connect_checked(
     ctx: &Context,
-    namespace: Option<&str>,
+    namespace: &str,
     r: &ProviderConfigRef,
     recheck: bool,
+    served: Option<&str>,
 ) -> Result<Result<Connected, Outcome>, Error> {
     let name = format!("{} {}", r.kind.as_str(), r.name);
-    let cache_key = config_key(namespace.unwrap_or_default(), r);
+    let cache_key = config_key(namespace, r);
     let Some(Fetched { spec, secret_namespace, conditions, fingerprint: fp, deleting }) =
-        fetch(ctx, namespace.unwrap_or_default(), r).await?
+        fetch(ctx, namespace, r).await?
     else {
-        let where_ = namespace.filter(|_| r.kind == ProviderConfigKind::ProviderConfig);
-        let in_namespace = where_.map(|ns| format!(" in namespace {ns}")).unwrap_or_default();
+        let in_namespace = match r.kind {
+            ProviderConfigKind::ProviderConfig => format!(" in namespace {namespace}"),
+            ProviderConfigKind::ClusterProviderConfig => String::new(),
+        };
         return Ok(Err(Outcome::progressing(
             reason::PROVIDER_CONFIG_NOT_READY,
             format!("{name} not found{in_namespace}"),
@@ -274,7 +278,7 @@ pub(super) async fn connect_checked(
     };
     // Before anything else, and whatever the cache holds: a namespace it does not serve gets
     // nothing from a shared config, not even a provider call.
-    if let (Some(conditions), Some(namespace)) = (&conditions, namespace)
+    if let (Some(conditions), Some(namespace)) = (&conditions, served)
         && !tenancy::serves(conditions, namespace, &ctx.providers.namespace_labels(namespace).await)
     {
         return Ok(Err(Outcome::stalled(
