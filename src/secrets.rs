@@ -47,18 +47,25 @@ pub fn not_ours(name: &str, why: &str) -> String {
     )
 }
 
-/// Whether `meta` is a Secret tenantline wrote for the resource with uid `owner`: labelled as
-/// ours and controlled by it (Crossplane's `ConnectionSecretMustBeControllableBy`). Otherwise,
-/// why not.
-fn whose(meta: &ObjectMeta, owner: &str) -> Result<(), String> {
+/// Whether `meta` is a Secret tenantline may use for resource `owner` (kind, name, uid): labelled
+/// as tenantline's for it, and controlled by it or by nothing else (Crossplane's
+/// `ConnectionSecretMustBeControllableBy`). A Secret restored from a backup (labels kept, the
+/// owner's uid new) or handed over on purpose (labelled by a person) counts; an app's Secret, a
+/// config's, or another resource's never does. Otherwise, why not.
+fn whose(meta: &ObjectMeta, owner: (&str, &str, &str)) -> Result<(), String> {
+    let (kind, name, uid) = owner;
+    let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key)).map(String::as_str);
     let labelled =
-        meta.labels.as_ref().and_then(|l| l.get("app.kubernetes.io/managed-by")).is_some_and(|v| v == "tenantline");
+        label("app.kubernetes.io/managed-by") == Some("tenantline") && label(SUB_ACCOUNT_LABEL) == Some(name);
     let controller = meta.owner_references.iter().flatten().find(|r| r.controller == Some(true));
     match controller {
-        Some(c) if labelled && c.uid == owner => Ok(()),
-        Some(c) => Err(format!("it belongs to {} {}", c.kind, c.name)),
-        None if labelled => Err("it is labelled as tenantline's but no resource controls it".to_owned()),
-        None => Err("tenantline did not create it".to_owned()),
+        Some(c) if c.uid != uid && (c.kind != kind || c.name != name) => {
+            Err(format!("it belongs to {} {}", c.kind, c.name))
+        }
+        _ if labelled => Ok(()),
+        _ => Err(format!(
+            "tenantline did not write it for {kind} {name}; to hand it over, label it app.kubernetes.io/managed-by=tenantline and {SUB_ACCOUNT_LABEL}={name}"
+        )),
     }
 }
 
@@ -80,7 +87,7 @@ impl Secrets {
     /// cache when it holds the Secret as we last wrote it (or as it was when the watch started);
     /// otherwise (our write not delivered yet, or a Secret the cache does not hold because it is
     /// not labelled as ours) from the API server — its metadata first, and its data only if ours.
-    pub async fn read<K: Resource>(&self, owner: &K, name: &str) -> Result<Held, kube::Error> {
+    pub async fn read<K: Resource<DynamicType = ()>>(&self, owner: &K, name: &str) -> Result<Held, kube::Error> {
         self.read_from(owner, name, true).await
     }
 
@@ -88,19 +95,27 @@ impl Secrets {
     /// into (that of an object it has just created, found absent or ours before the create): one
     /// missing from the cache, with no write of ours pending, is taken as absent without asking
     /// the API server.
-    pub async fn read_own<K: Resource>(&self, owner: &K, name: &str) -> Result<Held, kube::Error> {
+    pub async fn read_own<K: Resource<DynamicType = ()>>(&self, owner: &K, name: &str) -> Result<Held, kube::Error> {
         self.read_from(owner, name, false).await
     }
 
-    async fn read_from<K: Resource>(&self, owner: &K, name: &str, unseen_may_exist: bool) -> Result<Held, kube::Error> {
+    async fn read_from<K: Resource<DynamicType = ()>>(
+        &self,
+        owner: &K,
+        name: &str,
+        unseen_may_exist: bool,
+    ) -> Result<Held, kube::Error> {
         let namespace = owner.meta().namespace.clone().unwrap_or_default();
-        let uid = owner.meta().uid.clone().unwrap_or_default();
+        let (name_, uid) =
+            (owner.meta().name.clone().unwrap_or_default(), owner.meta().uid.clone().unwrap_or_default());
+        let owner = (K::kind(&()).into_owned(), name_, uid);
+        let owner = (owner.0.as_str(), owner.1.as_str(), owner.2.as_str());
         // Before the watch's first listing, "not in the cache" means nothing.
         let _ = self.cache.wait_until_ready().await;
         let key = ObjectRef::new(name).within(&namespace);
         let cached = self.cache.get(&key);
         if let Some(c) = &cached
-            && let Err(why) = whose(&c.metadata, &uid)
+            && let Err(why) = whose(&c.metadata, owner)
         {
             return Ok(Held::Foreign(why));
         }
@@ -127,14 +142,14 @@ impl Secrets {
                     match api.get_metadata_opt(name).await? {
                         None => return Ok(Held::Ours(Credentials::default())),
                         Some(m) => {
-                            if let Err(why) = whose(&m.metadata, &uid) {
+                            if let Err(why) = whose(&m.metadata, owner) {
                                 return Ok(Held::Foreign(why));
                             }
                         }
                     }
                 }
                 match api.get_opt(name).await? {
-                    Some(s) => match whose(&s.metadata, &uid) {
+                    Some(s) => match whose(&s.metadata, owner) {
                         Ok(()) => Some(Arc::new(s)),
                         Err(why) => return Ok(Held::Foreign(why)),
                     },
@@ -215,14 +230,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_secret_is_ours_only_when_labelled_so_and_controlled_by_the_resource() {
+    fn a_secret_is_ours_only_when_labelled_for_the_resource_and_controlled_by_nothing_else() {
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-        let meta = |labelled: bool, controller: Option<&str>| ObjectMeta {
-            labels: labelled.then(|| [("app.kubernetes.io/managed-by".to_owned(), "tenantline".to_owned())].into()),
-            owner_references: controller.map(|uid| {
+        let meta = |labels: &[(&str, &str)], controller: Option<(&str, &str)>| ObjectMeta {
+            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            owner_references: controller.map(|(name, uid)| {
                 vec![OwnerReference {
                     kind: "SubAccount".into(),
-                    name: "acme".into(),
+                    name: name.into(),
                     uid: uid.into(),
                     controller: Some(true),
                     ..Default::default()
@@ -230,11 +245,17 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(whose(&meta(true, Some("u1")), "u1"), Ok(()));
-        assert!(whose(&meta(true, Some("u2")), "u1").unwrap_err().contains("SubAccount acme"));
-        assert!(whose(&meta(false, Some("u1")), "u1").is_err(), "a label is part of it");
-        assert!(whose(&meta(false, None), "u1").unwrap_err().contains("did not create"));
-        assert!(whose(&meta(true, None), "u1").is_err(), "a copied label alone is not enough");
+        let ours = [("app.kubernetes.io/managed-by", "tenantline"), (SUB_ACCOUNT_LABEL, "acme")];
+        let me = ("SubAccount", "acme", "u1");
+        assert_eq!(whose(&meta(&ours, Some(("acme", "u1"))), me), Ok(()), "written by us for it");
+        assert_eq!(whose(&meta(&ours, None), me), Ok(()), "restored from a backup, or handed over");
+        assert_eq!(whose(&meta(&ours, Some(("acme", "old-uid"))), me), Ok(()), "its predecessor's, restored");
+        assert!(whose(&meta(&ours, Some(("other", "u2"))), me).unwrap_err().contains("SubAccount other"));
+        let for_another = [("app.kubernetes.io/managed-by", "tenantline"), (SUB_ACCOUNT_LABEL, "other")];
+        assert!(whose(&meta(&for_another, None), me).is_err(), "labelled for another SubAccount");
+        let app = whose(&meta(&[("app", "web")], None), me).unwrap_err();
+        assert!(app.contains("did not write it") && app.contains("to hand it over"), "{app}");
+        assert!(whose(&meta(&[], Some(("acme", "u1"))), me).is_err(), "an owner reference alone is not enough");
     }
 
     #[test]

@@ -29,7 +29,10 @@ async fn the_chart_lints_renders_dry_runs_and_installs() {
     let rendered = helm(&["template", "tl", CHART, "--namespace", &ns.name]);
     let dry = kubectl(&["apply", "--server-side", "--dry-run=server", "-n", &ns.name, "-f", "-"], &rendered);
     assert!(dry.status.success(), "server-side dry run: {}", String::from_utf8_lossy(&dry.stderr));
-    helm(&["install", "tl", CHART, "--namespace", &ns.name]);
+    // Its operator watches only this test's namespace: a cluster-wide one would reconcile every
+    // other test's resources beside their own operators.
+    let watch = format!("watchNamespace={}", ns.name);
+    helm(&["install", "tl", CHART, "--namespace", &ns.name, "--set", &watch, "--set", "allowInsecureEndpoints=true"]);
     let deployment = kubectl(&["get", "deployment", "tl-tenantline", "-n", &ns.name, "-o", "name"], "");
     assert!(deployment.status.success(), "the chart's Deployment exists");
     helm(&["uninstall", "tl", "--namespace", &ns.name]);

@@ -113,8 +113,11 @@ async fn rebuilding_the_cluster_from_the_same_manifests_gets_the_same_accounts_b
 
     lose_the_cluster(&mut env).await;
 
-    // The new cluster: the backed-up Secret first, then the same manifests, then the operator.
-    let restored = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "acme-support-credentials"},
+    // The new cluster: the backed-up Secret first (with its labels, as `kubectl get -o yaml`
+    // keeps them: they hand it to its SubAccount), then the same manifests, then the operator.
+    let labels = json!({"app.kubernetes.io/managed-by": "tenantline", "tenantline.io/sub-account": "acme-support"});
+    let restored = json!({"apiVersion": "v1", "kind": "Secret",
+                          "metadata": {"name": "acme-support-credentials", "labels": labels},
                           "stringData": {"authId": backup["authId"], "authToken": backup["authToken"]}});
     env.api::<Secret>()
         .patch("acme-support-credentials", &PatchParams::apply("backup").force(), &Patch::Apply(restored))
