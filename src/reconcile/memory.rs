@@ -14,7 +14,7 @@ pub struct Memory {
     /// Resources (by uid) that sent a create in this process: a same-named object found after
     /// its answer was lost is theirs.
     attempted: Mutex<HashSet<String>>,
-    /// uid → the provider id created or adopted for it, until its status records the id.
+    /// uid → the provider id created for it, until its status records the id.
     made: Mutex<HashMap<String, String>>,
     /// uid → the credentials a create issued, until the Secret holds them: a failed Secret write
     /// is ours to retry, never a reason to replace the object they belong to.
@@ -30,7 +30,7 @@ impl Memory {
         self.made.lock().unwrap().insert(uid.to_owned(), id.to_owned());
     }
 
-    /// Whether this process made (or adopted) `id` for `uid`, or sent a create for `uid` whose
+    /// Whether this process made `id` for `uid`, or sent a create for `uid` whose
     /// answer may have been lost.
     pub fn vouches_for(&self, uid: &str, id: &str) -> bool {
         self.made.lock().unwrap().get(uid).is_some_and(|made| made == id)

@@ -40,11 +40,13 @@ pub fn adoption_policy(kind: ProviderConfigKind, spec: &ProviderConfigSpec) -> A
 }
 
 /// Whether the resource may manage (write to, read credentials of, delete) provider object `id`:
-/// its own by the provider's word, or recorded as its own by the operator (in its status, which
-/// tenants cannot write), or the configuration lets its resources take over what they name.
+/// its own by the provider's word, or the configuration lets its resources take over what they
+/// name, or — where the provider cannot tell — recorded as its own by the operator (in its status,
+/// which tenants cannot write, or in this process's memory of its creates). What the provider
+/// shows is someone else's stays theirs, whatever was recorded.
 pub fn may_manage(id: &str, ownership: &Ownership, recorded: bool, policy: AdoptionPolicy) -> Result<(), String> {
     match (ownership, recorded, policy) {
-        (Ownership::Ours, ..) | (_, true, _) | (_, _, AdoptionPolicy::Any) => Ok(()),
+        (Ownership::Ours, ..) | (_, _, AdoptionPolicy::Any) | (Ownership::Unproven, true, _) => Ok(()),
         (Ownership::Foreign(why), ..) => Err(format!(
             "{id} is not this resource's to manage ({why}) and its configuration takes over only what its own resources made (adoptionPolicy OwnedOnly)"
         )),
@@ -118,6 +120,7 @@ mod tests {
         let err = may_manage("SA_1", &foreign, false, owned).unwrap_err();
         assert!(err.contains("another resource's key") && err.contains("OwnedOnly"), "{err}");
         assert!(may_manage("SA_1", &Ownership::Unproven, false, owned).is_err());
+        assert!(may_manage("SA_1", &foreign, true, owned).is_err(), "a record never outweighs the provider's word");
         assert!(may_manage("SA_1", &foreign, false, AdoptionPolicy::Any).is_ok(), "the config allows it");
     }
 

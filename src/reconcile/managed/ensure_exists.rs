@@ -187,7 +187,6 @@ async fn adopt<K: Managed>(
     } else {
         annotate(api, ctx, obj, json!({EXTERNAL_ID: id})).await?;
     }
-    ctx.memory.made(&obj.uid().unwrap_or_default(), &id);
     let when = if earlier_attempt { "an earlier attempt" } else { "an earlier life of this resource" };
     ctx.event(
         obj,

@@ -141,7 +141,7 @@ async fn steps<K: Managed>(
 }
 
 /// Whether the operator itself recorded `id` as the resource's: in its status (which tenants
-/// cannot write), or in this process's memory (made or adopted here, before the status says so).
+/// cannot write), or in this process's memory (made here, before the status says so).
 pub(super) fn vouched<K: Managed>(obj: &K, ctx: &Context, id: &str) -> bool {
     let recorded = obj.status().and_then(|s| s.external_id.as_deref()) == Some(id);
     recorded || ctx.memory.vouches_for(&obj.uid().unwrap_or_default(), id)
