@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
+use tokio::time::Instant;
 
 const LEASE_SECONDS: i32 = 15;
 const RETRY: Duration = Duration::from_secs(3);
@@ -39,18 +40,24 @@ impl LeaderElection {
         }
     }
 
-    /// Renew until renewal fails for longer than the lease duration; then return (leadership lost).
+    /// Renew until renewal fails for the lease duration; then return (leadership lost). The lease
+    /// runs out for the other replicas a lease duration after the renewTime last written, which is
+    /// stamped before its request is sent: so count from there, and return by then even while a
+    /// request hangs, not at the next retry after a follower may have taken over. (The first deadline
+    /// counts from the call: make it right after `acquire`.)
     pub async fn hold(&self) {
-        let mut last_renewed = tokio::time::Instant::now();
+        let duration = Duration::from_secs(LEASE_SECONDS as u64);
+        let mut expires = Instant::now() + duration;
         loop {
-            tokio::time::sleep(RETRY).await;
-            match self.try_hold().await {
-                Ok(true) => last_renewed = tokio::time::Instant::now(),
-                Ok(false) => return,
-                Err(e) => tracing::warn!(error = %e, "leader election: renewal failed"),
-            }
-            if last_renewed.elapsed() > Duration::from_secs(LEASE_SECONDS as u64) {
+            tokio::time::sleep_until((Instant::now() + RETRY).min(expires)).await;
+            let attempt = Instant::now();
+            if attempt >= expires {
                 return;
+            }
+            match tokio::time::timeout_at(expires, self.try_hold()).await {
+                Ok(Ok(true)) => expires = attempt + duration,
+                Ok(Ok(false)) | Err(_) => return,
+                Ok(Err(e)) => tracing::warn!(error = %e, "leader election: renewal failed"),
             }
         }
     }
@@ -143,6 +150,7 @@ mod tests {
     use super::{LEASE_SECONDS, LeaderElection, RETRY};
 
     const NAME: &str = "tenantline-leader";
+    const LEASE: Duration = Duration::from_secs(LEASE_SECONDS as u64);
 
     #[derive(Clone, Copy, PartialEq)]
     enum Mode {
@@ -409,6 +417,30 @@ mod tests {
         });
         assert!(timeout(Duration::from_secs(60), a.hold()).await.is_err(), "gave up on a passing failure");
         assert_eq!(api.spec().holder_identity.as_deref(), Some("a"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reports_lost_leadership_when_renewals_fail_for_the_lease_duration() {
+        let (api, client) = FakeApi::start(None);
+        let a = replica(&client, "a");
+        within("acquire", a.acquire()).await;
+        api.set_mode(Mode::Failing);
+        let start = Instant::now();
+        timeout(Duration::from_secs(60), a.hold()).await.expect("hold kept a lease it could not renew");
+        // Not before the lease could have run out, and not after a follower may have taken it over.
+        let held = start.elapsed();
+        assert!(held > LEASE - RETRY && held <= LEASE, "hold returned after {held:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reports_lost_leadership_while_a_renewal_hangs() {
+        let (api, client) = FakeApi::start(None);
+        let a = replica(&client, "a");
+        within("acquire", a.acquire()).await;
+        api.set_mode(Mode::Hanging);
+        let start = Instant::now();
+        timeout(Duration::from_secs(60), a.hold()).await.expect("hold waited on a hanging renewal");
+        assert!(start.elapsed() <= LEASE, "hold returned after {:?}", start.elapsed());
     }
 
     #[tokio::test(start_paused = true)]
