@@ -88,8 +88,24 @@ crds:
 	cargo run -q -- crds > crds/tenantline.io.yaml
 	cp crds/tenantline.io.yaml charts/tenantline/crds/tenantline.io.yaml
 
+## make lint: rustfmt, clippy, actionlint (which runs shellcheck over the workflow's steps too),
+## shellcheck over hack/*.sh and .ci/run, and go vet in the Go modules under hack/ with code of
+## their own. hack/tools.sh builds actionlint and installs Debian's shellcheck when it is missing.
+## The other Go modules hold only a tools.go behind the `tools` build tag, blank imports that pin
+## what hack/tools.sh builds: nothing to vet (go vet finds no package in them), and `-tags tools`
+## would compile Kubernetes, helm, Flux and provider-http to check import lines. Each module is
+## vetted with the flags that build or test it elsewhere, so the compiled dependencies are shared:
+## hack/health as make go-test tests it, the commands (etcd, pause) as hack/tools.sh and node.sh
+## build them.
+GO_VET_MODULES = $(sort $(patsubst %/,%,$(dir $(shell grep -L '^//go:build tools' hack/*/*.go))))
 lint:
 	cargo fmt --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	hack/tools.sh actionlint
+	hack/tools.sh actionlint shellcheck
 	actionlint .github/workflows/*.yml
+	shellcheck hack/*.sh .ci/run
+	cd hack/health && go vet ./...
+	@for dir in $(filter-out hack/health,$(GO_VET_MODULES)); do \
+	  echo "cd $$dir && CGO_ENABLED=0 go vet -trimpath ./..."; \
+	  (cd "$$dir" && CGO_ENABLED=0 go vet -trimpath ./...) || exit 1; \
+	done

@@ -75,7 +75,7 @@ wait_ready() {
 # started by `up`, and again by `restart`.
 start_storage_and_apiserver() {
   local etcd_port peer_port api_port address endpoints
-  # shellcheck disable=SC1091
+  # shellcheck disable=SC1091 # $DIR/ports is written at run time (by up): no file to follow here
   source "$DIR/ports"
   "$BIN/etcd" --name local --data-dir "$DIR/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
@@ -159,7 +159,7 @@ restart() {
   [ -f "$DIR/ports" ] || { echo "no local control plane (hack/cluster.sh up)" >&2; exit 1; }
   local server etcd_port peer_port api_port address endpoints
   server=$(awk '/server:/ {print $2}' "$KUBECONFIG_FILE")
-  # shellcheck disable=SC1091
+  # shellcheck disable=SC1091 # $DIR/ports is written at run time (by up): no file to follow here
   source "$DIR/ports"
   kill -9 "$(cat "$DIR/apiserver.pid")" "$(cat "$DIR/etcd.pid")" 2>/dev/null || true
   # Their ports are free once every thread has gone (the pid may already be a zombie before).

@@ -42,6 +42,7 @@ echo "--- kubectl get tenantline -A"
 kubectl get tenantline -A
 echo "--- credentials Secrets (keys only)"
 for secret in $(kubectl get secrets -n "$NS" -l app.kubernetes.io/managed-by=tenantline -o name); do
+  # shellcheck disable=SC2016 # $k and $v are go-template variables, for kubectl, not the shell
   printf '%s: %s\n' "$secret" "$(kubectl get "$secret" -n "$NS" -o go-template='{{range $k, $v := .data}}{{$k}} {{end}}')"
 done
 echo "--- demo complete: every resource is Ready"

@@ -284,14 +284,14 @@ down() {
   local cg
   for _ in 1 2 3; do
     for cg in $(our_cgroups); do
-      [ -f "$cg/cgroup.procs" ] && xargs -r kill -9 <"$cg/cgroup.procs" 2>/dev/null || true
+      if [ -f "$cg/cgroup.procs" ]; then xargs -r kill -9 <"$cg/cgroup.procs" 2>/dev/null || true; fi
     done
     sleep 0.2
   done
   for m in $(our_mounts); do umount -l "$m" 2>/dev/null || true; done
   for n in $(our_netns); do umount "$n" 2>/dev/null || true; rm -f "$n"; done
   for cg in $(our_cgroups); do rmdir "$cg" 2>/dev/null || true; done
-  [ -x "$BIN/kube-proxy" ] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
+  if [ -x "$BIN/kube-proxy" ]; then "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
   remove_rules iptables
   remove_rules ip6tables
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"

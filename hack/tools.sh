@@ -5,7 +5,8 @@
 # helm (helm.sh/helm/v4), crictl (sigs.k8s.io/cri-tools), actionlint (github.com/rhysd/actionlint),
 # and for the GitOps tests Flux's source-controller and kustomize-controller (hack/flux) and
 # controller-gen (hack/flux-crds). A second run builds nothing. Crossplane's provider-http
-# (hack/provider-http, the peer of `make bench PEER=1`) is built only when named.
+# (hack/provider-http, the peer of `make bench PEER=1`) is built only when named. shellcheck (for
+# make lint) is not built: Debian's package is installed when it is missing from PATH.
 #
 #   hack/tools.sh                 everything but provider-http
 #   hack/tools.sh kubectl helm    only the tools named ("flux": the Flux controllers and controller-gen)
@@ -33,6 +34,14 @@ build() {
     echo "built $name in $((SECONDS - start))s"
   fi
   ln -sf "$name-$ver" "$BIN/$name"
+}
+
+# make lint's shellcheck (Haskell, no Go module to build it from): Debian's package, when missing.
+install_shellcheck() {
+  [ "$ONLY" = "  " ] || [[ "$ONLY" == *" shellcheck "* ]] || return 0
+  if command -v shellcheck >/dev/null; then return 0; fi
+  echo "installing shellcheck (Debian package)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null
 }
 
 # GitOps (issue 10): Flux's source-controller and kustomize-controller, run as host processes by
@@ -70,6 +79,7 @@ build etcd . etcd "$ETCD"
 build helm helm.sh/helm/v4/cmd/helm helm "$HELM" "-X helm.sh/helm/v4/internal/version.version=$HELM"
 build cri-tools sigs.k8s.io/cri-tools/cmd/crictl crictl "$CRICTL"
 build actionlint github.com/rhysd/actionlint/cmd/actionlint actionlint "$ACTIONLINT"
+install_shellcheck
 flux
 
 # The peer benchmark (issue 9, `make bench PEER=1`, benches/peer.rs): Crossplane's provider-http,
