@@ -3,10 +3,12 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Secret};
@@ -67,6 +69,11 @@ impl Env {
     pub fn apply_ok(&self, yaml: &str) {
         let out = self.apply(yaml);
         assert!(out.status.success(), "kubectl apply failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The namespace's tenant ([`Tenant`]), granted `edit` here.
+    pub async fn tenant(&self) -> Tenant {
+        Tenant { sim: Some(self.sim.addr), ..Tenant::of(&self.ns.name).await }
     }
 
     /// Every manifest of `examples/<dir>/` (kustomization files aside).
@@ -213,6 +220,75 @@ impl Env {
     }
 }
 
+/// The tenant of a namespace: user `tenant-<namespace>` holding Kubernetes' built-in `edit` role
+/// there (which the chart's aggregated tenant role extends with SubAccounts, TeamMembers and
+/// PhoneNumbers), as a platform team hands a team its namespace. Its kubectl runs as that user,
+/// impersonated by the admin kubeconfig.
+pub struct Tenant {
+    pub user: String,
+    pub namespace: String,
+    /// The simulator that replaces the examples' address in what it applies (see [`Env::apply`]).
+    sim: Option<SocketAddr>,
+}
+
+impl Tenant {
+    /// Bind `edit` to the tenant in `namespace`, and wait until the API server lets it create
+    /// SubAccounts: the chart's RBAC ([`chart_identity`]) reaches `edit` by aggregation, which
+    /// the controller manager does asynchronously.
+    pub async fn of(namespace: &str) -> Self {
+        let user = format!("tenant-{namespace}");
+        let binding = format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: tenant-edit, namespace: {namespace}}}\n\
+             roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}}\n\
+             subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}]\n"
+        );
+        let out = kubectl(&["apply", "--server-side", "--field-manager=e2e", "-f", "-"], &binding);
+        assert!(out.status.success(), "binding edit to {user}: {}", String::from_utf8_lossy(&out.stderr));
+        let tenant = Self { user, namespace: namespace.to_owned(), sim: None };
+        let granted =
+            eventually(Duration::from_secs(30), || async { tenant.can_i(&["create", "subaccounts"]).then_some(()) })
+                .await;
+        assert!(granted.is_some(), "{} never got tenantline's kinds through `edit`", tenant.user);
+        tenant
+    }
+
+    /// kubectl as the tenant, in its namespace.
+    pub fn kubectl(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        let who = format!("--as={}", self.user);
+        let all: Vec<&str> =
+            [who.as_str(), "-n", self.namespace.as_str()].into_iter().chain(args.iter().copied()).collect();
+        kubectl(&all, stdin)
+    }
+
+    /// `kubectl apply` as the tenant, with the examples' simulator address replaced as [`Env::apply`] does.
+    pub fn apply(&self, yaml: &str) -> std::process::Output {
+        let yaml = match self.sim {
+            Some(addr) => yaml.replace("http://127.0.0.1:8787", &format!("http://{addr}")),
+            None => yaml.to_owned(),
+        };
+        self.kubectl(&["apply", "--server-side", "--field-manager=tenant", "-f", "-"], &yaml)
+    }
+
+    pub fn apply_ok(&self, yaml: &str) {
+        let out = self.apply(yaml);
+        assert!(out.status.success(), "kubectl apply as {}: {}", self.user, String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Ask for the deletion of `resource` (e.g. `subaccount/x`) as the tenant, without waiting for it.
+    pub fn delete(&self, resource: &str) {
+        let out = self.kubectl(&["delete", resource, "--wait=false"], "");
+        assert!(out.status.success(), "kubectl delete as {}: {}", self.user, String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `kubectl auth can-i <request…>` (e.g. `["patch", "subaccounts", "--subresource=status"]`)
+    /// as the tenant, in its namespace.
+    pub fn can_i(&self, request: &[&str]) -> bool {
+        let args: Vec<&str> = ["auth", "can-i"].into_iter().chain(request.iter().copied()).collect();
+        let out = self.kubectl(&args, "");
+        String::from_utf8_lossy(&out.stdout).trim() == "yes"
+    }
+}
+
 /// Run kubectl (the one `make` built, on PATH) with the admin KUBECONFIG.
 pub fn kubectl(args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new("kubectl")
@@ -306,8 +382,9 @@ impl Operator {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
         let child = Command::new(&self.binary)
             .args(["run", "--watch-namespace", &self.namespace, "--provider-timeout-seconds", "3"])
-            // The simulator answers plain http on loopback.
-            .arg("--allow-insecure-endpoints")
+            // The simulator answers plain http on loopback (builds from before the flag allow it
+            // anyway, and refuse a flag they do not know).
+            .args(knows_flag(&self.binary, "--allow-insecure-endpoints").then_some("--allow-insecure-endpoints"))
             .args(["--metrics-addr", &self.metrics.to_string()])
             .args(&self.args)
             .env("KUBECONFIG", &self.kubeconfig)
@@ -359,6 +436,18 @@ impl Drop for Operator {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Whether `binary run --help` lists `flag`: TENANTLINE_E2E_OPERATOR may name an older build that
+/// does not know a flag the tests pass to the current one. Asked once per binary.
+fn knows_flag(binary: &std::path::Path, flag: &str) -> bool {
+    static HELP: Mutex<BTreeMap<PathBuf, String>> = Mutex::new(BTreeMap::new());
+    let mut help = HELP.lock().unwrap();
+    let text = help.entry(binary.to_owned()).or_insert_with(|| {
+        let out = Command::new(binary).args(["run", "--help"]).output().expect("run the operator binary");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    text.split(|c: char| c.is_whitespace() || c == ',').any(|word| word == flag)
 }
 
 fn free_addr() -> SocketAddr {

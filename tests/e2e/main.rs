@@ -14,6 +14,7 @@ mod gitops;
 mod gitops_examples;
 mod gitops_health;
 mod harness;
+mod hostile;
 mod lifecycle;
 mod namespace_deletion;
 mod node;
