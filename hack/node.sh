@@ -44,12 +44,24 @@ need_packages() {
 }
 
 # The bridge, the cgroup and containerd's state directory are the machine's: one node per machine.
-# Another checkout's node is left alone (and is in the way).
+# Another checkout's node that is running is left alone (and is in the way); what one that was
+# killed left behind (its processes gone, say after a reboot of the sandbox) is cleared.
 not_ours() {
-  if [ ! -d "$DIR" ] && { [ -d "$RUN" ] || ip link show "$BRIDGE" >/dev/null 2>&1; }; then
+  [ -d "$DIR" ] && return 1
+  [ -d "$RUN" ] || ip link show "$BRIDGE" >/dev/null 2>&1 || return 1
+  if alive; then
     echo "another checkout's local node is running (bridge $BRIDGE, $RUN): stop it there with make down" >&2
     return 0
   fi
+  echo "clearing what a stopped local node left behind (bridge $BRIDGE, $RUN, cgroup /$CGROUP)"
+  clear_machine
+  return 1
+}
+
+# alive: a process is still in the node's cgroup.
+alive() {
+  local cg
+  for cg in $(our_cgroups); do [ -s "$cg/cgroup.procs" ] && return 0; done
   return 1
 }
 
@@ -280,7 +292,13 @@ down() {
   stop_pid "$DIR/scheduler.pid"
   stop_pid "$DIR/kube-proxy.pid"
   stop_pid "$DIR/containerd.pid"
-  # Whatever is still in our cgroups (shims, containers): gone.
+  clear_machine
+  rm -rf "$DIR"
+}
+
+# clear_machine: what the node holds outside its checkout (processes left in its cgroup, mounts,
+# pod network namespaces, rules, the bridge, containerd's state), gone.
+clear_machine() {
   local cg
   for _ in 1 2 3; do
     for cg in $(our_cgroups); do
@@ -294,8 +312,8 @@ down() {
   if [ -x "$BIN/kube-proxy" ]; then "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
   remove_rules iptables
   remove_rules ip6tables
-  ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
-  rm -rf "$RUN" "$DIR"
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link delete "$BRIDGE"; fi
+  rm -rf "$RUN"
 }
 
 leftovers() {
