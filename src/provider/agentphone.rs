@@ -74,6 +74,10 @@ impl External<SubAccountSpec> for SubAccounts {
         PROVIDER.sub_accounts
     }
 
+    async fn verify(&self) -> Result<()> {
+        self.0.send(Call::get("/v1/sub-accounts").query("limit", 1).with_operation("verify")).await.map(drop)
+    }
+
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
         Ok(self.all().await?.iter().find(|s| s["name"] == d.display_name.as_str()).map(id_of))
     }

@@ -80,6 +80,11 @@ impl<'a> Call<'a> {
         self.query.push((key, value.to_string()));
         self
     }
+    /// Named `operation` in metrics instead of the method's default.
+    pub fn with_operation(mut self, operation: &'static str) -> Self {
+        self.operation = operation;
+        self
+    }
     pub fn json(mut self, body: Value) -> Self {
         self.body = Some(body);
         self

@@ -399,6 +399,13 @@ where
 {
     fn capabilities(&self) -> Capabilities;
 
+    /// One cheap authenticated read that shows the endpoint answers and accepts the parent's
+    /// credentials (the config's readiness check). Never mutates. `Ok` where there is nothing to
+    /// check.
+    async fn verify(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Look up an object an earlier `create` for this spec made, moments ago included (the
     /// idempotency lookup after an attempt whose response may have been lost).
     async fn find(&self, desired: &S) -> Result<Option<String>>;

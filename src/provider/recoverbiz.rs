@@ -118,6 +118,10 @@ impl External<SubAccountSpec> for Accounts {
         PROVIDER.sub_accounts
     }
 
+    async fn verify(&self) -> Result<()> {
+        self.0.send(Call::get("/accounts").query("limit", 1).with_operation("verify")).await.map(drop)
+    }
+
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
         let named =
             self.0.list_offset(|| Call::get("/accounts").query("search", &d.display_name), "accounts", PAGE).await?;

@@ -157,6 +157,11 @@ impl External<SubAccountSpec> for SubAccounts {
         PROVIDER.sub_accounts
     }
 
+    async fn verify(&self) -> Result<()> {
+        let call = Call::get(self.path(None)?).query("page", 1).query("size", 1).with_operation("verify");
+        self.http.send(call).await.map(drop)
+    }
+
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
         let all = self.all().await?;
         Ok(all.iter().filter_map(marked).find_map(|(text, id)| d.is_marked(&text).then_some(id)))

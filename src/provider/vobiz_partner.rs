@@ -105,6 +105,10 @@ impl External<SubAccountSpec> for Customers {
         PROVIDER.sub_accounts
     }
 
+    async fn verify(&self) -> Result<()> {
+        self.0.send(Call::get("/me").with_operation("verify")).await.map(drop)
+    }
+
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
         let Some(email) = d.owner.as_ref().and_then(|o| o.email.clone()) else { return Ok(None) };
         let call = || Call::get("/accounts").query("search", email.clone());

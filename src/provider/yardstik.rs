@@ -116,6 +116,10 @@ impl External<SubAccountSpec> for SubAccounts {
         PROVIDER.sub_accounts
     }
 
+    async fn verify(&self) -> Result<()> {
+        self.0.send(Call::get("/sub_accounts").query("per_page", 1).with_operation("verify")).await.map(drop)
+    }
+
     async fn find(&self, d: &SubAccountSpec) -> Result<Option<String>> {
         let name = d.display_name.clone();
         let call = || Call::get("/sub_accounts").query("query[account_name_eq]", name.clone());

@@ -13,8 +13,9 @@ use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use super::connect::{connect_checked, secret_location};
+use super::connect::{Connected, connect_checked, secret_location};
 use crate::api::{ClusterProviderConfig, ProviderConfig, ProviderConfigKind, ProviderConfigRef, ProviderConfigStatus};
+use crate::provider::ErrorClass;
 use crate::reconcile::conditions::reason;
 use crate::reconcile::in_use;
 use crate::reconcile::outcome::{Outcome, interval};
@@ -57,6 +58,28 @@ pub(super) async fn run(
         )
         .for_each(|_| async {});
     tokio::join!(namespaced, cluster);
+}
+
+/// Whether the config's endpoint answers and accepts its credentials: one read, made when the
+/// config or its Secret changed and again now and then (a failure sooner), so that a wrong
+/// endpoint or key shows on the config itself rather than on each of its resources.
+async fn verified(ctx: &Context, c: &Connected) -> Result<(), Outcome> {
+    if let Some(result) = ctx.providers.verified(&c.terms.key) {
+        return result;
+    }
+    let result = c.clients.sub_accounts.verify().await.map_err(|e| {
+        let (secret_ns, secret) = &c.terms.secret;
+        match e.class() {
+            ErrorClass::Auth => Outcome::stalled(
+                reason::CREDENTIALS_INVALID,
+                format!("{e}; check the credentials in Secret {secret_ns}/{secret}"),
+            ),
+            _ => Outcome::progressing(reason::PROVIDER_UNAVAILABLE, format!("{e} (checking {} at {})", c.provider, c.endpoint))
+                .event(EventType::Warning),
+        }
+    });
+    ctx.providers.record_verified(&c.terms.key, result.clone());
+    result
 }
 
 fn count(n: usize) -> i32 {
@@ -118,10 +141,13 @@ where
                 reason::NAMESPACE_NOT_ALLOWED,
                 "serves no namespace: spec.conditions names none; add the tenants' namespaces by name or label selector ([{namespaceSelector: {}}] serves every namespace)",
             ),
-            None => Outcome::ready(
-                reason::PROVISIONED,
-                format!("credentials for {} at {} are present", c.provider, c.endpoint),
-            ),
+            None => match verified(ctx, &c).await {
+                Ok(()) => Outcome::ready(
+                    reason::PROVISIONED,
+                    format!("{} at {} accepts the credentials", c.provider, c.endpoint),
+                ),
+                Err(refused) => refused,
+            },
         },
         Err(unusable) => unusable.event(EventType::Warning),
     };

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
@@ -83,6 +83,9 @@ struct Entry {
     /// Whether the Secret was being deleted when last read.
     secret_deleting: bool,
     connected: Connected,
+    /// The last check that the endpoint accepts these credentials, and when: gone with the entry
+    /// when the config or its Secret changes.
+    verified: Option<(Instant, Result<(), Outcome>)>,
 }
 
 impl ProviderCache {
@@ -155,6 +158,21 @@ impl ProviderCache {
         }
         mine.insert(me.to_owned());
         Ok(())
+    }
+
+    /// The last check of config `key`'s credentials at its endpoint, while it is recent enough:
+    /// a success for [`interval::VERIFIED`], a failure for [`interval::CREDENTIALS_RETRY`].
+    pub(super) fn verified(&self, key: &str) -> Option<Result<(), Outcome>> {
+        let entries = self.entries.lock().unwrap();
+        let (at, result) = entries.get(key)?.verified.as_ref()?;
+        let fresh = if result.is_ok() { interval::VERIFIED } else { interval::CREDENTIALS_RETRY };
+        (at.elapsed() < fresh).then(|| result.clone())
+    }
+
+    pub(super) fn record_verified(&self, key: &str, result: Result<(), Outcome>) {
+        if let Some(entry) = self.entries.lock().unwrap().get_mut(key) {
+            entry.verified = Some((Instant::now(), result));
+        }
     }
 
     /// The labels of `namespace`, once the namespaces' watch has listed them.
@@ -397,7 +415,7 @@ pub(super) async fn connect_checked(
     if let Some(e) = entries.get(&cache_key).filter(|e| !stale(e)) {
         return Ok(Ok(Connected { closing: connected.closing, ..e.connected.clone() }));
     }
-    let entry = Entry { config: fp, secret: secret_content, secret_deleting, connected: connected.clone() };
+    let entry = Entry { config: fp, secret: secret_content, secret_deleting, connected: connected.clone(), verified: None };
     entries.insert(cache_key, entry);
     Ok(Ok(connected))
 }
