@@ -20,9 +20,14 @@ use super::status::ManagedStatus;
     category = "tenantline",
     printcolumn = r#"{"name":"SUBACCOUNT","type":"string","jsonPath":".spec.subAccountRef.name"}"#,
     printcolumn = r#"{"name":"NUMBER","type":"string","jsonPath":".status.number"}"#,
+    printcolumn = r#"{"name":"PROVIDER","type":"string","jsonPath":".status.provider"}"#,
     printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"REASON","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("self.spec.subAccountRef == oldSelf.spec.subAccountRef || !has(oldSelf.status) || !has(oldSelf.status.externalId)")
+        .message("spec.subAccountRef is immutable once the object exists at the provider (status.externalId): delete and recreate the PhoneNumber to move it")
+        .field_path(".spec.subAccountRef"),
+    printcolumn = r#"{"name":"EXTERNAL-ID","type":"string","jsonPath":".status.externalId","priority":1}"#,
     cel
 )]
 #[x_kube(validation = Rule::new("has(self.number) != has(self.search)")
@@ -30,8 +35,8 @@ use super::status::ManagedStatus;
     .field_path(".number"))]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneNumberSpec {
-    /// The SubAccount (same namespace) that holds the number. Immutable.
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.subAccountRef is immutable: delete and recreate the PhoneNumber to move it"))]
+    /// The SubAccount (same namespace) that holds the number; may be changed until the number is
+    /// held at the provider (`status.externalId`), not after.
     pub sub_account_ref: LocalObjectRef,
     /// A specific E.164 number to acquire (or adopt). Exactly one of `number` and `search`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

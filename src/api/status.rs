@@ -34,6 +34,9 @@ pub struct ManagedStatus {
     /// The provider's id of the object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// The provider the object lives at (its configuration's `spec.provider`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     /// `Active` or `Deactivated` at the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["Active", "Deactivated"]))]

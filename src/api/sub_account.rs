@@ -20,6 +20,7 @@ use super::status::ManagedStatus;
     status = "SubAccountStatus",
     shortname = "subacct",
     category = "tenantline",
+    printcolumn = r#"{"name":"PROVIDER","type":"string","jsonPath":".status.provider"}"#,
     printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"REASON","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"EXTERNAL-ID","type":"string","jsonPath":".status.externalId"}"#,
@@ -28,6 +29,9 @@ use super::status::ManagedStatus;
     printcolumn = r#"{"name":"CONFIG","type":"string","jsonPath":".spec.providerConfigRef.name","priority":1}"#,
     printcolumn = r#"{"name":"PHONE","type":"string","jsonPath":".status.phoneNumber","priority":1}"#,
     printcolumn = r#"{"name":"SECRET","type":"string","jsonPath":".status.credentialsSecretName","priority":1}"#,
+    validation = Rule::new("self.spec.providerConfigRef == oldSelf.spec.providerConfigRef || !has(oldSelf.status) || !has(oldSelf.status.externalId)")
+        .message("spec.providerConfigRef is immutable once the account exists (status.externalId): the account lives at the provider it was created with")
+        .field_path(".spec.providerConfigRef"),
     validation = Rule::new("self.metadata.name.size() <= 63")
         .message("metadata.name: a SubAccount name is at most 63 characters (it is the tenantline.io/sub-account label of its credentials Secret)")
         .reason(Reason::FieldValueInvalid),
@@ -39,8 +43,8 @@ use super::status::ManagedStatus;
     .reason(Reason::FieldValueRequired))]
 #[serde(rename_all = "camelCase")]
 pub struct SubAccountSpec {
-    /// The ProviderConfig (or ClusterProviderConfig) to create the account with. Immutable.
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.providerConfigRef is immutable: the account lives at the provider it was created with"))]
+    /// The ProviderConfig (or ClusterProviderConfig) to create the account with. It may be changed
+    /// (a typo fixed) until the account exists at the provider (`status.externalId`), not after.
     pub provider_config_ref: ProviderConfigRef,
     /// The account's display name at the provider.
     #[schemars(length(min = 1, max = 100))]
@@ -52,8 +56,10 @@ pub struct SubAccountSpec {
     /// `false` deactivates the account at the provider, `true` reactivates it (RecoverBiz, Vobiz).
     #[serde(default = "yes")]
     pub active: bool,
-    /// What deleting this resource does at the provider: `Delete` (hard delete where the provider
-    /// has one, else deactivate, else retain), `Deactivate`, or `Orphan` (nothing).
+    /// What deleting this resource does at the provider. `Delete` (the default): hard delete where
+    /// the provider has one (a Vobiz or AgentPhone sub-account is gone for good, with its numbers),
+    /// else deactivate (RecoverBiz), else retain (Vobiz Partner, Yardstik). `Deactivate`:
+    /// deactivate where possible, else retain. `Orphan`: nothing. `status.deletion` shows which.
     #[serde(default)]
     pub deletion_policy: SubAccountDeletionPolicy,
     /// The person who owns the account at the provider.

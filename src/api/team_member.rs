@@ -20,17 +20,21 @@ use super::status::ManagedStatus;
     category = "tenantline",
     printcolumn = r#"{"name":"SUBACCOUNT","type":"string","jsonPath":".spec.subAccountRef.name"}"#,
     printcolumn = r#"{"name":"EMAIL","type":"string","jsonPath":".spec.email"}"#,
+    printcolumn = r#"{"name":"PROVIDER","type":"string","jsonPath":".status.provider"}"#,
     printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"REASON","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"EXTERNAL-ID","type":"string","jsonPath":".status.externalId"}"#,
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("self.spec.subAccountRef == oldSelf.spec.subAccountRef || !has(oldSelf.status) || !has(oldSelf.status.externalId)")
+        .message("spec.subAccountRef is immutable once the object exists at the provider (status.externalId): delete and recreate the TeamMember to move it")
+        .field_path(".spec.subAccountRef"),
     printcolumn = r#"{"name":"ROLE","type":"string","jsonPath":".spec.role","priority":1}"#,
     cel
 )]
 #[serde(rename_all = "camelCase")]
 pub struct TeamMemberSpec {
-    /// The SubAccount (same namespace) the member belongs to. Immutable.
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.subAccountRef is immutable: delete and recreate the TeamMember to move it"))]
+    /// The SubAccount (same namespace) the member belongs to; may be changed until the member
+    /// exists at the provider (`status.externalId`), not after.
     pub sub_account_ref: LocalObjectRef,
     /// The member's email address; the invitation goes there.
     #[schemars(email, length(min = 3, max = 254))]

@@ -278,35 +278,54 @@ fn cel_phone_number_needs_exactly_one_of_number_and_search() {
 }
 
 #[test]
-fn cel_references_and_provider_are_immutable() {
-    let old = number(json!({"subAccountRef": {"name": "a"}, "number": "+14155550100"}));
-    let same = number(json!({"subAccountRef": {"name": "a"}, "number": "+14155550101"}));
-    let moved = number(json!({"subAccountRef": {"name": "b"}, "number": "+14155550100"}));
-    assert!(same.validate_cel_update(&old).is_ok());
-    let err = messages(moved.validate_cel_update(&old).unwrap_err());
-    assert!(err.contains("spec.subAccountRef is immutable"), "{err}");
+fn cel_references_can_be_fixed_until_the_provider_object_exists_and_the_provider_never() {
+    let held = |mut status: Value| {
+        status["externalId"] = json!("SA_1");
+        status
+    };
+    let number = |sub: &str, status: Option<Value>| {
+        let mut n = PhoneNumber::new(
+            "n",
+            serde_json::from_value(json!({"subAccountRef": {"name": sub}, "number": "+14155550100"})).unwrap(),
+        );
+        n.status = status.map(|s| serde_json::from_value(s).unwrap());
+        n
+    };
+    assert!(number("b", None).validate_cel_update(&number("a", None)).is_ok(), "a typo fixed before it exists");
+    let err = messages(number("b", None).validate_cel_update(&number("a", Some(held(json!({}))))).unwrap_err());
+    assert!(err.contains("spec.subAccountRef is immutable once"), "{err}");
 
-    let sa = |config: &str| sub_account(json!({"providerConfigRef": {"name": config}, "displayName": "S"}));
-    assert!(sa("one").validate_cel_update(&sa("one")).is_ok());
-    let err = messages(sa("two").validate_cel_update(&sa("one")).unwrap_err());
-    assert!(err.contains("spec.providerConfigRef is immutable"), "{err}");
+    let sa = |config: &str, kind: &str, status: Option<Value>| {
+        let mut sa =
+            sub_account(json!({"providerConfigRef": {"name": config, "kind": kind}, "displayName": "S"}));
+        sa.status = status.map(|s| serde_json::from_value(s).unwrap());
+        sa
+    };
+    let pc = "ProviderConfig";
+    assert!(sa("two", pc, None).validate_cel_update(&sa("one", pc, None)).is_ok());
+    let created = Some(held(json!({})));
+    assert!(sa("one", pc, None).validate_cel_update(&sa("one", pc, created.clone())).is_ok(), "unchanged");
+    let err = messages(sa("two", pc, None).validate_cel_update(&sa("one", pc, created.clone())).unwrap_err());
+    assert!(err.contains("spec.providerConfigRef is immutable once the account exists"), "{err}");
     // The kind is part of the reference: a ProviderConfig cannot become a ClusterProviderConfig.
-    let cluster =
-        sub_account(json!({"providerConfigRef": {"name": "one", "kind": "ClusterProviderConfig"}, "displayName": "S"}));
-    assert!(cluster.validate_cel_update(&sa("one")).is_err());
+    assert!(sa("one", "ClusterProviderConfig", None).validate_cel_update(&sa("one", pc, created.clone())).is_err());
     // Everything else may change.
-    let renamed = sub_account(json!({"providerConfigRef": {"name": "one"}, "displayName": "Renamed", "active": false}));
-    assert!(renamed.validate_cel_update(&sa("one")).is_ok());
+    let mut renamed = sa("one", pc, None);
+    renamed.spec.display_name = "Renamed".into();
+    renamed.spec.active = false;
+    assert!(renamed.validate_cel_update(&sa("one", pc, created)).is_ok());
 
-    let member = |sub: &str| {
-        TeamMember::new(
+    let member = |sub: &str, status: Option<Value>| {
+        let mut m = TeamMember::new(
             "m",
             serde_json::from_value(json!({"subAccountRef": {"name": sub}, "email": "a@b.c", "name": "A"})).unwrap(),
-        )
+        );
+        m.status = status.map(|s| serde_json::from_value(s).unwrap());
+        m
     };
-    assert!(member("a").validate_cel_update(&member("a")).is_ok());
-    let err = messages(member("b").validate_cel_update(&member("a")).unwrap_err());
-    assert!(err.contains("spec.subAccountRef is immutable"), "{err}");
+    assert!(member("b", None).validate_cel_update(&member("a", None)).is_ok());
+    let err = messages(member("b", None).validate_cel_update(&member("a", Some(held(json!({}))))).unwrap_err());
+    assert!(err.contains("spec.subAccountRef is immutable once"), "{err}");
 
     let pc = |provider: &str| config(json!({"provider": provider, "credentialsSecretRef": {"name": "x"}}));
     assert!(pc("Vobiz").validate_cel_update(&pc("Vobiz")).is_ok());
@@ -316,10 +335,7 @@ fn cel_references_and_provider_are_immutable() {
     let cpc = |provider: &str| {
         ClusterProviderConfig::new(
             "c",
-            serde_json::from_value(
-                json!({"provider": provider, "credentialsSecretRef": {"name": "x", "namespace": "ops"}}),
-            )
-            .unwrap(),
+            serde_json::from_value(json!({"provider": provider, "credentialsSecretRef": {"name": "x", "namespace": "ops"}})).unwrap(),
         )
     };
     assert!(cpc("Vobiz").validate_cel_update(&cpc("Vobiz")).is_ok());

@@ -1,5 +1,6 @@
-//! Events, published as kube's `Recorder` publishes them (events.k8s.io/v1; the same type, action
-//! and reason on the same object within 6 minutes counted as a series on the first Event), but
+//! Events, published as kube's `Recorder` publishes them (events.k8s.io/v1; the same type, action,
+//! reason and message on the same object within 6 minutes counted as a series on the first Event:
+//! a new message is a new Event, so the latest one never shows an outdated cause), but
 //! remembering each recent Event as its name, count and time instead of a whole Event object.
 //! Measured at 10,000 SubAccounts, the Recorder's cache held tens of MiB (its table never
 //! shrinks) and was scanned in full on every publish.
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event, EventSeries};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::events::EventType;
@@ -62,7 +63,8 @@ impl Events {
         let repeat = self.recent.lock().unwrap().repeat(key, Instant::now());
         if let Some((name, count)) = repeat {
             let series = EventSeries { count, last_observed_time: MicroTime(now) };
-            let patch = json!({"series": series});
+            // The deprecated fields are what `kubectl get events --sort-by=.lastTimestamp` sorts on.
+            let patch = json!({"series": series, "deprecatedLastTimestamp": Time(now), "deprecatedCount": count});
             return api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await.map(drop);
         }
         let name = format!("{}.{:x}", regarding.name.as_deref().unwrap_or(CONTROLLER), now.as_nanosecond());
@@ -73,6 +75,9 @@ impl Events {
             note: Some(note.note),
             type_: Some(type_name(note.type_).to_owned()),
             event_time: Some(MicroTime(now)),
+            deprecated_first_timestamp: Some(Time(now)),
+            deprecated_last_timestamp: Some(Time(now)),
+            deprecated_count: Some(1),
             regarding: Some(regarding),
             reporting_controller: Some(CONTROLLER.to_owned()),
             reporting_instance: Some(self.instance.clone()),
@@ -116,10 +121,10 @@ fn type_name(t: EventType) -> &'static str {
     }
 }
 
-/// Events of the same type, action and reason about the same object form one series.
+/// Events of the same type, action, reason and message about the same object form one series.
 fn key(note: &Note, regarding: &ObjectReference) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (type_name(note.type_), note.action, note.reason).hash(&mut h);
+    (type_name(note.type_), note.action, note.reason, &note.note).hash(&mut h);
     (&regarding.uid, &regarding.kind, &regarding.namespace, &regarding.name).hash(&mut h);
     h.finish()
 }

@@ -87,6 +87,20 @@ impl Error {
         }
     }
 
+    /// The object itself is gone (a 404 on writing to it, e.g. removing its finalizer twice).
+    pub fn is_gone(&self) -> bool {
+        let gone = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 404);
+        match self {
+            Self::Kube(e) => gone(e),
+            Self::Finalizer(e) => match &**e {
+                finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => gone(e),
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.is_gone(),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// The provider's requested delay, through the finalizer wrapper.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -153,10 +167,30 @@ impl Context {
             (self.events.clone(), obj.object_ref(&()), reason.to_owned(), action.to_owned());
         tokio::spawn(async move {
             let event = events::Note { type_, reason: &reason, action: &action, note };
-            if let Err(e) = events.publish(event, reference).await {
-                tracing::warn!(error = %e, %reason, "could not publish event");
+            match events.publish(event, reference).await {
+                // A namespace being deleted takes no new Events: expected, and nothing to do.
+                Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("being terminated") => {
+                    tracing::debug!(%reason, "no event: the namespace is being deleted")
+                }
+                Err(e) => tracing::warn!(error = %e, %reason, "could not publish event"),
+                Ok(()) => {}
             }
         });
+    }
+
+    /// Something done at the provider (or deliberately left undone there): logged at info, for
+    /// the operator's log to tell what happened to each account, and published as an Event.
+    pub async fn acted<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let (kind, namespace, name) = (K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any());
+        tracing::info!(%kind, %namespace, %name, %reason, "{note}");
+        self.event(obj, type_, reason, action, note).await;
     }
 
     fn backoff_key<K: Resource<DynamicType = ()>>(&self, obj: &K) -> String {
@@ -268,7 +302,8 @@ pub async fn run(
 
     let provider_configs = provider_configs.run(ctx.clone(), stopped(), stopped());
 
-    tracing::info!(namespace = ?settings.watch_namespace, "controllers started");
+    let watching = settings.watch_namespace.as_deref().unwrap_or("all namespaces");
+    tracing::info!(%watching, "controllers started");
     tokio::join!(sub_accounts, team_members, phone_numbers, provider_configs);
     Ok(())
 }

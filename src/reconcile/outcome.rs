@@ -30,6 +30,9 @@ pub mod interval {
     /// tenantline's own Secrets are), and a deleted or emptied one must turn the config and its
     /// resources not-Ready soon; one GET per config, whatever the number of resources.
     pub const SECRET_RECHECK: Duration = Duration::from_secs(10);
+    /// How long a config's successful check of its credentials at the provider holds: the
+    /// check is one provider read, made again when the config or its Secret changes.
+    pub const VERIFIED: Duration = Duration::from_secs(600);
     /// A config check that failed on the API server.
     pub const CONFIG_CHECK_FAILED: Duration = Duration::from_secs(30);
     /// A resource's poll interval when its ProviderConfig names none.

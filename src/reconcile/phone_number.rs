@@ -17,6 +17,7 @@ impl Managed for PhoneNumber {
     type Spec = NumberSpec;
     const KIND: &'static str = "PhoneNumber";
     const ID_KIND: IdKind = IdKind::Number;
+    const DELETED: (&'static str, &'static str) = ("Released", "released");
 
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Result<Resolved<NumberSpec>, Unresolved>, Error> {
         let p = match parent::resolve(ctx, self, &self.spec.sub_account_ref.name, deleting).await? {

@@ -28,6 +28,6 @@ pub async fn activation<K: Managed>(
     }
     r.external.set_active(id, wanted).await?;
     let (reason, verb) = if wanted { ("Reactivated", "reactivated") } else { ("Deactivated", "deactivated") };
-    ctx.event(obj, EventType::Normal, reason, "SetActive", format!("{id} {verb} at {}", r.provider)).await;
+    ctx.acted(obj, EventType::Normal, reason, "SetActive", format!("{id} {verb} at {}", r.provider)).await;
     Ok(Ok(wanted))
 }

@@ -21,7 +21,7 @@ pub async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result
         return Ok(Action::await_change()); // never created at the provider
     };
     if policy == DeletionPolicy::Orphan || observe_only(obj) {
-        ctx.event(obj, EventType::Normal, "Orphaned", "Delete", format!("{id} was left at the provider")).await;
+        ctx.acted(obj, EventType::Normal, "Orphaned", "Delete", format!("{id} was left at the provider")).await;
         return Ok(Action::await_change());
     }
     let remaining = obj.delete_dependents(ctx).await?;
@@ -36,7 +36,7 @@ pub async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result
     let r = match obj.resolve(ctx, true).await? {
         Ok(r) => r,
         Err(Unresolved::ParentGone(gone)) => {
-            ctx.event(obj, EventType::Normal, "Orphaned", "Delete", format!("{gone}; {id} was left as it is")).await;
+            ctx.acted(obj, EventType::Normal, "Orphaned", "Delete", format!("{gone}; {id} was left as it is")).await;
             return Ok(Action::await_change());
         }
         Err(Unresolved::Outcome(outcome)) => {
@@ -47,7 +47,7 @@ pub async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result
     // An id the operator never recorded as this resource's (one a tenant put in the annotation)
     // is looked at first: what is not the resource's to manage is left alone, never deleted.
     if let Err(why) = r.provider.descriptor().check_id(K::ID_KIND, &id) {
-        ctx.event(obj, EventType::Warning, "Orphaned", "Delete", format!("{EXTERNAL_ID}: {why}; nothing was deleted"))
+        ctx.acted(obj, EventType::Warning, "Orphaned", "Delete", format!("{EXTERNAL_ID}: {why}; nothing was deleted"))
             .await;
         return Ok(Action::await_change());
     }
@@ -59,14 +59,15 @@ pub async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result
             Err(e) => return failed(obj, api, ctx, r.provider, e).await,
         };
         if let Err(why) = owned {
-            ctx.event(obj, EventType::Warning, "Orphaned", "Delete", format!("{why}; it was left at the provider"))
+            ctx.acted(obj, EventType::Warning, "Orphaned", "Delete", format!("{why}; it was left at the provider"))
                 .await;
             return Ok(Action::await_change());
         }
     }
     let result = match deletion_action(policy, &r.external.capabilities()) {
         DeletionAction::Delete => {
-            r.external.delete(&id, &r.desired).await.map(|()| ("Deleted", format!("deleted {id} at {}", r.provider)))
+            let (reason, verb) = K::DELETED;
+            r.external.delete(&id, &r.desired).await.map(|()| (reason, format!("{verb} {id} at {}", r.provider)))
         }
         DeletionAction::Deactivate => match r.external.set_active(&id, false).await {
             Err(provider::Error::NotFound { .. }) => Ok(()),
@@ -74,7 +75,7 @@ pub async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result
         }
         .map(|()| ("Deactivated", format!("deactivated {id} at {}", r.provider))),
         DeletionAction::Retain | DeletionAction::Orphan => {
-            ctx.event(
+            ctx.acted(
                 obj,
                 EventType::Warning,
                 "Retained",
@@ -87,7 +88,7 @@ pub async fn cleanup<K: Managed>(obj: &K, api: &Api<K>, ctx: &Context) -> Result
     };
     match result {
         Ok((reason, message)) => {
-            ctx.event(obj, EventType::Normal, reason, "Delete", message).await;
+            ctx.acted(obj, EventType::Normal, reason, "Delete", message).await;
             Ok(Action::await_change())
         }
         Err(e) => failed(obj, api, ctx, r.provider, e).await,

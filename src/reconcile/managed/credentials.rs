@@ -145,7 +145,7 @@ pub async fn credentials<K: Managed>(
             };
             credentials.merge(reissued);
             let note = format!("{} issued new credentials for {id}; the Secret {secret} was updated", r.provider);
-            ctx.event(obj, EventType::Normal, "CredentialsReissued", "Reissue", note).await;
+            ctx.acted(obj, EventType::Normal, "CredentialsReissued", "Reissue", note).await;
             Ok(Checked::Usable { credentials, stored, complete: true })
         }
         Recovery::Replace => {
@@ -188,7 +188,7 @@ async fn replace<K: Managed>(
     } else {
         "they were never handed out".to_owned()
     };
-    ctx.event(
+    ctx.acted(
         obj,
         EventType::Warning,
         "Recreating",

@@ -38,6 +38,6 @@ pub async fn drift<K: Managed>(
         )));
     }
     r.external.update(id, &r.desired, credentials).await?;
-    ctx.event(obj, EventType::Normal, "Updated", "Update", format!("updated {fields} of {id} at {}", r.provider)).await;
+    ctx.acted(obj, EventType::Normal, "Updated", "Update", format!("updated {fields} of {id} at {}", r.provider)).await;
     Ok(None)
 }

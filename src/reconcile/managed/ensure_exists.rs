@@ -111,6 +111,8 @@ pub async fn ensure_exists<K: Managed>(
     let uid = obj.uid().unwrap_or_default();
     ctx.memory.attempted(&uid);
     let created = r.external.create(&desired).await?;
+    tracing::info!(kind = K::KIND, namespace = %obj.namespace().unwrap_or_default(), name = %obj.name_any(),
+        id = %created.id, provider = %r.provider, "created at the provider");
     ctx.memory.made(&uid, &created.id);
     if obj.credentials_secret().is_some() && !created.credentials.0.is_empty() {
         ctx.memory.undelivered(&uid, &created.id, created.credentials.clone());
@@ -188,7 +190,7 @@ async fn adopt<K: Managed>(
         annotate(api, ctx, obj, json!({EXTERNAL_ID: id})).await?;
     }
     let when = if earlier_attempt { "an earlier attempt" } else { "an earlier life of this resource" };
-    ctx.event(
+    ctx.acted(
         obj,
         EventType::Normal,
         "Adopted",

@@ -160,6 +160,7 @@ impl From<Outcome> for Unresolved {
 /// What a round learnt about the provider object, for status.
 #[derive(Clone, Debug, Default)]
 pub struct Seen {
+    pub provider: Option<ProviderKind>,
     pub external_id: Option<String>,
     pub active: Option<bool>,
     pub number: Option<String>,
@@ -183,6 +184,8 @@ pub trait Managed:
     const KIND: &'static str;
     /// What its provider ids look like (checked before an id from an annotation is used).
     const ID_KIND: IdKind;
+    /// The Event reason and verb of removing its provider object (a number is released).
+    const DELETED: (&'static str, &'static str) = ("Deleted", "deleted");
 
     /// Dereference and validate: the provider client and the desired state, or why not.
     /// `deleting` relaxes readiness requirements on references (a parent being deleted still
@@ -289,11 +292,18 @@ fn before_first_create(obj: &impl Resource) -> bool {
 /// Per-object exponential backoff, or the provider's `Retry-After`.
 pub fn error_policy<K: Managed>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     METRICS.reconcile_error(K::KIND, error.metric_label());
+    let (name, namespace) = (obj.name_any(), obj.namespace().unwrap_or_default());
+    if error.is_gone() {
+        // The object went while its reconcile ran (its finalizer was the last thing holding it):
+        // nothing to retry, nothing wrong.
+        tracing::debug!(kind = K::KIND, %name, %namespace, error = %error, "object gone during its reconcile");
+        return Action::await_change();
+    }
     let key = ctx.backoff_key::<K>(&obj);
     let delay = ctx.backoff.next(&key, error.retry_after());
     tracing::warn!(
-        kind = K::KIND, name = %obj.name_any(), namespace = ?obj.namespace(), error = %error,
-        retry_in_ms = delay.as_millis() as u64, "reconcile failed"
+        kind = K::KIND, %name, %namespace, error = %error, retry_in_ms = delay.as_millis() as u64,
+        "reconcile failed"
     );
     Action::requeue(delay)
 }

@@ -50,6 +50,9 @@ pub async fn publish<K: Managed>(
         if let Some(id) = &seen.external_id {
             status.external_id = Some(id.clone());
         }
+        if let Some(provider) = seen.provider {
+            status.provider = Some(provider.as_str().to_owned());
+        }
         if let Some(active) = seen.active {
             status.state = Some(if active { "Active" } else { "Deactivated" }.to_owned());
         }

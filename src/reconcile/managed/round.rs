@@ -73,6 +73,7 @@ async fn steps<K: Managed>(
     let caps = r.external.capabilities();
     let observe_only = observe_only(obj);
     let mut round = Round::default();
+    round.seen.provider = Some(r.provider);
     round.seen.deletion =
         Some(if observe_only { DeletionAction::Orphan } else { deletion_action(obj.deletion_policy(), &caps) });
     let ended: Result<Outcome, Error> = async {
