@@ -81,6 +81,16 @@ impl Sim {
         self.control.calls_to(provider, method, route).await
     }
 
+    /// Wait until `method route` was called `n` times (a call is counted when it arrives,
+    /// before any fault holds it); fails after 30 s.
+    pub async fn wait_for_calls(&self, provider: &str, method: &str, route: &str, n: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.calls(provider, method, route).await < n {
+            assert!(tokio::time::Instant::now() < deadline, "{method} {route} was not called {n} times in 30 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Inject a fault on the next `count` matching calls: `fault` is e.g.
     /// `json!({"kind": "status", "status": 503})`.
     pub async fn fault(&self, provider: &str, method: &str, route: Option<&str>, fault: Value, count: u32) {

@@ -342,15 +342,18 @@ async fn two_resources_racing_for_the_last_matching_number_never_both_get_it() {
         specs.push(searched(&account, "4155550105", &format!("uid-{name}")));
     }
     let (a, b) = (&specs[0], &specs[1]);
-    // B picks the one matching number, and its purchase hangs, then fails without reaching the
-    // provider. Meanwhile A tries; were A to buy the number, its assignment fails, so that the
-    // number sits with the parent, unassigned, when B's purchase fails.
-    sim.fault("vobiz", "POST", Some(PURCHASE), json!({"kind": "hang", "ms": 500}), 1).await;
+    // B picks the one matching number, and its purchase hangs until A has tried, then fails
+    // without reaching the provider. A tries once B's purchase has arrived (so after B's pick);
+    // were A to buy the number, its assignment fails, so that the number sits with the parent,
+    // unassigned, when B's purchase fails.
+    sim.fault("vobiz", "POST", Some(PURCHASE), json!({"kind": "hang"}), 1).await;
     sim.fault("vobiz", "POST", Some(ASSIGN), json!({"kind": "status", "status": 503}), 1).await;
     let slow = numbers.create(b);
     let fast = async {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        numbers.create(a).await
+        sim.wait_for_calls("vobiz", "POST", PURCHASE, 1).await;
+        let a_first = numbers.create(a).await;
+        sim.clear_faults().await; // B's purchase is let go: closed, never applied
+        a_first
     };
     let (b_first, a_first) = tokio::join!(slow, fast);
     let e164 = "+14155550105";

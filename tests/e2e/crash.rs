@@ -12,7 +12,7 @@ use kube::api::ListParams;
 use serde_json::{Value, json};
 use tenantline::api::{PhoneNumber, SubAccount};
 
-use crate::fleet::is_ready;
+use crate::fleet::{assert_accepted, is_ready};
 use crate::harness::Env;
 use crate::lifecycle::{fast_provider, sub_account};
 use crate::support::eventually;
@@ -165,7 +165,7 @@ async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicat
         assert_eq!(accounts, 1, "{name}, whose create a kill interrupted, has {accounts} accounts");
     }
 
-    // Every Secret holds what the provider issued (and so would accept).
+    // Every Secret's credentials are accepted by its provider, used as a workload would.
     let mut issued = Vec::new();
     for sa in api.list(&ListParams::default()).await.unwrap() {
         let name = sa.metadata.name.clone().unwrap();
@@ -174,30 +174,40 @@ async fn fifty_sub_accounts_survive_sigkills_and_lost_responses_without_duplicat
         let data: BTreeMap<String, String> =
             secret.data.unwrap().into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect();
         assert_eq!(data["accountId"], id);
-        let check = |pointer: &str, key: &str, field: &str, secret_key: &str| {
-            let item = state.pointer(pointer).unwrap().as_array().unwrap().iter().find(|i| i[key] == id.as_str());
-            let item = item.unwrap_or_else(|| panic!("{name}: {id} not at the provider"));
-            assert_eq!(
-                item[field].as_str().unwrap(),
-                data[secret_key],
-                "{name}: {secret_key} differs from the provider's"
-            );
-        };
-        if name.starts_with("vobiz-partner") {
-            check("/vobizPartner/accounts", "auth_id", "auth_token", "authToken");
-            issued.push(data["authToken"].clone());
-        } else if name.starts_with("vobiz") {
-            check("/vobiz/subAccounts", "auth_id", "auth_token", "authToken");
-            issued.push(data["authToken"].clone());
-        } else if name.starts_with("yardstik") {
-            check("/yardstik/subAccounts", "id", "api_token", "apiToken");
-            issued.push(data["apiToken"].clone());
-        } else if name.starts_with("agentphone") {
-            check("/agentphone/subAccounts", "id", "id", "subAccountId");
-        }
+        assert_accepted(&env, &name, name.rsplit_once('-').unwrap().0, &data, &state).await;
+        issued.extend(data.get("authToken").or(data.get("apiToken")).cloned());
     }
     env.assert_no_leak(&issued).await;
     env.finish().await;
+}
+
+/// The numbers the Vobiz parent holds unassigned.
+fn parent_unassigned(state: &Value) -> Vec<String> {
+    let numbers = state.pointer("/vobiz/numbers").and_then(Value::as_array).cloned().unwrap_or_default();
+    numbers
+        .iter()
+        .filter(|n| n["sub_account_id"].is_null())
+        .filter_map(|n| n["e164"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Wait until fault rule `id` (a counted one) has fired as often as it was to, and so is gone.
+async fn fault_fired(env: &Env, id: &str) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
+        let faults: Value = env.sim.http().get(env.sim.url("/_sim/faults")).send().await.unwrap().json().await.unwrap();
+        if !faults["faults"].as_array().unwrap().iter().any(|f| f["id"] == id) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Remove fault rule `id` (calls it holds are not released).
+async fn remove_fault(env: &Env, id: &str) {
+    let r = env.sim.http().delete(env.sim.url(&format!("/_sim/faults/{id}"))).send().await.unwrap();
+    assert!(r.status().is_success(), "removing fault {id}: {}", r.status());
 }
 
 /// `(PhoneNumber, picked number)` of the PhoneNumbers whose picked number is not yet persisted as
@@ -214,46 +224,73 @@ fn buying(list: &[PhoneNumber]) -> Vec<(String, String)> {
 async fn searched_numbers_survive_sigkills_after_lost_purchases_and_none_is_bought_twice() {
     const NUMBERS: usize = 8;
     const KILLS: usize = 3;
-    let mut env = Env::start("e2e-crash-numbers").await;
+    // Purchases hang between rounds: their backoff stays short.
+    let mut env = Env::start_with("e2e-crash-numbers", &["--max-backoff-seconds", "10"]).await;
     fast_provider(&env, "vobiz");
     env.apply_ok(&sub_account("vobiz-0", "vobiz", ""));
     env.wait_ready::<SubAccount>("vobiz-0").await;
-    // Half the purchases go through with their answer lost, all of them slowly.
+
+    // Each round buys exactly one number, with its answer lost, and kills the operator before
+    // it learns that the purchase went through: the number is the parent's and unassigned, and
+    // the PhoneNumber's id not kept. Between rounds, purchases hang (never applied).
+    let api = env.api::<PhoneNumber>();
     let purchase = "/api/v1/Account/{auth_id}/numbers/purchase-from-inventory";
-    env.sim.fault("vobiz", "POST", Some(purchase), json!({"kind": "afterApply"}), json!({"probability": 0.5})).await;
-    env.sim.fault("vobiz", "POST", Some(purchase), json!({"kind": "latency", "ms": 400}), json!({})).await;
+    let lookup = "/api/v1/Account/{auth_id}/numbers";
+    let hang = || json!({"kind": "hang"});
+    let mut hold = env.sim.fault("vobiz", "POST", Some(purchase), hang(), json!({})).await;
     for i in 0..NUMBERS {
         env.apply_ok(&format!(
             "apiVersion: tenantline.io/v1alpha1\nkind: PhoneNumber\nmetadata: {{name: number-{i}}}\nspec:\n  subAccountRef: {{name: vobiz-0}}\n  search: {{country: US, areaCode: \"415\"}}\n"
         ));
     }
-
-    // Kill whenever a PhoneNumber's picked number was bought but is not yet persisted as its id
-    // (the purchase's answer was lost: the number is the parent's and unassigned), once per pick.
-    let api = env.api::<PhoneNumber>();
-    let mut kills = Vec::new();
+    let (mut kills, mut missed) = (Vec::new(), 0);
     while kills.len() < KILLS {
-        let next = eventually(Duration::from_secs(30), || async {
+        assert!(kills.len() + missed < NUMBERS, "{missed} rounds missed their window; kills: {kills:?}");
+        // The next purchase goes through and its answer is lost; every later one hangs. Lookups
+        // pass, slowly, until that purchase is made; then they hang: the buyer cannot find what
+        // it bought, and the window stays open.
+        let lost =
+            env.sim.fault("vobiz", "POST", Some(purchase), json!({"kind": "afterApply"}), json!({"count": 1})).await;
+        env.sim.fault("vobiz", "POST", Some(purchase), hang(), json!({})).await;
+        let slow = env.sim.fault("vobiz", "GET", Some(lookup), json!({"kind": "latency", "ms": 1500}), json!({})).await;
+        env.sim.fault("vobiz", "GET", Some(lookup), hang(), json!({})).await;
+        remove_fault(&env, &hold).await;
+        assert!(fault_fired(&env, &lost).await, "no purchase came\n{}", env.operator.log_tail(40));
+        // The buyer looks again after a backoff of 2 s at least, and a lookup takes 1.5 s while
+        // `slow` stays: removed now, the buyer's next lookup hangs.
+        remove_fault(&env, &slow).await;
+        let list = api.list(&ListParams::default()).await.unwrap().items;
+        let unassigned = parent_unassigned(&env.sim.state().await);
+        let open: Vec<_> = buying(&list).into_iter().filter(|(_, n)| unassigned.contains(n)).collect();
+        env.operator.kill();
+        // Nothing the dead process sent can land now: its purchases and lookups hang, and
+        // released they close without being applied.
+        env.sim.clear_faults().await;
+        hold = env.sim.fault("vobiz", "POST", Some(purchase), hang(), json!({})).await;
+        let kept = api.list(&ListParams::default()).await.unwrap().items;
+        env.operator.restart();
+        // The next life finds the number bought by the pick recorded for it.
+        let taken = eventually(Duration::from_secs(60), || async {
             let list = api.list(&ListParams::default()).await.ok()?.items;
-            let state = env.sim.state().await;
-            let numbers = state.pointer("/vobiz/numbers").and_then(Value::as_array).cloned().unwrap_or_default();
-            let bought = |e164: &str| numbers.iter().any(|n| n["e164"] == e164 && n["sub_account_id"].is_null());
-            buying(&list).into_iter().find(|p| !kills.contains(p) && bought(&p.1))
+            let unassigned = parent_unassigned(&env.sim.state().await);
+            buying(&list).iter().all(|(_, n)| !unassigned.contains(n)).then_some(())
         })
         .await;
-        let Some(pick) = next else { break };
-        env.operator.kill();
-        kills.push(pick);
-        // A request the dead process sent (a purchase slowed down at the provider, an annotation
-        // on its way) can still land. A replacement starts later than that: a pod restart takes
-        // seconds, and a new leader first waits out the Lease. Were it quicker, the worst case is
-        // one spare number, as two PhoneNumbers recording one pick never take it.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        env.operator.restart();
+        assert!(taken.is_some(), "a bought number was not taken after the kill\n{}", env.operator.log_tail(40));
+        match open.as_slice() {
+            [pick] if buying(&kept).contains(pick) => kills.push(pick.clone()),
+            _ => {
+                // The buyer looked before the lookups were held (the test stalled for seconds).
+                eprintln!("crash: a round missed its window (open: {open:?}); another round");
+                missed += 1;
+            }
+        }
     }
-    eprintln!("crash: {} kills, each after a purchase went through and before its id was kept: {kills:?}", kills.len());
-    assert!(kills.len() >= 2, "too few kills landed after a purchase went through and before its id was kept");
     env.sim.clear_faults().await;
+    eprintln!(
+        "crash: {} kills, each after a purchase went through and before its id was kept ({missed} rounds missed): {kills:?}",
+        kills.len()
+    );
 
     let ready = eventually(Duration::from_secs(180), || async {
         let list = api.list(&ListParams::default()).await.ok()?.items;

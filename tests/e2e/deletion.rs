@@ -116,47 +116,79 @@ async fn deleting_a_sub_account_removes_its_members_and_numbers_first() {
     let vobiz_id = env.wait_ready::<SubAccount>("acme-support").await.status.unwrap().managed.external_id.unwrap();
     let rb_id = env.wait_ready::<SubAccount>("acme-lending").await.status.unwrap().managed.external_id.unwrap();
 
-    // Hold both accounts' own removal at the provider: what goes while they are held went first.
+    // Hold the children's own removal at the provider: the member's DELETE and the number's
+    // release hang until the test lets them go (the operator gives up on each after 3 s and
+    // tries again). Whatever reaches the accounts meanwhile was sent before their children went.
+    let member = "/v1/accounts/{id}/team/{member_id}";
+    let release = "/api/v1/Account/{auth_id}/numbers/{e164}";
     let vobiz_account = "/api/v1/accounts/{auth_id}/sub-accounts/{sub_auth_id}";
     let rb_account = "/v1/accounts/{id}";
-    env.sim.fault("vobiz", "DELETE", Some(vobiz_account), json!({"kind": "status", "status": 503}), json!({})).await;
-    env.sim.fault("recoverbiz", "DELETE", Some(rb_account), json!({"kind": "status", "status": 503}), json!({})).await;
+    env.sim.fault("recoverbiz", "DELETE", Some(member), json!({"kind": "hang"}), json!({})).await;
+    env.sim.fault("vobiz", "DELETE", Some(release), json!({"kind": "hang"}), json!({})).await;
     delete(&env, "acme-lending").await;
     delete(&env, "acme-support").await;
-    assert!(env.wait_gone::<TeamMember>("sarah-johnson", Duration::from_secs(60)).await, "the member went first");
-    assert!(env.wait_gone::<PhoneNumber>("acme-support-main", Duration::from_secs(60)).await, "the number went first");
-    let held = eventually(Duration::from_secs(30), || async {
-        let calls = (
-            env.sim.calls("vobiz", "DELETE", vobiz_account).await,
-            env.sim.calls("recoverbiz", "DELETE", rb_account).await,
-        );
-        (calls.0 > 0 && calls.1 > 0).then_some(calls)
+
+    // Each child's removal reached the provider twice, held both times (seconds in which a
+    // parent could have gone ahead), and each parent says that it waits for its child.
+    let held = eventually(Duration::from_secs(60), || async {
+        let tries =
+            (env.sim.calls("recoverbiz", "DELETE", member).await, env.sim.calls("vobiz", "DELETE", release).await);
+        let mut waiting = 0;
+        for name in ["acme-lending", "acme-support"] {
+            waiting += usize::from(waits_for_one_child(&env.api::<SubAccount>().get_opt(name).await.ok()??));
+        }
+        (tries.0 >= 2 && tries.1 >= 2 && waiting == 2).then_some(())
     })
     .await;
-    assert!(held.is_some(), "the accounts' removal was attempted (and held) after their children");
+    let touched = (
+        env.sim.calls("vobiz", "DELETE", vobiz_account).await,
+        env.sim.calls("recoverbiz", "DELETE", rb_account).await,
+    );
+    if held.is_none() {
+        let mut parents = Vec::new();
+        for name in ["acme-lending", "acme-support"] {
+            let sa = env.api::<SubAccount>().get_opt(name).await.unwrap();
+            parents.push(sa.and_then(|sa| sa.status).map(|s| s.managed.common.conditions));
+        }
+        panic!(
+            "the children's removal was not held twice while both parents waited for it; account removals \
+             sent (Vobiz, RecoverBiz): {touched:?}; parents' conditions: {parents:?}\n{}",
+            env.operator.log_tail(40)
+        );
+    }
+    assert_eq!(touched, (0, 0), "an account's removal (Vobiz, RecoverBiz) was sent while its child was still there");
     let state = env.sim.state().await;
     assert!(find(&state, "/vobiz/subAccounts", "auth_id", &vobiz_id).is_some(), "the Vobiz account is still there");
     assert_eq!(find(&state, "/recoverbiz/accounts", "id", &rb_id).unwrap()["status"], "active");
-    assert!(
-        state["recoverbiz"]["members"].as_array().unwrap().is_empty(),
-        "the member was removed: {}",
-        state["recoverbiz"]
-    );
-    let releases = env.sim.calls("vobiz", "DELETE", "/api/v1/Account/{auth_id}/numbers/{e164}").await;
-    assert!(releases >= 1, "the number was released ({releases} calls; a repeat finds it gone)");
-    assert!(
-        find(&state, "/vobiz/numbers", "e164", &number).is_none(),
-        "{number} is gone from the sub-account and the parent"
-    );
+    assert_eq!(state["recoverbiz"]["members"].as_array().unwrap().len(), 1, "the member is still there");
+    assert_eq!(find(&state, "/vobiz/numbers", "e164", &number).unwrap()["sub_account_id"], vobiz_id.as_str());
 
+    // Let the children go: they go, and then their parents' accounts.
     env.sim.clear_faults().await;
+    assert!(env.wait_gone::<TeamMember>("sarah-johnson", Duration::from_secs(60)).await, "the member stayed");
+    assert!(env.wait_gone::<PhoneNumber>("acme-support-main", Duration::from_secs(60)).await, "the number stayed");
     for name in ["acme-lending", "acme-support"] {
         assert!(env.wait_gone::<SubAccount>(name, Duration::from_secs(90)).await, "{name} was not deleted");
     }
     let state = env.sim.state().await;
+    let members = state["recoverbiz"]["members"].as_array().unwrap();
+    assert!(members.is_empty(), "the member was removed: {}", state["recoverbiz"]);
+    assert!(
+        find(&state, "/vobiz/numbers", "e164", &number).is_none(),
+        "{number} is gone from the sub-account and the parent"
+    );
     assert!(find(&state, "/vobiz/subAccounts", "auth_id", &vobiz_id).is_none());
     assert_eq!(find(&state, "/recoverbiz/accounts", "id", &rb_id).unwrap()["status"], "deactivated");
     env.finish().await;
+}
+
+/// Whether SubAccount `sa` is being deleted and says that it waits for its one child to go first.
+fn waits_for_one_child(sa: &SubAccount) -> bool {
+    let conditions = sa.status.as_ref().map(|s| s.managed.common.conditions.as_slice()).unwrap_or_default();
+    sa.metadata.deletion_timestamp.is_some()
+        && conditions.iter().any(|c| {
+            c.type_ == "Reconciling" && c.reason == "Deleting" && c.message.contains("waiting for 1 dependent resource")
+        })
 }
 
 #[tokio::test]

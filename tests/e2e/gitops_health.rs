@@ -164,13 +164,15 @@ async fn every_kind_in_every_state_reads_right_in_kstatus_argo_cd_and_kubectl_wa
         save(&dir, v, "creating");
     }
 
-    // waiting-for-parent: the providers take 2.5 s to create the sub-accounts (the operator gives
-    // up on a call after 3 s in these tests).
-    fault(&env, "recoverbiz", Some("POST"), json!({"kind": "latency", "ms": 2500}), Some(1)).await;
-    fault(&env, "vobiz", Some("POST"), json!({"kind": "latency", "ms": 2500}), Some(1)).await;
+    // waiting-for-parent: the providers hold the sub-accounts' creates (they never answer, and
+    // nothing is made) until both children were captured waiting.
+    let hang = json!({"kind": "hang"});
+    env.sim.fault("recoverbiz", "POST", Some("/v1/accounts"), hang.clone(), json!({})).await;
+    env.sim.fault("vobiz", "POST", Some("/api/v1/accounts/{auth_id}/sub-accounts/"), hang, json!({})).await;
     env.operator.restart();
     save(&dir, wait_state(&env, tm, "Reconciling", Some("SubAccountNotReady")).await, "waiting-for-parent");
     save(&dir, wait_state(&env, pn, "Reconciling", Some("SubAccountNotReady")).await, "waiting-for-parent");
+    env.sim.clear_faults().await;
 
     // ready, and what `kubectl wait` sees.
     let mut waits = Vec::new();

@@ -82,17 +82,25 @@ async fn deleting_a_delivered_credentials_secret_never_replaces_the_account() {
     let yardstik = env.wait_ready::<SubAccount>("acme-screening").await.status.unwrap().managed.external_id.unwrap();
     let vobiz_secret = data(&env.secret("acme-support-credentials").await.unwrap());
     let partner_secret = data(&env.secret("acme-collections-credentials").await.unwrap());
+    let yardstik_secret = data(&env.secret("acme-screening-credentials").await.unwrap());
 
     // An accident, a cleanup script, a namespace migration.
     for name in ["acme-support-credentials", "acme-collections-credentials", "acme-screening-credentials"] {
         env.api::<Secret>().delete(name, &DeleteParams::default()).await.unwrap();
     }
 
+    // Each wait below is for a state none of them was in before the deletion.
+    let lost_or_replaced = |id: &str| {
+        let id = id.to_owned();
+        move |sa: &SubAccount| {
+            let ready = sa.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+            ready.is_some_and(|c| c.reason == "CredentialsLost")
+                || sa.status.as_ref().and_then(|s| s.external_id.as_deref()) != Some(id.as_str())
+        }
+    };
+
     // Vobiz shows the token only once: the account stays, and the resource says what to do.
-    let sa = wait_for(&env, "acme-support", "Stalled or replaced", |sa| {
-        is(sa, "Stalled") || sa.status.as_ref().and_then(|s| s.external_id.as_deref()) != Some(vobiz.as_str())
-    })
-    .await;
+    let sa = wait_for(&env, "acme-support", "CredentialsLost or replaced", lost_or_replaced(&vobiz)).await;
     let state = env.sim.state().await;
     let subs = items(&state, "/vobiz/subAccounts");
     assert!(
@@ -108,7 +116,7 @@ async fn deleting_a_delivered_credentials_secret_never_replaces_the_account() {
     assert!(ready.message.contains("authToken") && ready.message.contains("tenantline.io/allow-replace"), "{ready:?}");
 
     // Vobiz Partner shows its token again, but the login password was ours: never a new one.
-    let sa = wait_for(&env, "acme-collections", "settled", |sa| is(sa, "Stalled") || is(sa, "Ready")).await;
+    let sa = wait_for(&env, "acme-collections", "CredentialsLost or replaced", lost_or_replaced(&partner)).await;
     let now = env.secret("acme-collections-credentials").await.map(|s| data(&s)).unwrap_or_default();
     assert!(
         now.get("password").is_none_or(|p| *p == partner_secret["password"]),
@@ -118,13 +126,21 @@ async fn deleting_a_delivered_credentials_secret_never_replaces_the_account() {
     assert_eq!(items(&env.sim.state().await, "/vobizPartner/accounts").len(), 1);
     assert_eq!(sa.status.unwrap().external_id.as_deref(), Some(partner.as_str()));
 
-    // Yardstik re-issues: same account, new token in the Secret, an Event says so.
+    // Yardstik re-issues: same account, new token in the Secret (written before the status),
+    // an Event says so.
+    let reissued = eventually(Duration::from_secs(60), || async {
+        let secret = data(&env.secret("acme-screening-credentials").await?);
+        secret.get("apiToken").is_some_and(|t| *t != yardstik_secret["apiToken"]).then_some(secret)
+    })
+    .await;
+    let secret =
+        reissued.unwrap_or_else(|| panic!("no new Yardstik token in the Secret\n{}", env.operator.log_tail(40)));
     let sa = env.wait_ready::<SubAccount>("acme-screening").await;
     assert_eq!(sa.status.unwrap().external_id.as_deref(), Some(yardstik.as_str()));
     let state = env.sim.state().await;
     let account = items(&state, "/yardstik/subAccounts").iter().find(|s| s["id"] == yardstik.as_str()).unwrap();
-    let secret = data(&env.secret("acme-screening-credentials").await.unwrap());
-    assert_eq!(secret["apiToken"], account["api_token"].as_str().unwrap());
+    assert_eq!(secret["apiToken"], account["api_token"].as_str().unwrap(), "the Secret's token is Yardstik's");
+    assert_eq!(items(&state, "/yardstik/subAccounts").len(), 1, "a second Yardstik account was created");
     assert!(env.wait_event("CredentialsReissued", &yardstik).await, "no CredentialsReissued Event for {yardstik}");
 
     // The person follows the message: the token goes back into the Secret, and all is well.
