@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 
@@ -289,10 +290,13 @@ pub(super) async fn connect_checked(
             ProviderConfigKind::ProviderConfig => format!(" in namespace {namespace}"),
             ProviderConfigKind::ClusterProviderConfig => String::new(),
         };
+        // A Warning (most often a typo in providerConfigRef, which may be fixed until the account
+        // exists); still Reconciling, since creating the config is all it takes.
         return Ok(Err(Outcome::progressing(
             reason::PROVIDER_CONFIG_NOT_READY,
             format!("{name} not found{in_namespace}"),
-        )));
+        )
+        .event(EventType::Warning)));
     };
     // Before anything else, and whatever the cache holds: a namespace it does not serve gets
     // nothing from a shared config, not even a provider call.
