@@ -49,7 +49,7 @@ need_packages() {
 not_ours() {
   [ -d "$DIR" ] && return 1
   [ -d "$RUN" ] || ip link show "$BRIDGE" >/dev/null 2>&1 || return 1
-  if alive; then
+  if alive || another_running; then
     echo "another checkout's local node is running (bridge $BRIDGE, $RUN): stop it there with make down" >&2
     return 0
   fi
@@ -64,6 +64,9 @@ alive() {
   for cg in $(our_cgroups); do [ -s "$cg/cgroup.procs" ] && return 0; done
   return 1
 }
+
+# another_running: the containerd of another checkout's node runs (its config is not under $DIR).
+another_running() { pgrep -af '^containerd --config ' | grep -qv " $DIR/"; }
 
 network() {
   not_ours && exit 1
@@ -292,7 +295,14 @@ down() {
   stop_pid "$DIR/scheduler.pid"
   stop_pid "$DIR/kube-proxy.pid"
   stop_pid "$DIR/containerd.pid"
-  clear_machine
+  # The cgroup, bridge and state are the machine's: while another checkout's node runs in them
+  # (it started after ours was gone), they are its own.
+  if another_running; then
+    echo "another checkout's local node is running: only this checkout's state is removed" >&2
+  else
+    clear_machine
+  fi
+  for m in $(our_mounts); do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$DIR"
 }
 

@@ -144,36 +144,60 @@ async fn invalid_manifests_are_rejected_with_the_field_named() {
     assert!(failures.is_empty(), "{} of {} invalid manifests:\n{}", failures.len(), cases.len(), failures.join("\n"));
 
     // Immutable fields: accepted once, refused when changed.
-    let immutable: Vec<(&str, String, String, &str)> = vec![
+    let immutable: Vec<(&str, String, String, &str)> = vec![(
+        "provider",
+        format!("{CONFIG}  provider: Vobiz\n"),
+        format!("{CONFIG}  provider: Yardstik\n"),
+        "spec.provider",
+    )];
+    for (what, first, changed, field) in &immutable {
+        apply(&ns.name, first).unwrap_or_else(|e| panic!("{what}: the valid manifest was refused: {e}"));
+        let err = apply(&ns.name, changed).err().unwrap_or_else(|| panic!("changing {what} was accepted"));
+        assert!(err.contains(field) && err.contains("immutable"), "changing {what}: {err}");
+    }
+    // References: fixable while nothing exists at the provider (a typo in a ref), immutable once
+    // the object's status records its provider id.
+    let refs: Vec<(&str, &str, String, String, &str)> = vec![
         (
-            "provider",
-            format!("{CONFIG}  provider: Vobiz\n"),
-            format!("{CONFIG}  provider: Yardstik\n"),
-            "spec.provider",
+            "providerConfigRef",
+            "subaccount/s",
+            SUB.to_owned(),
+            SUB.replace("{name: pc}", "{name: other}"),
+            "spec.providerConfigRef",
         ),
-        ("providerConfigRef", SUB.to_owned(), SUB.replace("{name: pc}", "{name: other}"), "spec.providerConfigRef"),
         (
             "providerConfigRef.kind",
+            "subaccount/s2",
             SUB.replace("name: s}", "name: s2}"),
             SUB.replace("name: s}", "name: s2}").replace("{name: pc}", "{name: pc, kind: ClusterProviderConfig}"),
             "spec.providerConfigRef",
         ),
         (
             "PhoneNumber subAccountRef",
+            "phonenumber/num",
             format!("{NUMBER}  number: \"+14155550100\"\n"),
             format!("{NUMBER}  number: \"+14155550100\"\n").replace("{name: s}", "{name: t}"),
             "spec.subAccountRef",
         ),
         (
             "TeamMember subAccountRef",
+            "teammember/m",
             format!("{MEMBER}  email: s@acme.example\n"),
             format!("{MEMBER}  email: s@acme.example\n").replace("{name: s}", "{name: t}"),
             "spec.subAccountRef",
         ),
     ];
-    for (what, first, changed, field) in &immutable {
+    for (what, object, first, changed, field) in &refs {
         apply(&ns.name, first).unwrap_or_else(|e| panic!("{what}: the valid manifest was refused: {e}"));
-        let err = apply(&ns.name, changed).err().unwrap_or_else(|| panic!("changing {what} was accepted"));
+        apply(&ns.name, changed)
+            .unwrap_or_else(|e| panic!("{what}: a change before the provider object exists was refused: {e}"));
+        apply(&ns.name, first).unwrap_or_else(|e| panic!("{what}: changing it back was refused: {e}"));
+        let patch = r#"{"status":{"externalId":"x-1"}}"#;
+        let out = kubectl(&["patch", "-n", &ns.name, object, "--subresource=status", "--type=merge", "-p", patch], "");
+        assert!(out.status.success(), "{what}: status patch: {}", String::from_utf8_lossy(&out.stderr));
+        let err = apply(&ns.name, changed)
+            .err()
+            .unwrap_or_else(|| panic!("changing {what} after the provider object exists was accepted"));
         assert!(err.contains(field) && err.contains("immutable"), "changing {what}: {err}");
     }
     // Mutable fields stay mutable.
