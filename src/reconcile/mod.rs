@@ -87,14 +87,18 @@ impl Error {
         }
     }
 
-    /// The object itself is gone (a 404 on writing to it, e.g. removing its finalizer twice).
-    pub fn is_gone(&self) -> bool {
-        let gone = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 404);
+    /// Whether this is the API server saying that object `name` of resource `plural` itself is
+    /// gone (a finalizer removal or status write racing its deletion), not some other object.
+    pub fn is_gone(&self, plural: &str, name: &str) -> bool {
+        let gone = |e: &kube::Error| {
+            matches!(e, kube::Error::Api(s) if s.code == 404
+                && s.details.as_ref().is_some_and(|d| d.kind == plural && d.name == name))
+        };
         match self {
             Self::Kube(e) => gone(e),
             Self::Finalizer(e) => match &**e {
                 finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => gone(e),
-                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.is_gone(),
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.is_gone(plural, name),
                 _ => false,
             },
             _ => false,
@@ -385,6 +389,25 @@ fn parent_facts(parent: &SubAccount) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::api::SubAccountStatus;
+
+    #[test]
+    fn only_a_404_about_the_object_itself_means_it_is_gone() {
+        let not_found = |kind: &str, name: &str| {
+            let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+                "code": 404, "reason": "NotFound", "message": "not found",
+                "details": {"kind": kind, "name": name, "group": "tenantline.io"},
+            }))
+            .unwrap();
+            kube::Error::Api(Box::new(status))
+        };
+        let removal = |e| Error::Finalizer(Box::new(finalizer::Error::RemoveFinalizer(e)));
+        assert!(removal(not_found("subaccounts", "acme")).is_gone("subaccounts", "acme"));
+        // A child deleted by someone else while the parent's cleanup ran: the parent must retry.
+        let cleanup =
+            Error::Finalizer(Box::new(finalizer::Error::CleanupFailed(Error::Kube(not_found("teammembers", "m")))));
+        assert!(!cleanup.is_gone("subaccounts", "acme"));
+        assert!(!Error::Kube(not_found("subaccounts", "other")).is_gone("subaccounts", "acme"));
+    }
 
     #[test]
     fn children_are_requeued_only_by_the_parent_facts_they_read() {

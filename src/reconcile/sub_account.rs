@@ -127,14 +127,14 @@ impl Managed for SubAccount {
         {
             remaining += 1;
             if m.meta().deletion_timestamp.is_none() {
-                members.delete(&m.name_any(), &DeleteParams::default()).await?;
+                members.delete(&m.name_any(), &DeleteParams::default()).await.map(drop).or_else(already_gone)?;
             }
         }
         for n in numbers.list(&ListParams::default()).await?.into_iter().filter(|n| n.spec.sub_account_ref.name == name)
         {
             remaining += 1;
             if n.meta().deletion_timestamp.is_none() {
-                numbers.delete(&n.name_any(), &DeleteParams::default()).await?;
+                numbers.delete(&n.name_any(), &DeleteParams::default()).await.map(drop).or_else(already_gone)?;
             }
         }
         Ok(remaining)
@@ -233,5 +233,13 @@ pub fn desired(sa: &SubAccount, provider: ProviderKind, owner_id: &str) -> Resul
     match (provider.descriptor().missing_field)(&spec) {
         Some(field) => Err(format!("{provider} needs spec.{field}")),
         None => Ok(spec),
+    }
+}
+
+/// A child deleted by someone else between the list and the delete is as good as deleted.
+fn already_gone(e: kube::Error) -> Result<(), kube::Error> {
+    match e {
+        kube::Error::Api(s) if s.code == 404 => Ok(()),
+        e => Err(e),
     }
 }

@@ -706,7 +706,8 @@ async fn a_hostile_provider_error_message_reaches_conditions_and_events_clean_an
     let clean = |text: &str| {
         assert!(!text.contains(['\n', '\r', '\u{1b}', '\u{7}']), "a control character got through: {text:?}");
         assert!(!text.contains(DEV_PARTNER_AUTH_TOKEN), "the parent's token got through: {text:?}");
-        assert!(text.len() <= 600, "{} bytes: {text:?}", text.len());
+        // The provider's text is cut to 512 bytes; the rest is our framing (what failed, and where).
+        assert!(text.len() <= 800, "{} bytes: {text:?}", text.len());
     };
     for condition in sa.status.unwrap().managed.common.conditions {
         clean(&condition.message);

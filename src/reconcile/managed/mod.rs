@@ -293,7 +293,7 @@ fn before_first_create(obj: &impl Resource) -> bool {
 pub fn error_policy<K: Managed>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     METRICS.reconcile_error(K::KIND, error.metric_label());
     let (name, namespace) = (obj.name_any(), obj.namespace().unwrap_or_default());
-    if error.is_gone() {
+    if error.is_gone(&K::plural(&()), &name) {
         // The object went while its reconcile ran (its finalizer was the last thing holding it):
         // nothing to retry, nothing wrong.
         tracing::debug!(kind = K::KIND, %name, %namespace, error = %error, "object gone during its reconcile");
