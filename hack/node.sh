@@ -46,24 +46,30 @@ need_packages() {
 }
 
 # The bridge, the cgroup and containerd's state directory are the machine's: one node per machine.
-# Another checkout's node that is running is left alone (and is in the way); what one that was
-# killed left behind (its processes gone, say after a reboot of the sandbox) is cleared.
+# Another checkout's node that is running (or its control plane, on the bridge's address) is left
+# alone, and is in the way; what one that was killed left behind (its processes gone, say after a
+# reboot of the sandbox) is cleared.
 not_ours() {
   [ -d "$DIR" ] && return 1
-  [ -d "$RUN" ] || ip link show "$BRIDGE" >/dev/null 2>&1 || return 1
   if alive; then
-    echo "another checkout's local node is running (bridge $BRIDGE, $RUN): stop it there with make down" >&2
+    echo "another checkout's local node is running (bridge $BRIDGE, $RUN, cgroup /$CGROUP): stop it there with make down" >&2
     return 0
   fi
+  [ -d "$RUN" ] || ip link show "$BRIDGE" >/dev/null 2>&1 || return 1
   echo "clearing what a stopped local node left behind (bridge $BRIDGE, $RUN, cgroup /$CGROUP)"
   clear_machine
   return 1
 }
 
-# alive: a process is still in the node's cgroup.
+# alive: a process is in the node's cgroup, or another checkout's node or control plane
+# (kube-scheduler, kube-proxy, kubelet with their files in its .cache/node, kube-apiserver on the
+# bridge's address) runs. cgroup.procs is read, not stat'ed: cgroupfs files have no size.
 alive() {
-  local cg
-  for cg in $(our_cgroups); do [ -s "$cg/cgroup.procs" ] && return 0; done
+  local cg pid
+  for cg in $(our_cgroups); do grep -q . "$cg/cgroup.procs" 2>/dev/null && return 0; done
+  for pid in $(pgrep -f -- "/\.cache/node/|--bind-address $GATEWAY" || true); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$ROOT/.cache/" || return 0
+  done
   return 1
 }
 
