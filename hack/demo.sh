@@ -22,7 +22,7 @@ SYSTEM=tenantline-system   # the operator's
 SIM_NS=tenantline-sim      # the simulator's (examples/simulator)
 RELEASE=tenantline         # so the Deployment is deployment/tenantline
 KINDS=providerconfigs,subaccounts,teammembers,phonenumbers
-SIM_STATE="/api/v1/namespaces/$SIM_NS/services/tenantline-sim:8787/proxy/_sim/state"
+SIM_API="/api/v1/namespaces/$SIM_NS/services/tenantline-sim:8787/proxy/_sim"   # its control API, through the API server
 start=$SECONDS
 step() { printf '\n--- [%ss] %s\n' "$((SECONDS - start))" "$*"; }
 
@@ -42,8 +42,12 @@ finish() {
       helm uninstall "$RELEASE" -n "$SYSTEM" --wait || rc=1
       kubectl delete namespace "$SIM_NS" "$SYSTEM" --ignore-not-found --timeout=120s || rc=1
     fi
-  elif [ "$local_cluster" = 1 ]; then
-    [ "$rc" = 0 ] || echo "the demo failed; the cluster is left up to look at (eval \"\$(make env)\"); make down stops it"
+  elif [ "$local_cluster" = 1 ] && [ "$rc" != 0 ]; then
+    if [ -e .cache/cluster/apiserver.pid ] && kill -0 "$(cat .cache/cluster/apiserver.pid)" 2>/dev/null; then
+      echo "the demo failed; the cluster is left up to look at (eval \"\$(make env)\"); make down stops it" >&2
+    else
+      hack/cluster.sh down >/dev/null   # what a failed start left
+    fi
   fi
   exit "$rc"
 }
@@ -99,15 +103,20 @@ step "every resource is Ready"
 kubectl get "$KINDS" -n "$NS" -o custom-columns='KIND:.kind,NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,REASON:.status.conditions[?(@.type=="Ready")].reason,MESSAGE:.status.conditions[?(@.type=="Ready")].message'
 echo
 echo "What the operator did (its Events, oldest first):"
-kubectl get events -n "$NS" --sort-by=.metadata.creationTimestamp \
-  -o custom-columns='OBJECT:.involvedObject.kind,NAME:.involvedObject.name,REASON:.reason,MESSAGE:.message' | cut -c1-160
+events=$(kubectl get events -n "$NS" --sort-by=.metadata.creationTimestamp --no-headers \
+  -o custom-columns='OBJECT:.involvedObject.kind,NAME:.involvedObject.name,REASON:.reason,MESSAGE:.message')
+if [ -n "$events" ]; then
+  cut -c1-160 <<<"$events"
+else
+  echo "  none recorded: kubectl -n $SYSTEM logs deployment/$RELEASE says why"
+fi
 echo
 echo "What the provider now holds (the simulator's /_sim/state, through the API server):"
-kubectl get --raw "$SIM_STATE" | python3 -c '
+kubectl get --raw "$SIM_API/state" | python3 -c '
 import json, sys
 state = json.load(sys.stdin)
 for provider, kinds in state.items():
-    counts = ", ".join(f"{len(v)} {k}" for k, v in kinds.items() if isinstance(v, list) and k not in ("inventory", "partners"))
+    counts = ", ".join(f"{len(v)} {k}" for k, v in kinds.items() if isinstance(v, list) and v and k not in ("inventory", "partners"))
     print(f"  {provider}: {counts}")'
 echo
 echo "Credentials, one Secret per SubAccount (status.credentialsSecretName; keys only):"
@@ -126,16 +135,20 @@ if [ "$local_cluster" = 1 ]; then
   echo '  eval "$(make env)"      # in another shell: kubectl and helm on this cluster'
 fi
 cat <<EOF
-  kubectl get subaccounts -A -o wide                       # provider, account id, state
-  kubectl -n $NS describe subaccount acme-support   # conditions, Events, what deleting it will do
-  kubectl -n $NS delete subaccount acme-support --wait=false
-  kubectl -n $NS get subaccounts,phonenumbers -w
-      # the finalizer holds it until its number is released and the Vobiz account deleted
+  kubectl get subaccounts -A -o wide                       # provider, account id, state, Secret
+  kubectl -n $NS describe subaccount acme-lending   # conditions; status.deletion: what deleting does
   kubectl -n $NS patch subaccount acme-lending --type merge -p '{"spec":{"displayName":"Acme Lending EU"}}'
-      # an edit reaches the provider (an Event, and the account in the simulator's state)
+      # the edit reaches the provider: the account's name in the simulator's state (below)
+
+  # A delete the provider refuses: the finalizer keeps the SubAccount (and its number) until it can finish.
+  SIM=$SIM_API
+  echo '{"provider":"agentphone","method":"DELETE","fault":{"kind":"status","status":503}}' | kubectl create --raw \$SIM/faults -f -
+  kubectl -n $NS delete subaccount acme-marketing --wait=false
+  kubectl -n $NS get subaccounts,phonenumbers     # acme-marketing: Deleting (describe says why)
+  kubectl delete --raw \$SIM/faults       # the provider is back: at its next retry the SubAccount goes
+
   kubectl -n $SYSTEM logs deployment/$RELEASE -f     # the operator's log
-  kubectl get --raw $SIM_STATE
-      # what the provider holds
+  kubectl get --raw \$SIM/state                   # what the provider holds
 EOF
 if [ "$local_cluster" = 1 ]; then
   echo "  make down               # stop the cluster; nothing is left behind"
