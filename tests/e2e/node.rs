@@ -330,7 +330,9 @@ async fn the_in_cluster_examples_reach_the_simulator_by_its_service_name() {
     assert_eq!(quickstart_accounts(&serde_json::from_str(&text).unwrap()), [1; 5]);
 
     helm_ok(&["uninstall", "e2e-in-cluster", "-n", DEMO, "--wait"]);
-    for kind in ["subaccounts", "teammembers", "phonenumbers"] {
+    // Without the operator, its finalizers stay: on the resources, and `tenantline.io/in-use` on
+    // the configs and their Secrets.
+    for kind in ["subaccounts", "teammembers", "phonenumbers", "providerconfigs", "secrets"] {
         for name in kubectl_ok(&["get", kind, "-n", DEMO, "-o", "name"], "").lines() {
             kubectl_ok(&["patch", name, "-n", DEMO, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#], "");
         }
