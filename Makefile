@@ -18,10 +18,12 @@ test: tools image
 go-test:
 	cd hack/health && go test -count=1 -v ./...
 
-## make demo: control plane, simulator, operator and examples/quickstart, ending in Ready resources.
-demo: tools
-	cargo build --workspace --bins
-	hack/with-cluster.sh hack/demo.sh
+## make demo: a local cluster with a node, both images on it, the chart, the simulator in the
+## cluster (examples/simulator) and examples/in-cluster, ending in Ready resources; the cluster
+## stays up (make down stops it), KEEP=0 stops it at the end. With KUBECONFIG set, that cluster.
+KEEP ?= 1
+demo: tools image
+	KEEP=$(KEEP) hack/demo.sh
 
 ## make tools: the cluster's parts, kubectl, helm, crictl, actionlint, Flux's source- and
 ## kustomize-controller and controller-gen from their Go modules.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real node for the local control plane: containerd + runc (Debian's packages), a CNI bridge,
 # kubelet, kube-proxy and kube-scheduler (built from the same k8s.io/kubernetes module as the
-# control plane) and a locally built pause image. hack/cluster.sh calls it when TENANTLINE_NODE=1.
+# control plane), the cluster's DNS (CoreDNS, hack/coredns, on the bridge's address) and a locally
+# built pause image. hack/cluster.sh calls it when TENANTLINE_NODE=1.
 #
 #   hack/node.sh network       create the pod bridge (before kube-apiserver binds its address)
 #   hack/node.sh up            start the node and wait until it is Ready
@@ -25,6 +26,7 @@ NODE_NAME=tl-node
 BRIDGE=tl-pods
 GATEWAY=10.244.0.1
 POD_CIDR=10.244.0.0/24
+CLUSTER_DOMAIN=cluster.local
 CGROUP=tenantline-node
 PAUSE_IMAGE=registry.k8s.io/pause:3.10.1
 CONTROLLERS=(blkio cpu cpuacct cpuset devices freezer memory pids systemd)
@@ -44,24 +46,30 @@ need_packages() {
 }
 
 # The bridge, the cgroup and containerd's state directory are the machine's: one node per machine.
-# Another checkout's node that is running is left alone (and is in the way); what one that was
-# killed left behind (its processes gone, say after a reboot of the sandbox) is cleared.
+# Another checkout's node that is running (or its control plane, on the bridge's address) is left
+# alone, and is in the way; what one that was killed left behind (its processes gone, say after a
+# reboot of the sandbox) is cleared.
 not_ours() {
   [ -d "$DIR" ] && return 1
-  [ -d "$RUN" ] || ip link show "$BRIDGE" >/dev/null 2>&1 || return 1
   if alive || another_running; then
-    echo "another checkout's local node is running (bridge $BRIDGE, $RUN): stop it there with make down" >&2
+    echo "another checkout's local node is running (bridge $BRIDGE, $RUN, cgroup /$CGROUP): stop it there with make down" >&2
     return 0
   fi
+  [ -d "$RUN" ] || ip link show "$BRIDGE" >/dev/null 2>&1 || return 1
   echo "clearing what a stopped local node left behind (bridge $BRIDGE, $RUN, cgroup /$CGROUP)"
   clear_machine
   return 1
 }
 
-# alive: a process is still in the node's cgroup.
+# alive: a process is in the node's cgroup, or another checkout's node or control plane
+# (kube-scheduler, kube-proxy, kubelet with their files in its .cache/node, kube-apiserver on the
+# bridge's address) runs. cgroup.procs is read, not stat'ed: cgroupfs files have no size.
 alive() {
-  local cg
-  for cg in $(our_cgroups); do [ -s "$cg/cgroup.procs" ] && return 0; done
+  local cg pid
+  for cg in $(our_cgroups); do grep -q . "$cg/cgroup.procs" 2>/dev/null && return 0; done
+  for pid in $(pgrep -f -- "/\.cache/node/|--bind-address $GATEWAY" || true); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$ROOT/.cache/" || return 0
+  done
   return 1
 }
 
@@ -144,6 +152,24 @@ EOF
   kubeconfig kube-proxy
   kubeconfig scheduler
 
+  # The cluster's DNS: CoreDNS on the bridge's address, port 53, which every pod reaches (as it
+  # reaches the API server there). Service and pod names from the API (the admin kubeconfig);
+  # anything else from the host's resolver.
+  cat >"$DIR/Corefile" <<EOF
+.:53 {
+    bind $GATEWAY
+    errors
+    ready 127.0.0.1:$(free_port)
+    kubernetes $CLUSTER_DOMAIN in-addr.arpa ip6.arpa {
+        kubeconfig $ROOT/.cache/cluster/kubeconfig tenantline-local
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+    forward . /etc/resolv.conf
+    cache 30
+}
+EOF
   printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$GATEWAY" >"$DIR/resolv.conf"
   cat >"$DIR/kubelet/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -165,9 +191,11 @@ authentication:
   x509: {clientCAFile: $PKI/ca.crt}
 authorization: {mode: Webhook}
 failSwapOn: false
-# The node has no cluster DNS: pods get a nameserver where none listens, with a short timeout,
-# so a name from hostAliases (/etc/hosts) resolves at once and a lookup of anything else fails
-# within a second. The host's resolver is none of theirs.
+# Pods (dnsPolicy ClusterFirst) resolve through CoreDNS, with the cluster's search domains;
+# with dnsPolicy Default they get $DIR/resolv.conf, CoreDNS too: the host's own resolver is
+# none of theirs.
+clusterDNS: [$GATEWAY]
+clusterDomain: $CLUSTER_DOMAIN
 resolvConf: $DIR/resolv.conf
 # Test pods are few and small: never evict for a full disk, never collect our images.
 evictionHard: {memory.available: 100Mi, nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
@@ -220,7 +248,7 @@ wait_for() {
 up() {
   [ -f "$DIR/kubelet.pid" ] && kill -0 "$(cat "$DIR/kubelet.pid")" 2>/dev/null && { echo "node already running"; return 0; }
   [ -f "$ROOT/.cache/cluster/kubeconfig" ] || { echo "start the control plane first (hack/cluster.sh up)" >&2; exit 1; }
-  for tool in kubelet kube-proxy kube-scheduler crictl; do
+  for tool in kubelet kube-proxy kube-scheduler crictl coredns; do
     [ -x "$BIN/$tool" ] || { echo "$BIN/$tool missing: run hack/tools.sh (make tools)" >&2; exit 1; }
   done
   need_packages
@@ -233,6 +261,11 @@ up() {
   echo $! >"$DIR/containerd.pid"
   wait_for containerd ctr --address "$SOCK" version
   load "$DIR/pause.tar"
+
+  # Before kubelet, so no pod starts before the names it looks up resolve.
+  in_cgroup "$BIN/coredns" -conf "$DIR/Corefile" >"$DIR/coredns.log" 2>&1
+  echo $! >"$DIR/coredns.pid"
+  wait_for "CoreDNS ready" curl -sf "http://$(awk '$1 == "ready" {print $2}' "$DIR/Corefile")/ready"
 
   "$BIN/kube-scheduler" --kubeconfig "$DIR/scheduler.kubeconfig" \
     --authentication-kubeconfig "$DIR/scheduler.kubeconfig" --authorization-kubeconfig "$DIR/scheduler.kubeconfig" \
@@ -248,7 +281,7 @@ up() {
 
   export KUBECONFIG="$ROOT/.cache/cluster/kubeconfig"
   wait_for "node $NODE_NAME Ready" "$BIN/kubectl" wait --for=condition=Ready "node/$NODE_NAME" --timeout=1s
-  echo "node $NODE_NAME ready in $((SECONDS - start))s (containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1 {print $3}'))"
+  echo "node $NODE_NAME ready in $((SECONDS - start))s (containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1 {print $3}'), cluster DNS $GATEWAY:53 $("$BIN/coredns" -version | head -1))"
 }
 
 stop_pid() {
@@ -294,6 +327,7 @@ down() {
   stop_pid "$DIR/kubelet.pid"
   stop_pid "$DIR/scheduler.pid"
   stop_pid "$DIR/kube-proxy.pid"
+  stop_pid "$DIR/coredns.pid"
   stop_pid "$DIR/containerd.pid"
   # The cgroup, bridge and state are the machine's: while another checkout's node runs in them
   # (it started after ours was gone), they are its own.

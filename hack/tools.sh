@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the local cluster's parts and the test tools from their official Go modules into
 # .cache/bin, once per version: kube-apiserver, kube-controller-manager, kubectl, and for the node
-# kube-scheduler, kubelet and kube-proxy (k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3),
-# helm (helm.sh/helm/v4), crictl (sigs.k8s.io/cri-tools), actionlint (github.com/rhysd/actionlint),
+# kube-scheduler, kubelet and kube-proxy (k8s.io/kubernetes) and CoreDNS (github.com/coredns/coredns,
+# with only the plugins hack/coredns imports), etcd (go.etcd.io/etcd/server/v3), helm
+# (helm.sh/helm/v4), crictl (sigs.k8s.io/cri-tools), actionlint (github.com/rhysd/actionlint),
 # and for the GitOps tests Flux's source-controller and kustomize-controller (hack/flux) and
 # controller-gen (hack/flux-crds). A second run builds nothing. Crossplane's provider-http
 # (hack/provider-http, the peer of `make bench PEER=1`) is built only when named. shellcheck (for
@@ -60,6 +61,7 @@ flux() {
 
 K8S=$(version kubernetes k8s.io/kubernetes)
 ETCD=$(version etcd go.etcd.io/etcd/server/v3)
+COREDNS=$(version coredns github.com/coredns/coredns)
 HELM=$(version helm helm.sh/helm/v4)
 CRICTL=$(version cri-tools sigs.k8s.io/cri-tools)
 ACTIONLINT=$(version actionlint github.com/rhysd/actionlint)
@@ -76,6 +78,7 @@ build kubernetes k8s.io/kubernetes/cmd/kube-scheduler kube-scheduler "$K8S" "$st
 build kubernetes k8s.io/kubernetes/cmd/kubelet kubelet "$K8S" "$stamp"
 build kubernetes k8s.io/kubernetes/cmd/kube-proxy kube-proxy "$K8S" "$stamp"
 build etcd . etcd "$ETCD"
+build coredns . coredns "$COREDNS"
 build helm helm.sh/helm/v4/cmd/helm helm "$HELM" "-X helm.sh/helm/v4/internal/version.version=$HELM"
 build cri-tools sigs.k8s.io/cri-tools/cmd/crictl crictl "$CRICTL"
 build actionlint github.com/rhysd/actionlint/cmd/actionlint actionlint "$ACTIONLINT"

@@ -77,6 +77,11 @@ fn the_image_tag_the_charts_app_version_and_the_crate_version_agree() {
     let sim = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hack/image.sh")).arg("--sim-ref").output().unwrap();
     let sim = String::from_utf8(sim.stdout).unwrap();
     assert_eq!(sim.trim(), format!("ghcr.io/tenantline/tenantline-sim:{version}"), "the simulator's image");
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/simulator/deployment.yaml"));
+    assert!(
+        example.unwrap().contains(&format!("image: {}\n", sim.trim())),
+        "examples/simulator runs the image make image builds"
+    );
     let rendered = helm(&["template", "tl", CHART, "--show-only", "templates/deployment.yaml"]);
     assert!(rendered.contains(&format!("image: \"{}\"", image.trim())), "the chart's default image:\n{rendered}");
 }

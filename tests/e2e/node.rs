@@ -1,7 +1,9 @@
 //! The chart as users install it, on a real node: the image `make image` built, run by kubelet
 //! and containerd, reaching the API server through in-cluster config with the chart's
 //! ServiceAccount, reconciling against the simulator running as a pod from its own image;
-//! leader failover between two replicas; an upgrade from the previous chart version.
+//! leader failover between two replicas; an upgrade from the previous chart version; and what
+//! `make demo` runs, the simulator and the quickstart from examples/simulator and
+//! examples/in-cluster, found by its Service's name through the cluster's DNS.
 //!
 //! These need a cluster with a schedulable node that has both images: `make test` starts one and
 //! loads them (and sets TENANTLINE_REQUIRE_NODE=1, so a missing node fails instead of skipping);
@@ -283,6 +285,59 @@ async fn the_chart_runs_on_a_node_and_reconciles_the_quickstart_through_in_clust
     assert_eq!(left.items.len(), 5, "uninstall left the SubAccounts alone");
     assert_eq!(quickstart_accounts(&sim.state().await), [1; 5]);
     abandon(ns).await;
+}
+
+/// `make demo`'s path: examples/simulator, and examples/in-cluster applied as they are, whose
+/// endpoints name the simulator's Service in its own namespace: the operator's pod resolves it
+/// through the cluster's DNS (CoreDNS on the local node, kind's own), no hostAliases.
+#[tokio::test]
+async fn the_in_cluster_examples_reach_the_simulator_by_its_service_name() {
+    const DEMO: &str = "tenantline-demo";
+    const SIM: &str = "tenantline-sim";
+    let client = support::client().await;
+    if node_or_skip(&client).await.is_none() {
+        return;
+    }
+    support::install_crds(&client).await;
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let rendered = kubectl_ok(&["kustomize", &format!("{examples}/in-cluster")], "");
+    assert!(!rendered.contains("127.0.0.1"), "every endpoint is moved off the host:\n{rendered}");
+    assert_eq!(rendered.matches("endpoint: http://tenantline-sim.tenantline-sim.svc.cluster.local:8787/").count(), 5);
+
+    kubectl_ok(&["apply", "-k", &format!("{examples}/simulator")], "");
+    kubectl_ok(&["rollout", "status", "-n", SIM, "deployment/tenantline-sim", "--timeout=120s"], "");
+    // The operator watches the examples' namespace only: other tests' resources are not its own.
+    helm_ok(&[
+        "install",
+        "e2e-in-cluster",
+        CHART,
+        "-n",
+        DEMO,
+        "--create-namespace",
+        "--set",
+        &format!("watchNamespace={DEMO}"),
+        "--set",
+        "allowInsecureEndpoints=true",
+        "--wait",
+        "--timeout",
+        "120s",
+    ]);
+    kubectl_ok(&["apply", "--server-side", "-k", &format!("{examples}/in-cluster")], "");
+    wait_all_ready(DEMO, "180s");
+    kubectl_ok(&["wait", "-n", DEMO, "--for=condition=Ready", "providerconfigs", "--all", "--timeout=10s"], "");
+    let path = format!("/api/v1/namespaces/{SIM}/services/tenantline-sim:8787/proxy/_sim/state");
+    let text = client.request_text(http::Request::get(path).body(Vec::new()).unwrap()).await.unwrap();
+    assert_eq!(quickstart_accounts(&serde_json::from_str(&text).unwrap()), [1; 5]);
+
+    helm_ok(&["uninstall", "e2e-in-cluster", "-n", DEMO, "--wait"]);
+    // Without the operator, its finalizers stay: on the resources, and `tenantline.io/in-use` on
+    // the configs and their Secrets.
+    for kind in ["subaccounts", "teammembers", "phonenumbers", "providerconfigs", "secrets"] {
+        for name in kubectl_ok(&["get", kind, "-n", DEMO, "-o", "name"], "").lines() {
+            kubectl_ok(&["patch", name, "-n", DEMO, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#], "");
+        }
+    }
+    kubectl_ok(&["delete", "namespace", DEMO, SIM, "--timeout=120s"], "");
 }
 
 #[tokio::test]
