@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod leader;
+pub mod listed;
 pub mod metrics;
 pub mod provider;
 pub mod reconcile;

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use crate::listed::Listed;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, Patch, PatchParams};
@@ -73,14 +74,14 @@ fn whose(meta: &ObjectMeta, owner: (&str, &str, &str)) -> Result<(), String> {
 /// writes that the watch has not delivered yet.
 pub struct Secrets {
     client: Client,
-    cache: Store<Secret>,
+    cache: Listed<Secret>,
     written: Mutex<HashMap<ObjectRef<Secret>, String>>,
     own_writes: Arc<OwnWrites>,
 }
 
 impl Secrets {
     pub fn new(client: Client, cache: Store<Secret>, own_writes: Arc<OwnWrites>) -> Self {
-        Self { client, cache, written: Mutex::default(), own_writes }
+        Self { client, cache: Listed::new(cache), written: Mutex::default(), own_writes }
     }
 
     /// The credentials Secret `name` of `owner`: our keys of it when it is absent or ours, from the
@@ -111,7 +112,7 @@ impl Secrets {
         let owner = (K::kind(&()).into_owned(), name_, uid);
         let owner = (owner.0.as_str(), owner.1.as_str(), owner.2.as_str());
         // Before the watch's first listing, "not in the cache" means nothing.
-        let _ = self.cache.wait_until_ready().await;
+        self.cache.ready().await;
         let key = ObjectRef::new(name).within(&namespace);
         let cached = self.cache.get(&key);
         if let Some(c) = &cached

@@ -132,7 +132,7 @@ pub struct Context {
     /// What this process did itself (see [`memory`]).
     memory: memory::Memory,
     /// Every PhoneNumber, from their controller's watch: which numbers are claimed.
-    phone_numbers: reflector::Store<PhoneNumber>,
+    phone_numbers: crate::listed::Listed<PhoneNumber>,
 }
 
 impl Context {
@@ -146,7 +146,7 @@ impl Context {
     ) -> Self {
         Self {
             memory: memory::Memory::default(),
-            phone_numbers,
+            phone_numbers: crate::listed::Listed::new(phone_numbers),
             events: Arc::new(events::Events::new(client.clone(), std::env::var("POD_NAME").ok())),
             secrets: crate::secrets::Secrets::new(client.clone(), secrets, own_writes.clone()),
             own_writes,

@@ -87,7 +87,7 @@ impl Managed for PhoneNumber {
 /// one, even after a restart that forgot which purchases were in flight. Read from the
 /// PhoneNumbers' watch, complete from its first listing on.
 async fn claimed_by_others(ctx: &Context, me: &PhoneNumber, config: &str) -> Vec<String> {
-    let _ = ctx.phone_numbers.wait_until_ready().await;
+    ctx.phone_numbers.ready().await;
     let namespace = me.namespace().unwrap_or_default();
     let same_account = |n: &PhoneNumber| {
         let ns = n.namespace().unwrap_or_default();

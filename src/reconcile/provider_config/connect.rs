@@ -17,6 +17,7 @@ use crate::api::{
     AdoptionPolicy, ClusterProviderConfig, NamespaceCondition, ProviderConfig, ProviderConfigKind, ProviderConfigRef,
     ProviderConfigSpec, SubAccount,
 };
+use crate::listed::Listed;
 use crate::provider::{self, Connection, ProviderClients, ProviderKind};
 use crate::reconcile::conditions::reason;
 use crate::reconcile::in_use;
@@ -74,7 +75,7 @@ pub struct ProviderCache {
     /// Every SubAccount (whatever `--label-selector`), with only its spec, external id and create
     /// mark: who uses which config.
     pub(crate) sub_accounts: Store<SubAccount>,
-    namespaces: Store<PartialObjectMeta<Namespace>>,
+    namespaces: Listed<PartialObjectMeta<Namespace>>,
 }
 
 struct Entry {
@@ -102,7 +103,7 @@ impl ProviderCache {
             configs,
             cluster_configs,
             sub_accounts,
-            namespaces,
+            namespaces: Listed::new(namespaces),
         }
     }
 
@@ -178,7 +179,7 @@ impl ProviderCache {
 
     /// The labels of `namespace`, once the namespaces' watch has listed them.
     async fn namespace_labels(&self, namespace: &str) -> BTreeMap<String, String> {
-        let _ = self.namespaces.wait_until_ready().await;
+        self.namespaces.ready().await;
         let ns = self.namespaces.get(&ObjectRef::new(namespace));
         ns.and_then(|ns| ns.metadata.labels.clone()).unwrap_or_default()
     }
