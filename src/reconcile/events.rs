@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event, EventSeries};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::events::EventType;
@@ -63,8 +63,9 @@ impl Events {
         let repeat = self.recent.lock().unwrap().repeat(key, Instant::now());
         if let Some((name, count)) = repeat {
             let series = EventSeries { count, last_observed_time: MicroTime(now) };
-            // The deprecated fields are what `kubectl get events --sort-by=.lastTimestamp` sorts on.
-            let patch = json!({"series": series, "deprecatedLastTimestamp": Time(now), "deprecatedCount": count});
+            // Not the deprecated fields (deprecatedLastTimestamp, deprecatedCount): the API server
+            // refuses them on an events.k8s.io/v1 write ("needs to be unset").
+            let patch = json!({"series": series});
             return api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await.map(drop);
         }
         let name = format!("{}.{:x}", regarding.name.as_deref().unwrap_or(CONTROLLER), now.as_nanosecond());
@@ -75,9 +76,6 @@ impl Events {
             note: Some(note.note),
             type_: Some(type_name(note.type_).to_owned()),
             event_time: Some(MicroTime(now)),
-            deprecated_first_timestamp: Some(Time(now)),
-            deprecated_last_timestamp: Some(Time(now)),
-            deprecated_count: Some(1),
             regarding: Some(regarding),
             reporting_controller: Some(CONTROLLER.to_owned()),
             reporting_instance: Some(self.instance.clone()),
