@@ -51,7 +51,10 @@ fn unwrapped(crd: CustomResourceDefinition) -> CustomResourceDefinition {
 
 /// Lines joined into paragraphs: single newlines become spaces, blank lines stay.
 fn join_lines(text: &str) -> String {
-    text.split("\n\n").map(|p| p.split('\n').map(str::trim).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("\n\n")
+    text.split("\n\n")
+        .map(|p| p.split('\n').map(str::trim).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// `tenantline crds`: every CRD as a YAML document.

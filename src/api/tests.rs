@@ -296,8 +296,7 @@ fn cel_references_can_be_fixed_until_the_provider_object_exists_and_the_provider
     assert!(err.contains("spec.subAccountRef is immutable once"), "{err}");
 
     let sa = |config: &str, kind: &str, status: Option<Value>| {
-        let mut sa =
-            sub_account(json!({"providerConfigRef": {"name": config, "kind": kind}, "displayName": "S"}));
+        let mut sa = sub_account(json!({"providerConfigRef": {"name": config, "kind": kind}, "displayName": "S"}));
         sa.status = status.map(|s| serde_json::from_value(s).unwrap());
         sa
     };
@@ -335,7 +334,10 @@ fn cel_references_can_be_fixed_until_the_provider_object_exists_and_the_provider
     let cpc = |provider: &str| {
         ClusterProviderConfig::new(
             "c",
-            serde_json::from_value(json!({"provider": provider, "credentialsSecretRef": {"name": "x", "namespace": "ops"}})).unwrap(),
+            serde_json::from_value(
+                json!({"provider": provider, "credentialsSecretRef": {"name": "x", "namespace": "ops"}}),
+            )
+            .unwrap(),
         )
     };
     assert!(cpc("Vobiz").validate_cel_update(&cpc("Vobiz")).is_ok());

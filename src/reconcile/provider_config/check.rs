@@ -74,8 +74,11 @@ async fn verified(ctx: &Context, c: &Connected) -> Result<(), Outcome> {
                 reason::CREDENTIALS_INVALID,
                 format!("{e}; check the credentials in Secret {secret_ns}/{secret}"),
             ),
-            _ => Outcome::progressing(reason::PROVIDER_UNAVAILABLE, format!("{e} (checking {} at {})", c.provider, c.endpoint))
-                .event(EventType::Warning),
+            _ => Outcome::progressing(
+                reason::PROVIDER_UNAVAILABLE,
+                format!("{e} (checking {} at {})", c.provider, c.endpoint),
+            )
+            .event(EventType::Warning),
         }
     });
     ctx.providers.record_verified(&c.terms.key, result.clone());

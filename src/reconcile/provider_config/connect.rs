@@ -415,7 +415,8 @@ pub(super) async fn connect_checked(
     if let Some(e) = entries.get(&cache_key).filter(|e| !stale(e)) {
         return Ok(Ok(Connected { closing: connected.closing, ..e.connected.clone() }));
     }
-    let entry = Entry { config: fp, secret: secret_content, secret_deleting, connected: connected.clone(), verified: None };
+    let entry =
+        Entry { config: fp, secret: secret_content, secret_deleting, connected: connected.clone(), verified: None };
     entries.insert(cache_key, entry);
     Ok(Ok(connected))
 }
