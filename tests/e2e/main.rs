@@ -21,6 +21,7 @@ mod node;
 mod provider_configs;
 mod rejections;
 mod restore;
+mod retry_after;
 mod rotation;
 mod safety;
 mod secrets;
