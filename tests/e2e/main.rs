@@ -8,6 +8,7 @@ mod controlplane;
 mod crash;
 mod deletion;
 mod examples;
+mod fields;
 mod fleet;
 mod flux;
 mod gitops;
