@@ -21,6 +21,7 @@ mod namespace_deletion;
 mod node;
 mod provider_configs;
 mod rejections;
+mod release;
 mod restore;
 mod retry_after;
 mod rotation;
