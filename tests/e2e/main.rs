@@ -27,5 +27,6 @@ mod retry_after;
 mod rotation;
 mod safety;
 mod secrets;
+mod shards;
 mod support;
 mod validation;

@@ -135,6 +135,12 @@ pub async fn client_from(path: &PathBuf) -> Client {
     Client::try_from(config).unwrap()
 }
 
+/// The field managers that wrote `meta`'s object: who touched it (an operator's status, finalizer
+/// or annotation write adds its own).
+pub fn writers(meta: &ObjectMeta) -> std::collections::BTreeSet<String> {
+    meta.managed_fields.iter().flatten().filter_map(|m| m.manager.clone()).collect()
+}
+
 /// Poll `check` every 200 ms until it returns `Some` or `timeout` passes.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
 where
