@@ -46,10 +46,12 @@ unit: go-test
 	cargo test -p tenantline-sim
 	cargo test -p tenantline --lib --bins --test contract
 
-## make e2e: the end-to-end tests against the cluster KUBECONFIG names; then, alone, the one that
-## restarts the control plane under the operator (local control plane only).
+## make e2e: the end-to-end tests against the cluster KUBECONFIG names; then, alone, the cluster-wide
+## operator (it would reconcile the other tests' configs) and the one that restarts the control
+## plane under the operator (local control plane only).
 e2e:
 	cargo test -p tenantline --test e2e
+	cargo test -p tenantline --test cluster_wide
 	cargo test -p tenantline --test restart
 
 ## make bench: the benchmark table (BENCHMARKS.md) against the cluster KUBECONFIG names, or a local
