@@ -29,4 +29,5 @@ mod safety;
 mod secrets;
 mod shards;
 mod support;
+mod upgrade;
 mod validation;
