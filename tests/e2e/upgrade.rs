@@ -36,6 +36,18 @@ fn previous_operator() -> Option<PathBuf> {
     assert!(out.status.success(), "hack/previous-operator.sh --path: {}", String::from_utf8_lossy(&out.stderr));
     let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
     if path.is_file() {
+        // The pinned release's flags differ from today's (it predates --allow-insecure-endpoints):
+        // a binary that answers exactly as today's is not it, and the upgrade would be from and to
+        // the same code.
+        let help = |binary: &std::ffi::OsStr| {
+            Command::new(binary).args(["run", "--help"]).output().expect("run an operator binary").stdout
+        };
+        assert_ne!(
+            help(path.as_os_str()),
+            help(env!("CARGO_BIN_EXE_tenantline").as_ref()),
+            "{} answers `run --help` exactly as today's operator: it is not the previous release (rm -r .cache/previous; make previous-operator)",
+            path.display()
+        );
         return Some(path);
     }
     support::cannot_run(
