@@ -13,8 +13,9 @@
 #
 # PREVIOUS_RELEASE: the last commit of main before the 2026-12-07 work (no tags are cut; 0.2.0
 # since b7e22c5), an ancestor of main, so any clone with main's history has it; override to
-# upgrade from another commit. About 3 to 4 minutes to build on a fresh machine (one core-heavy
-# debug build of the old dependency tree), then cached (CI: actions/cache, keyed on this file).
+# upgrade from another commit. A full debug build of the old tree (its dependencies too: nothing
+# is shared with target/): 14 min measured from a fresh clone on a 2-core machine busy with other
+# builds and tests; then cached per commit (CI: actions/cache, keyed on this file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREVIOUS_RELEASE="${PREVIOUS_RELEASE:-c9469e5}"
