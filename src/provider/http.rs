@@ -219,6 +219,14 @@ impl HttpClient {
         METRICS.provider_request(provider.as_str(), call.operation, status.as_str(), elapsed);
         self.note_rate_limit(response.headers());
         let retry_after = self.retry_after(response.headers());
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Some(wait) = retry_after
+        {
+            // The provider asked this account's client, not one resource, to wait: every call
+            // through it holds until then (a reconcile of another resource, or of this one
+            // triggered by a watch event before its requeue, would otherwise come back early).
+            self.hold_for(wait);
+        }
         if status.is_redirection() {
             return Err(redirect_error(provider, status, response.url(), response.headers()));
         }
@@ -310,8 +318,15 @@ impl HttpClient {
         let Some(reset) = number("x-ratelimit-reset") else { return };
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let wait = Duration::from_secs(reset.saturating_sub(now)).min(self.0.max_wait);
+        self.hold_for(wait);
+    }
+
+    /// Hold every call through this client for `wait` (already clamped to `max_wait`), or until
+    /// a later hold already set ends.
+    fn hold_for(&self, wait: Duration) {
         if let Some(until) = Instant::now().checked_add(wait) {
-            *self.0.hold_until.lock().unwrap_or_else(PoisonError::into_inner) = Some(until);
+            let mut hold = self.0.hold_until.lock().unwrap_or_else(PoisonError::into_inner);
+            *hold = Some(hold.map_or(until, |h| h.max(until)));
         }
     }
 
@@ -812,6 +827,22 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1), "other callers are not blocked");
         let wait = e.retry_after().unwrap();
         assert!(wait <= Duration::from_secs(60) && wait > Duration::from_secs(50), "{wait:?}");
+    }
+
+    #[tokio::test]
+    async fn a_429s_retry_after_holds_every_later_call_through_the_client() {
+        let (base, seen) = serve(Some(answer("429 Too Many Requests", &["retry-after: 30"], "{}")));
+        let c = client(&base);
+        let first = c.send(post("/v1/sub-accounts")).await.unwrap_err();
+        assert_eq!(first.retry_after(), Some(Duration::from_secs(30)));
+        // Another call (another resource's, or this one's retried early) is not sent: it fails at
+        // once with what is left of the wait.
+        let started = Instant::now();
+        let second = c.send(post("/v1/sub-accounts")).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1), "not held in-process beyond the pacing wait");
+        let left = second.retry_after().unwrap();
+        assert!(left <= Duration::from_secs(30) && left > Duration::from_secs(25), "{left:?}");
+        assert_eq!(seen.lock().unwrap().len(), 1, "the second call reached the provider");
     }
 
     #[tokio::test]

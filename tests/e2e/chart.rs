@@ -39,6 +39,123 @@ async fn the_chart_lints_renders_dry_runs_and_installs() {
     ns.delete().await;
 }
 
+/// Chart values with every optional value set (see values.yaml): what the chart renders beyond its
+/// defaults. `sim_ip`: the address `provider.sim.test` resolves to in the pod (hostAliases).
+pub fn every_value(ns: &str, sim_ip: &str) -> String {
+    format!(
+        r#"
+image: {{pullPolicy: IfNotPresent}}
+imagePullSecrets: [{{name: regcred}}]
+replicas: 2
+leaderElection: true
+leaseName: tenantline-every-value
+podDisruptionBudget: {{minAvailable: 1}}
+logFormat: text
+logLevel: debug
+metricsPort: 9090
+concurrency: 4
+providerTimeoutSeconds: 5
+ownerId: every-value-owner
+watchNamespace: {ns}
+allowInsecureEndpoints: true
+aggregateToDefaultRoles: false
+labelSelector: tenantline.io/shard=every
+serviceAccount: {{name: every-value-operator}}
+resources: {{requests: {{cpu: 20m, memory: 40Mi}}, limits: {{memory: 200Mi}}}}
+podAnnotations: {{e2e.tenantline.io/annotated: "yes"}}
+podLabels: {{e2e.tenantline.io/labelled: "yes"}}
+priorityClassName: {ns}
+hostAliases: [{{ip: "{sim_ip}", hostnames: [provider.sim.test]}}]
+serviceMonitor: {{enabled: true, interval: 15s, labels: {{release: prometheus}}}}
+networkPolicy:
+  enabled: true
+  metricsFrom: [{{namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {ns}}}}}}}]
+nodeSelector: {{kubernetes.io/os: linux}}
+tolerations: [{{key: e2e.tenantline.io/dedicated, operator: Exists, effect: NoSchedule}}]
+affinity:
+  nodeAffinity:
+    requiredDuringSchedulingIgnoredDuringExecution:
+      nodeSelectorTerms: [{{matchExpressions: [{{key: kubernetes.io/os, operator: In, values: [linux]}}]}}]
+"#
+    )
+}
+
+/// Write `values` to a file for `helm -f`, named after the namespace.
+pub fn values_file(ns: &str, values: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("tenantline-e2e/{ns}.values.yaml"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, values).unwrap();
+    path
+}
+
+/// A minimal copy of the Prometheus Operator's ServiceMonitor CRD (any object accepted), created
+/// unless the cluster has one, so the chart's ServiceMonitor can be dry-run and installed. Never
+/// replaced (a cluster may have the real one) and never deleted: a CRD cannot be named after a
+/// test, another test may be using it, and it is inert.
+pub fn service_monitor_crd() {
+    const CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: servicemonitors.monitoring.coreos.com}
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#;
+    let out = kubectl(&["create", "-f", "-"], CRD);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() || stderr.contains("AlreadyExists"), "ServiceMonitor CRD: {stderr}");
+    let out = kubectl(
+        &["wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=30s"],
+        "",
+    );
+    assert!(out.status.success(), "ServiceMonitor CRD: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Every optional value on: `helm template` renders it, and the API server accepts every object
+/// in a server-side dry run (its own schemas and admission: the check kubeconform would make
+/// offline, but kubeconform needs Kubernetes' JSON schemas downloaded, and this machine reaches
+/// no network). The install itself runs on a node (node.rs,
+/// `the_chart_with_every_optional_value_installs_and_runs`).
+#[tokio::test]
+async fn the_chart_with_every_optional_value_renders_and_passes_a_server_side_dry_run() {
+    let client = support::client().await;
+    support::install_crds(&client).await;
+    service_monitor_crd();
+    let ns = support::TestNamespace::new(&client, "e2e-chart-every").await;
+    let values = values_file(&ns.name, &every_value(&ns.name, "10.0.0.1"));
+    let values = values.to_str().unwrap();
+    // `helm template` asks no cluster: the ServiceMonitor kind the chart checks for is named here.
+    let rendered = helm(&[
+        "template",
+        &ns.name,
+        CHART,
+        "--namespace",
+        &ns.name,
+        "-f",
+        values,
+        "--api-versions",
+        "monitoring.coreos.com/v1/ServiceMonitor",
+    ]);
+    let kinds: Vec<&str> = rendered.lines().filter_map(|l| l.strip_prefix("kind: ")).collect();
+    for kind in
+        ["Deployment", "PodDisruptionBudget", "ServiceMonitor", "NetworkPolicy", "Role", "RoleBinding", "Service"]
+    {
+        assert!(kinds.contains(&kind), "no {kind} rendered: {kinds:?}");
+    }
+    assert!(!rendered.contains("aggregate-to-edit"), "aggregateToDefaultRoles=false still aggregates");
+    let dry = kubectl(&["apply", "--server-side", "--dry-run=server", "-n", &ns.name, "-f", "-"], &rendered);
+    assert!(dry.status.success(), "server-side dry run: {}", String::from_utf8_lossy(&dry.stderr));
+    let accepted = String::from_utf8_lossy(&dry.stdout);
+    assert_eq!(accepted.lines().count(), kinds.len(), "every object was checked:\n{accepted}");
+    ns.delete().await;
+}
+
 #[tokio::test]
 async fn the_operator_runs_under_the_charts_rbac_and_serves_probes_and_metrics() {
     let env = Env::start("e2e-smoke").await;
@@ -97,6 +214,7 @@ async fn a_bad_value_fails_helm_install_naming_the_value() {
         ("watchNamespace=Not_A_Namespace", "watchNamespace"),
         ("imagePullSecret=regcred", "imagePullSecret"),
         ("leaseName=Shard_A", "leaseName"),
+        ("replicas=2,leaderElection=false", "leaderElection"),
     ] {
         let out = Command::new("helm").args(["install", "bad", CHART, "-n", &ns.name, "--set", set]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

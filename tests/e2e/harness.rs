@@ -41,15 +41,32 @@ impl Env {
 
     /// As [`Env::start`], with extra operator flags (e.g. `--max-backoff-seconds`).
     pub async fn start_with(prefix: &str, operator_args: &[&str]) -> Self {
+        let mut env = Self::start_paused(prefix).await;
+        env.operator.args = operator_args.iter().map(|a| a.to_string()).collect();
+        env.operator.restart();
+        env
+    }
+
+    /// As [`Env::start`], with the operator configured but not started: set its `args`, `env`,
+    /// `watch_namespace`, then `operator.restart()`.
+    pub async fn start_paused(prefix: &str) -> Self {
         let client = support::client().await;
         support::install_crds(&client).await;
         let kubeconfig = chart_identity(&client).await;
         let ns = TestNamespace::new(&client, prefix).await;
         let sim = Sim::start().await;
-        let mut operator = Operator::start_paused(kubeconfig, &ns.name);
-        operator.args = operator_args.iter().map(|a| a.to_string()).collect();
-        operator.spawn();
+        let operator = Operator::start_paused(kubeconfig, &ns.name);
         Self { client, ns, sim, operator }
+    }
+
+    /// Another operator process beside [`Env::operator`], under the same identity and watching
+    /// the same namespace, named `instance` (its `POD_NAME`, and so the reportingInstance of its
+    /// Events; its log is `<namespace>.<instance>.operator.log`); not started.
+    pub fn another_operator(&self, instance: &str) -> Operator {
+        let mut op = Operator::start_paused(self.operator.kubeconfig.clone(), &self.ns.name);
+        op.log_path = op.log_path.with_file_name(format!("{}.{instance}.operator.log", self.ns.name));
+        op.env.push(("POD_NAME".into(), instance.into()));
+        op
     }
 
     pub fn api<K>(&self) -> Api<K>
@@ -340,7 +357,9 @@ pub struct Operator {
     /// release, an older commit).
     binary: PathBuf,
     kubeconfig: PathBuf,
-    namespace: String,
+    /// `--watch-namespace`: the test's namespace; `None` runs it cluster-wide, as the chart does
+    /// by default (see tests/cluster_wide.rs for what that takes on a shared cluster).
+    pub watch_namespace: Option<String>,
     pub log_path: PathBuf,
     pub metrics: SocketAddr,
     pub starts: u32,
@@ -348,6 +367,8 @@ pub struct Operator {
     pub started_at: k8s_openapi::jiff::Timestamp,
     /// Extra flags for `tenantline run`.
     pub args: Vec<String>,
+    /// Extra environment variables (e.g. `POD_NAME`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Operator {
@@ -358,7 +379,7 @@ impl Operator {
     }
 
     /// The operator, configured but not yet running (call `restart`).
-    fn start_paused(kubeconfig: PathBuf, namespace: &str) -> Self {
+    pub fn start_paused(kubeconfig: PathBuf, namespace: &str) -> Self {
         let log_path = std::env::temp_dir().join(format!("tenantline-e2e/{namespace}.operator.log"));
         std::fs::create_dir_all(log_path.parent().unwrap()).unwrap();
         let metrics = free_addr();
@@ -368,20 +389,23 @@ impl Operator {
             child: None,
             binary,
             kubeconfig,
-            namespace: namespace.to_owned(),
+            watch_namespace: Some(namespace.to_owned()),
             log_path,
             metrics,
             starts: 0,
             started_at: k8s_openapi::jiff::Timestamp::now(),
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
     fn spawn(&mut self) {
         self.started_at = k8s_openapi::jiff::Timestamp::now();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
+        let watch = self.watch_namespace.iter().flat_map(|ns| ["--watch-namespace", ns.as_str()]);
         let child = Command::new(&self.binary)
-            .args(["run", "--watch-namespace", &self.namespace, "--provider-timeout-seconds", "3"])
+            .args(["run", "--provider-timeout-seconds", "3"])
+            .args(watch)
             // The simulator answers plain http on loopback (builds from before the flag allow it
             // anyway, and refuse a flag they do not know).
             .args(knows_flag(&self.binary, "--allow-insecure-endpoints").then_some("--allow-insecure-endpoints"))
@@ -389,6 +413,7 @@ impl Operator {
             .args(&self.args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info,tenantline=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()

@@ -6,17 +6,19 @@
 //! examples/in-cluster, found by its Service's name through the cluster's DNS.
 //!
 //! These need a cluster with a schedulable node that has both images: `make test` starts one and
-//! loads them (and sets TENANTLINE_REQUIRE_NODE=1, so a missing node fails instead of skipping);
-//! in kind, `make load` (`kind load image-archive`, once per image) does the loading.
+//! loads them; in kind, `make load` (`kind load image-archive`, once per image) does the loading.
+//! Under `make e2e` a cluster without a Ready node fails them (TENANTLINE_E2E_SKIP=node skips them
+//! on purpose).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{DeleteParams, ListParams, WatchEvent, WatchParams};
 use kube::{Api, Client};
 use serde_json::Value;
 use tenantline::api::SubAccount;
@@ -28,6 +30,10 @@ const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/tenantline");
 /// The chart as released before this one (0.1.0), rendered from git history for the upgrade test.
 const PREVIOUS_CHART_COMMIT: &str = "7c2708e";
 const SIM_HOST: &str = "provider.sim.test";
+/// The operator's leader election (src/leader.rs): a Lease lasts this long after its last
+/// renewal, and followers (and the leader's renewals) try again this often.
+const LEASE: Duration = Duration::from_secs(15);
+const RETRY: Duration = Duration::from_secs(3);
 
 pub fn helm(args: &[&str]) -> std::process::Output {
     Command::new("helm").args(args).output().expect("helm on PATH (make test builds it)")
@@ -49,8 +55,8 @@ fn kubectl_ok(args: &[&str], stdin: &str) -> String {
     stdout(&out)
 }
 
-/// A Ready node to run pods on, or `None` (the test is skipped) when the cluster has none and
-/// TENANTLINE_REQUIRE_NODE is not set.
+/// A Ready node to run pods on, or `None`: the test is skipped when the cluster has none, or
+/// fails saying so under `make e2e` ([`support::cannot_run`]).
 async fn node_or_skip(client: &Client) -> Option<()> {
     let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await.unwrap();
     let ready = nodes.iter().any(|n| {
@@ -62,11 +68,10 @@ async fn node_or_skip(client: &Client) -> Option<()> {
     if ready {
         return Some(());
     }
-    assert!(
-        std::env::var_os("TENANTLINE_REQUIRE_NODE").is_none(),
-        "TENANTLINE_REQUIRE_NODE is set but no node is Ready"
+    support::cannot_run(
+        "node",
+        "the cluster has no Ready node to run the chart's pods on (make test starts one; in kind, make load puts the images on it)",
     );
-    eprintln!("skipped: the cluster has no Ready node (make test starts one)");
     None
 }
 
@@ -385,6 +390,14 @@ async fn a_second_replica_takes_over_when_the_leader_dies_mid_create_and_nothing
         .await
         .expect("another replica takes the Lease");
     let takeover = killed.elapsed();
+    // The dead leader's Lease runs out LEASE_SECONDS after its last renewal, at most that long
+    // after the kill; a follower sees it within its retry period. A correctness bound, generous
+    // for a loaded machine: a follower that never took an expired Lease, or waited for several
+    // expiries, fails it.
+    assert!(
+        takeover <= LEASE + 2 * RETRY + Duration::from_secs(10),
+        "{successor} took the dead leader's Lease only after {takeover:?} (lease {LEASE:?}, retry {RETRY:?})"
+    );
     assert!(some < ACCOUNTS, "the leader was killed mid-create ({some} of {ACCOUNTS} made)");
     wait_all_ready(&ns.name, "240s");
 
@@ -404,13 +417,38 @@ async fn a_second_replica_takes_over_when_the_leader_dies_mid_create_and_nothing
     assert_eq!(accounts(&state, "/vobiz/subAccounts"), ACCOUNTS, "exactly one account per SubAccount");
     assert_eq!(ids.len(), ACCOUNTS, "every SubAccount has its own account");
 
-    // A clean stop (a rollout, a drain) hands the Lease over at once: the leader releases it.
+    // A clean stop (a rollout, a drain) hands the Lease over at once: the leader releases it
+    // (holder cleared) on SIGTERM, seen on a watch of the Lease that misses no version of it, and
+    // the next holder has it well before the Lease could have run out.
+    let rv = leases.get("tenantline-leader").await.unwrap().metadata.resource_version.unwrap();
+    let params = WatchParams::default().fields("metadata.name=tenantline-leader").timeout(60);
+    let mut versions = leases.watch(&params, &rv).await.unwrap().boxed();
     let stopped = Instant::now();
     Api::<Pod>::namespaced(client.clone(), &ns.name).delete(&successor, &DeleteParams::default()).await.unwrap();
-    let third = eventually(Duration::from_secs(60), || async { holder().await.filter(|h| *h != successor) })
-        .await
-        .expect("a replica takes the released Lease");
-    eprintln!("graceful stop: {third} took the released Lease after {:.1}s", stopped.elapsed().as_secs_f64());
+    let (mut released, mut third) = (None, None);
+    while let Some(event) = versions.try_next().await.unwrap() {
+        let WatchEvent::Modified(lease) = event else { continue };
+        let holder = lease.spec.and_then(|s| s.holder_identity).filter(|h| !h.is_empty());
+        match holder {
+            None => released = released.or(Some(stopped.elapsed())),
+            Some(h) if h != successor => {
+                third = Some((h, stopped.elapsed()));
+                break;
+            }
+            Some(_) => {}
+        }
+    }
+    let (third, handover) = third.expect("a replica takes the released Lease within the watch's 60 s");
+    eprintln!(
+        "graceful stop: the Lease released after {:.1}s; {third} took it after {:.1}s",
+        released.unwrap_or_default().as_secs_f64(),
+        handover.as_secs_f64()
+    );
+    assert!(released.is_some(), "{successor} stopped without releasing the Lease ({third} took it after {handover:?})");
+    assert!(
+        handover < LEASE,
+        "the handover took {handover:?}: no faster than the Lease running out ({LEASE:?}) would allow"
+    );
     helm_ok(&["uninstall", &release, "-n", &ns.name, "--wait"]);
     abandon(ns).await;
 }
@@ -532,4 +570,160 @@ fn previous_chart(tag: &str) -> PathBuf {
     std::io::Write::write_all(tar.stdin.as_mut().unwrap(), &archive.stdout).unwrap();
     assert!(tar.wait().unwrap().success());
     dir.join("charts/tenantline")
+}
+
+/// The chart with every optional value on (chart.rs `every_value`), installed on the node: two
+/// replicas behind a PodDisruptionBudget, one of them holding the Lease named by leaseName, the
+/// pods with the values' scheduling, annotations, labels and resources, its ServiceMonitor and
+/// NetworkPolicy, no aggregated tenant roles, the ServiceAccount named by the values; it
+/// reconciles a SubAccount carrying its labelSelector through the hostAlias, with plain http,
+/// keyed at the provider by its ownerId, and leaves an unlabelled one alone. Then upgraded to
+/// leaderElection=false with one replica: no Lease taken, and it still reconciles. (The bridge
+/// CNI of `make test`'s node does not enforce NetworkPolicies: the policy is admitted, not tried.)
+#[tokio::test]
+async fn the_chart_with_every_optional_value_installs_and_runs() {
+    let Some((client, ns, sim)) = node_world("e2e-every").await else { return };
+    let release = ns.name.clone();
+    crate::chart::service_monitor_crd();
+    let priority = format!(
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {{name: {}}}\nvalue: 1000\n\
+         description: tenantline e2e, deleted at the end\n",
+        ns.name
+    );
+    kubectl_ok(&["apply", "--server-side", "-f", "-"], &priority);
+    kubectl_ok(
+        &["create", "secret", "docker-registry", "regcred", "-n", &ns.name, "--docker-server=registry.invalid"],
+        "",
+    );
+    let values = crate::chart::values_file(&ns.name, &crate::chart::every_value(&ns.name, &sim.ip));
+    let values = values.to_str().unwrap();
+    helm_ok(&["install", &release, CHART, "-n", &ns.name, "-f", values, "--wait", "--timeout", "180s"]);
+    let deployment = format!("{release}-tenantline");
+
+    // What the values put on the pods, as the API server holds them.
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns.name)
+        .list(&ListParams::default().labels("app.kubernetes.io/name=tenantline"))
+        .await
+        .unwrap();
+    assert_eq!(pods.items.len(), 2, "replicas=2");
+    let spec = serde_json::to_value(pods.items[0].spec.as_ref().unwrap()).unwrap();
+    let meta = &pods.items[0].metadata;
+    assert_eq!(meta.annotations.as_ref().unwrap()["e2e.tenantline.io/annotated"], "yes");
+    assert_eq!(meta.labels.as_ref().unwrap()["e2e.tenantline.io/labelled"], "yes");
+    assert_eq!(spec["priorityClassName"], ns.name.as_str());
+    assert_eq!(spec["serviceAccountName"], "every-value-operator");
+    assert_eq!(spec["imagePullSecrets"], serde_json::json!([{"name": "regcred"}]));
+    assert_eq!(spec["nodeSelector"]["kubernetes.io/os"], "linux");
+    assert!(spec["tolerations"].to_string().contains("e2e.tenantline.io/dedicated"), "{}", spec["tolerations"]);
+    assert!(spec["affinity"]["nodeAffinity"].is_object(), "{}", spec["affinity"]);
+    assert_eq!(spec["hostAliases"][0]["hostnames"][0], SIM_HOST);
+    let container = &spec["containers"][0];
+    assert_eq!(container["resources"]["requests"]["memory"], "40Mi");
+    assert_eq!(container["resources"]["limits"]["memory"], "200Mi");
+    let args = container["args"].to_string();
+    for arg in [
+        "--leader-election",
+        "--lease-name=tenantline-every-value",
+        &format!("--watch-namespace={}", ns.name),
+        "--label-selector=tenantline.io/shard=every",
+        "--owner-id=every-value-owner",
+        "--allow-insecure-endpoints",
+        "--metrics-addr=0.0.0.0:9090",
+        "--log-format=text",
+        "--concurrency=4",
+        "--provider-timeout-seconds=5",
+    ] {
+        assert!(args.contains(arg), "{arg} not in {args}");
+    }
+    // The objects the values add, and the ones they take away.
+    for object in [
+        format!("poddisruptionbudget/{deployment}"),
+        format!("servicemonitor/{deployment}"),
+        format!("networkpolicy/{deployment}"),
+        "serviceaccount/every-value-operator".to_owned(),
+    ] {
+        kubectl_ok(&["get", "-n", &ns.name, &object], "");
+    }
+    let aggregated = kubectl(&["get", "clusterrole", &format!("{deployment}-tenant-edit")], "");
+    assert!(!aggregated.status.success(), "aggregateToDefaultRoles=false still installed the tenant role");
+    let leases = Api::<Lease>::namespaced(client.clone(), &ns.name);
+    let holder = eventually(Duration::from_secs(60), || async {
+        leases.get_opt("tenantline-every-value").await.ok()??.spec?.holder_identity
+    })
+    .await
+    .expect("a replica holds the Lease named by leaseName");
+    assert!(pods.items.iter().any(|p| p.metadata.name.as_deref() == Some(holder.as_str())), "{holder}");
+    assert!(leases.get_opt("tenantline-leader").await.unwrap().is_none(), "the default Lease was taken too");
+
+    // It reconciles what carries its label, through the hostAlias and plain http, under its owner
+    // id; the unlabelled SubAccount is not its own.
+    let provider = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/recoverbiz/provider.yaml"))
+        .unwrap()
+        .replace("http://127.0.0.1:8787", &format!("http://{SIM_HOST}:8787"));
+    let sub_account = |name: &str, labels: &str| {
+        format!(
+            "---\napiVersion: tenantline.io/v1alpha1\nkind: SubAccount\nmetadata: {{name: {name}, labels: {labels}}}\n\
+             spec: {{providerConfigRef: {{name: recoverbiz}}, displayName: {name}}}\n"
+        )
+    };
+    let labelled = "{tenantline.io/shard: every}";
+    let manifests = provider + &sub_account("selected", labelled) + &sub_account("unselected", "{}");
+    kubectl_ok(&["apply", "--server-side", "-n", &ns.name, "-f", "-"], &manifests);
+    kubectl_ok(&["wait", "-n", &ns.name, "--for=condition=Ready", "subaccount/selected", "--timeout=120s"], "");
+    let state = sim.state().await;
+    let keys: Vec<String> = state["recoverbiz"]["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["metadata"]["tenantline.io/key"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(keys, [format!("every-value-owner/{}/selected", ns.name)], "one account, keyed by ownerId");
+    let unselected = Api::<SubAccount>::namespaced(client.clone(), &ns.name).get("unselected").await.unwrap();
+    let writers = support::writers(&unselected.metadata);
+    assert_eq!(
+        writers,
+        BTreeSet::from(["kubectl".to_owned()]),
+        "the unlabelled SubAccount was touched: {unselected:?}"
+    );
+
+    // leaderElection=false (with one replica, as the chart requires): no Lease, still reconciling.
+    helm_ok(&[
+        "upgrade",
+        &release,
+        CHART,
+        "-n",
+        &ns.name,
+        "-f",
+        values,
+        "--set",
+        "leaderElection=false",
+        "--set",
+        "replicas=1",
+        "--wait",
+        "--timeout",
+        "180s",
+    ]);
+    let rendered = kubectl_ok(&["get", "deployment", &deployment, "-n", &ns.name, "-o", "json"], "");
+    assert!(!rendered.contains("--leader-election"), "leaderElection=false still elects");
+    let pdb = kubectl(&["get", "-n", &ns.name, &format!("poddisruptionbudget/{deployment}")], "");
+    assert!(!pdb.status.success(), "one replica has no PodDisruptionBudget");
+    kubectl_ok(&["rollout", "status", &format!("deployment/{deployment}"), "-n", &ns.name, "--timeout=120s"], "");
+    // The electing replicas gone for good, not just terminating: a follower could still take it.
+    eventually(Duration::from_secs(60), || async {
+        let pods = Api::<Pod>::namespaced(client.clone(), &ns.name)
+            .list(&ListParams::default().labels("app.kubernetes.io/name=tenantline"))
+            .await
+            .ok()?;
+        (pods.items.len() == 1).then_some(())
+    })
+    .await
+    .expect("one operator pod after the upgrade");
+    leases.delete("tenantline-every-value", &DeleteParams::default()).await.unwrap();
+    kubectl_ok(&["apply", "--server-side", "-n", &ns.name, "-f", "-"], &sub_account("later", labelled));
+    kubectl_ok(&["wait", "-n", &ns.name, "--for=condition=Ready", "subaccount/later", "--timeout=120s"], "");
+    assert!(leases.get_opt("tenantline-every-value").await.unwrap().is_none(), "a Lease was taken without election");
+
+    helm_ok(&["uninstall", &release, "-n", &ns.name, "--wait"]);
+    kubectl_ok(&["delete", "priorityclass", &ns.name], "");
+    abandon(ns).await;
 }
