@@ -592,7 +592,17 @@ async fn the_chart_with_every_optional_value_installs_and_runs() {
     );
     kubectl_ok(&["apply", "--server-side", "-f", "-"], &priority);
     kubectl_ok(
-        &["create", "secret", "docker-registry", "regcred", "-n", &ns.name, "--docker-server=registry.invalid"],
+        &[
+            "create",
+            "secret",
+            "docker-registry",
+            "regcred",
+            "-n",
+            &ns.name,
+            "--docker-server=registry.invalid",
+            "--docker-username=e2e",
+            "--docker-password=e2e",
+        ],
         "",
     );
     let values = crate::chart::values_file(&ns.name, &crate::chart::every_value(&ns.name, &sim.ip));
